@@ -1,0 +1,43 @@
+# PGXS build of the plane_connector extension.
+#   make              build plane_connector.so (and LLVM bitcode, as Debian's Postgres is built --with-llvm)
+#   make install      install library, control file and scripts
+#   make installcheck run the pg_regress suite against a running server (PGPORT/PGHOST as usual)
+# The plain-C++ core is also built on its own by CMake (CMakeLists.txt) for the unit tests.
+
+EXTENSION_NAME = plane_connector
+MODULE_big     = plane_connector
+MODULEDIR      = extension
+
+CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+DATA = control/plane_connector.control $(sort $(wildcard control/plane_connector--*.sql))
+
+REGRESS      = setup boundary schema installations
+REGRESS_OPTS = --inputdir=. --outputdir=build/regress
+
+PG_CONFIG ?= pg_config
+
+# One set of C++ flags for both compilations: g++ for the shared library and clang for the
+# bitcode that PGXS emits for JIT inlining (it ignores PG_CXXFLAGS, so extend BITCODE_CXXFLAGS).
+PLANE_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC
+PG_CPPFLAGS    = -Isrc
+PG_CXXFLAGS    = $(PLANE_CXXFLAGS) -Wno-register
+SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd -lstdc++
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+override BITCODE_CXXFLAGS += $(PLANE_CXXFLAGS) -Wno-register -Wno-unknown-warning-option
+# PGXS adds the C-only -Wdeclaration-after-statement etc. to CFLAGS; C++ uses CXXFLAGS only.
+
+build/regress:
+	mkdir -p $@
+installcheck: | build/regress
+
+.PHONY: unit
+unit:
+	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/cmake -j2
+	cd build/cmake && ctest --output-on-failure

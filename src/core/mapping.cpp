@@ -1,0 +1,122 @@
+#include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
+#include "core/mapping.hpp"
+
+#include "core/errors.hpp"
+#include "core/timestamp.hpp"
+
+namespace plane {
+
+using nlohmann::json;
+
+namespace {
+
+const json* field(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  // Plane's v2 webhook examples render nulls as the string "None" (plane-api.md §5b).
+  if (it->is_string() && it->get_ref<const std::string&>() == "None") return nullptr;
+  return &*it;
+}
+
+std::string required_id(const json& obj, const char* what) {
+  const json* id = field(obj, "id");
+  if (id == nullptr || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+    throw PlaneError(ErrorKind::Parse, std::string(what) + " object has no string \"id\"");
+  }
+  return id->get<std::string>();
+}
+
+}  // namespace
+
+json text_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  return (v != nullptr && v->is_string()) ? *v : json(nullptr);
+}
+
+json id_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  if (v == nullptr) return nullptr;
+  if (v->is_string()) return *v;
+  if (v->is_object()) return id_or_null(*v, "id");  // expanded: {"id": ..., "name": ...}
+  return nullptr;
+}
+
+json ids_array(const json& obj, const char* key) {
+  json out = json::array();
+  const json* v = field(obj, key);
+  if (v == nullptr || !v->is_array()) return out;
+  for (const auto& e : *v) {
+    if (e.is_string()) {
+      out.push_back(e);
+    } else if (e.is_object()) {
+      json id = id_or_null(e, "id");
+      if (!id.is_null()) out.push_back(std::move(id));
+    }
+  }
+  return out;
+}
+
+json timestamp_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  if (v == nullptr || !v->is_string()) return nullptr;
+  const std::string& text = v->get_ref<const std::string&>();
+  if (auto micros = parse_timestamp_micros(text)) return format_timestamp_utc(*micros);
+  if (is_valid_date(text)) return text + "T00:00:00.000000Z";  // Issue.archived_at is a date
+  return nullptr;
+}
+
+json date_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  if (v == nullptr || !v->is_string()) return nullptr;
+  const std::string& text = v->get_ref<const std::string&>();
+  if (is_valid_date(text)) return text;
+  if (text.size() > 10 && is_valid_date(text.substr(0, 10)) && parse_timestamp_micros(text)) {
+    return text.substr(0, 10);  // a datetime where a date was expected: keep Plane's calendar day
+  }
+  return nullptr;
+}
+
+json int_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  return (v != nullptr && v->is_number_integer()) ? *v : json(nullptr);
+}
+
+json map_project(const json& p) {
+  json row = json::object();
+  row["plane_id"] = required_id(p, "project");
+  row["name"] = text_or_null(p, "name");
+  row["identifier"] = text_or_null(p, "identifier");
+  row["description_text"] = text_or_null(p, "description_text");
+  row["network"] = int_or_null(p, "network");
+  row["archived_at"] = timestamp_or_null(p, "archived_at");
+  row["plane_created_at"] = timestamp_or_null(p, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(p, "updated_at");
+  row["raw"] = p;
+  return row;
+}
+
+json map_work_item(const json& it, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id(it, "work item");
+  row["item_type"] = "issue";
+  json project = id_or_null(it, "project");
+  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
+  row["name"] = text_or_null(it, "name");
+  row["sequence_id"] = int_or_null(it, "sequence_id");
+  row["state_plane_id"] = id_or_null(it, "state");
+  row["priority"] = text_or_null(it, "priority");
+  row["parent_plane_id"] = id_or_null(it, "parent");
+  row["assignee_ids"] = ids_array(it, "assignees");
+  row["label_ids"] = ids_array(it, "labels");
+  row["start_date"] = date_or_null(it, "start_date");
+  row["target_date"] = date_or_null(it, "target_date");
+  row["completed_at"] = timestamp_or_null(it, "completed_at");
+  row["archived_at"] = timestamp_or_null(it, "archived_at");
+  row["plane_created_at"] = timestamp_or_null(it, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(it, "updated_at");
+  row["raw"] = it;
+  return row;
+}
+
+}  // namespace plane

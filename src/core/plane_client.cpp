@@ -1,0 +1,212 @@
+#include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
+#include "core/plane_client.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string_view>
+
+#include "core/errors.hpp"
+
+namespace plane {
+
+using nlohmann::json;
+
+namespace {
+
+std::optional<long> header_long(const HttpResponse& r, std::string_view name) {
+  auto v = r.header(name);
+  if (!v || v->empty()) return std::nullopt;
+  char* end = nullptr;
+  const long n = std::strtol(v->c_str(), &end, 10);
+  if (end == v->c_str()) return std::nullopt;
+  return n;
+}
+
+std::string strip_trailing_slash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+}  // namespace
+
+std::string describe_error_body(std::string_view body) {
+  json doc = json::parse(body.begin(), body.end(), nullptr, false);
+  std::string text;
+  if (doc.is_object()) {
+    for (const char* key : {"detail", "error_message", "error", "message"}) {
+      if (auto it = doc.find(key); it != doc.end()) {
+        text = it->is_string() ? it->get<std::string>() : it->dump();
+        break;
+      }
+    }
+  }
+  if (text.empty()) text = std::string(body.substr(0, 200));
+  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  return text;
+}
+
+PlaneClient::PlaneClient(PlaneClientConfig config, HttpTransport& transport,
+                         RequestBudget& budget, CredentialSource& credentials, Waiter& waiter)
+    : config_(std::move(config)),
+      transport_(transport),
+      budget_(budget),
+      credentials_(credentials),
+      waiter_(waiter),
+      rng_(std::random_device{}()) {
+  config_.api_url = strip_trailing_slash(config_.api_url);
+  if (config_.api_url.rfind("http://", 0) != 0 && config_.api_url.rfind("https://", 0) != 0) {
+    throw PlaneError(ErrorKind::Config, "Plane API URL must start with http:// or https://");
+  }
+  if (config_.per_page < 1 || config_.per_page > 1000) {
+    throw PlaneError(ErrorKind::Config, "per_page must be between 1 and 1000");
+  }
+}
+
+std::string PlaneClient::workspace_url(const std::string& path, const QueryParams& query) const {
+  std::string url = config_.api_url + "/api/v1/workspaces/" + url_encode(config_.workspace_slug) +
+                    "/" + path;
+  char sep = '?';
+  for (const auto& [k, v] : query) {
+    url += sep;
+    url += url_encode(k);
+    url += '=';
+    url += url_encode(v);
+    sep = '&';
+  }
+  return url;
+}
+
+void PlaneClient::backoff(int attempt) {
+  // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^attempt)].
+  const int shift = std::min(attempt, 16);
+  const std::int64_t cap =
+      std::min(config_.backoff_max_ms, config_.backoff_base_ms * (std::int64_t{1} << shift));
+  std::uniform_int_distribution<std::int64_t> dist(cap / 4, std::max<std::int64_t>(cap, 1));
+  waiter_.wait_ms(dist(rng_));
+}
+
+template <typename Parse>
+auto PlaneClient::execute(HttpRequest request, Parse parse) -> decltype(parse(std::string_view{})) {
+  request.timeout_ms = config_.timeout_ms;
+  request.headers.emplace_back("Accept", "application/json");
+  request.headers.emplace_back("User-Agent", "plane_connector/0.1");
+  if (!request.body.empty()) request.headers.emplace_back("Content-Type", "application/json");
+  const size_t fixed_headers = request.headers.size();
+
+  int attempt = 0;
+  int throttle_waits = 0;
+  bool refreshed = false;
+  for (;;) {
+    for (;;) {  // pace: never send past the key's budget
+      if (waiter_.cancelled()) throw PlaneError(ErrorKind::Cancelled, "sync cancelled");
+      const std::int64_t wait = budget_.reserve(waiter_.now_ms());
+      if (wait <= 0) break;
+      waiter_.wait_ms(wait);
+    }
+    request.headers.resize(fixed_headers);
+    {
+      Credential cred = credentials_.credential();  // read at the moment of use, wiped after
+      request.headers.emplace_back(cred.header, cred.value);
+    }
+    ++stats_.requests;
+    ++attempt;
+    HttpResponse response;
+    try {
+      response = transport_.perform(request);
+    } catch (const PlaneError& e) {
+      secure_wipe(request.headers.back().second);
+      if (!e.retryable() || attempt >= config_.max_attempts) throw;
+      ++stats_.retries;
+      backoff(attempt);
+      continue;
+    }
+    secure_wipe(request.headers.back().second);
+    budget_.observe(waiter_.now_ms(), response.status, header_long(response, "X-RateLimit-Remaining"),
+                    header_long(response, "Retry-After"));
+
+    const long status = response.status;
+    if (status == 429) {
+      ++stats_.throttled;
+      if (++throttle_waits > config_.max_throttle_waits) {
+        throw PlaneError(ErrorKind::RateLimited,
+                         "Plane kept answering 429 (rate limited) after " +
+                             std::to_string(throttle_waits) + " waits",
+                         status);
+      }
+      --attempt;  // a 429 is pacing, not a failure: the budget already holds us back
+      continue;
+    }
+    if (status == 401 || status == 403) {
+      if (!refreshed && credentials_.refresh_after_rejection()) {
+        refreshed = true;
+        --attempt;
+        continue;
+      }
+      throw PlaneError(ErrorKind::Auth,
+                       "Plane refused the credential (HTTP " + std::to_string(status) +
+                           "): " + describe_error_body(response.body),
+                       status);
+    }
+    if (status >= 500 || status == 0) {
+      if (attempt >= config_.max_attempts) {
+        throw PlaneError(ErrorKind::ServerError,
+                         "Plane answered HTTP " + std::to_string(status) + " after " +
+                             std::to_string(attempt) + " attempts: " +
+                             describe_error_body(response.body),
+                         status);
+      }
+      ++stats_.retries;
+      backoff(attempt);
+      continue;
+    }
+    if (status < 200 || status >= 300) {
+      throw PlaneError(ErrorKind::Http,
+                       "Plane answered HTTP " + std::to_string(status) + ": " +
+                           describe_error_body(response.body),
+                       status);
+    }
+    try {
+      return parse(std::string_view(response.body));
+    } catch (const PlaneError& e) {
+      if (e.kind() != ErrorKind::Parse || attempt >= config_.max_attempts) throw;
+      ++stats_.retries;
+      backoff(attempt);
+    }
+  }
+}
+
+ListPage PlaneClient::list_page(const std::string& path, const QueryParams& query,
+                                const std::string& cursor) {
+  QueryParams q = query;
+  // Plane's offset uses the request's per_page, not the cursor's: send the same one every page.
+  q.emplace_back("per_page", std::to_string(config_.per_page));
+  if (!cursor.empty()) q.emplace_back("cursor", cursor);
+  HttpRequest request;
+  request.url = workspace_url(path, q);
+  return execute(std::move(request), [](std::string_view body) { return parse_list_page(body); });
+}
+
+json PlaneClient::get_object(const std::string& path, const QueryParams& query) {
+  HttpRequest request;
+  request.url = workspace_url(path, query);
+  return execute(std::move(request), [](std::string_view body) {
+    json doc = json::parse(body.begin(), body.end(), nullptr, false);
+    if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
+    return doc;
+  });
+}
+
+json PlaneClient::send_object(const std::string& method, const std::string& path,
+                              const json& body) {
+  HttpRequest request;
+  request.method = method;
+  request.url = workspace_url(path, {});
+  request.body = body.dump();
+  return execute(std::move(request), [](std::string_view text) {
+    json doc = json::parse(text.begin(), text.end(), nullptr, false);
+    if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
+    return doc;
+  });
+}
+
+}  // namespace plane

@@ -1,0 +1,27 @@
+#include "pg/spi_plan.hpp"
+
+namespace plane::pg {
+
+SPIPlanPtr kept_plan(KeptPlan& kept) {
+  if (kept.plan == nullptr) {
+    SPIPlanPtr plan = SPI_prepare(kept.sql, kept.nargs, kept.types);
+    if (plan == nullptr) {
+      elog(ERROR, "plane_connector: could not prepare statement: %s",
+           SPI_result_code_string(SPI_result));
+    }
+    if (SPI_keepplan(plan) != 0) elog(ERROR, "plane_connector: SPI_keepplan failed");
+    kept.plan = plan;
+  }
+  return kept.plan;
+}
+
+void exec_kept(KeptPlan& kept, const Datum* values, const char* nulls, bool read_only,
+               int expected) {
+  const int rc = SPI_execute_plan(kept_plan(kept), const_cast<Datum*>(values), nulls, read_only, 0);
+  if (rc != expected) {
+    elog(ERROR, "plane_connector: statement failed (%s): %.80s", SPI_result_code_string(rc),
+         kept.sql);
+  }
+}
+
+}  // namespace plane::pg

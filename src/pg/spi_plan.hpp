@@ -1,0 +1,23 @@
+// Prepared SPI statements kept for the life of the process (SPI_keepplan), so that a backfill plans
+// each statement once rather than once per page.
+#pragma once
+
+#include "pg/pg_prelude.hpp"
+
+namespace plane::pg {
+
+struct KeptPlan {
+  const char* sql;
+  int nargs;
+  Oid types[8];
+  SPIPlanPtr plan;
+};
+
+// Prepares on first use (inside a transaction with SPI connected); ERRORs like SPI would.
+SPIPlanPtr kept_plan(KeptPlan& kept);
+
+// Executes a kept plan; ERRORs unless the result is `expected` (SPI_OK_*).
+void exec_kept(KeptPlan& kept, const Datum* values, const char* nulls, bool read_only,
+               int expected);
+
+}  // namespace plane::pg

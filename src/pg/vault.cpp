@@ -1,0 +1,92 @@
+#include "pg/vault.hpp"
+
+#include <cstring>
+
+#include "core/errors.hpp"
+#include "pg/boundary.hpp"
+
+namespace plane::pg {
+
+namespace {
+
+enum class VaultLookup { Found, NoVault, NotFound };
+
+std::string names_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += "' or '";
+    out += n;
+  }
+  return "'" + out + "'";
+}
+
+}  // namespace
+
+std::string read_vault_secret(const std::vector<std::string>& names) {
+  const std::string first = names.at(0);
+  const std::string second = names.size() > 1 ? names[1] : names[0];
+  std::string secret;
+  std::string role;
+  VaultLookup lookup = VaultLookup::NotFound;
+  try {
+    in_transaction([&]() noexcept {
+      role = GetUserNameFromId(GetUserId(), false);
+      if (SPI_execute("SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL", true, 1) !=
+          SPI_OK_SELECT) {
+        elog(ERROR, "plane_connector: could not look for Supabase Vault");
+      }
+      bool isnull = false;
+      const bool has_vault =
+          DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+      if (!has_vault) {
+        lookup = VaultLookup::NoVault;
+        return;
+      }
+      Oid types[2] = {TEXTOID, TEXTOID};
+      Datum values[2] = {CStringGetTextDatum(first.c_str()), CStringGetTextDatum(second.c_str())};
+      const int rc = SPI_execute_with_args(
+          "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name IN ($1, $2) "
+          "AND decrypted_secret IS NOT NULL ORDER BY (name = $1) DESC LIMIT 1",
+          2, types, values, nullptr, true, 1);
+      if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not read Supabase Vault");
+      if (SPI_processed == 0) {
+        lookup = VaultLookup::NotFound;
+        return;
+      }
+      char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+      if (value != nullptr) {
+        secret.assign(value);
+        explicit_bzero(value, strlen(value));  // the copy in SPI memory is wiped, not just freed
+        pfree(value);
+        lookup = VaultLookup::Found;
+      }
+    });
+  } catch (const PgError& e) {
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
+      throw PlaneError(ErrorKind::Config,
+                       "role \"" + role + "\" may not read Vault secret " + names_list(names) +
+                           ": GRANT SELECT ON vault.decrypted_secrets and EXECUTE ON FUNCTION "
+                           "vault._crypto_aead_det_decrypt to it (or run the workers as the "
+                           "Vault owner)");
+    }
+    throw;
+  }
+  switch (lookup) {
+    case VaultLookup::Found: return secret;
+    case VaultLookup::NoVault:
+      throw PlaneError(ErrorKind::Config,
+                       "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
+                       "supabase_vault extension, then store the secret with "
+                       "SELECT vault.create_secret('<value>', " + names_list({first}) + ")");
+    case VaultLookup::NotFound: break;
+  }
+  throw PlaneError(ErrorKind::Config, "no Vault secret named " + names_list(names) +
+                                          ": store it with SELECT vault.create_secret('<value>', '" +
+                                          first + "')");
+}
+
+plane::Credential VaultApiKeySource::credential() {
+  return plane::Credential("X-API-Key", read_vault_secret({"plane_api_key:" + slug_, "plane_api_key"}));
+}
+
+}  // namespace plane::pg

@@ -1,0 +1,253 @@
+#include "pg/workers.hpp"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "pg/boundary.hpp"
+#include "pg/gucs.hpp"
+#include "pg/shared_state.hpp"
+#include "pg/sync_run.hpp"
+
+namespace plane::pg {
+
+namespace {
+
+constexpr const char* kLibrary = "plane_connector";
+
+// A dynamic sync worker the launcher started and has not yet seen exit.
+struct RunningSync {
+  std::string slug;
+  BackgroundWorkerHandle* handle;  // palloc'd in TopMemoryContext by Postgres; freed on reap
+};
+
+struct DueInstallation {
+  std::string slug;
+};
+
+bool extension_present() {
+  bool present = false;
+  in_transaction([&]() noexcept {
+    present = OidIsValid(get_extension_oid("plane_connector", true));
+  });
+  return present;
+}
+
+// After a crash or restart, runs marked 'running' whose worker is gone are marked interrupted
+// (pg_cron does the same with in-flight jobs): sync_status must never show a dead run as live.
+void recover_interrupted_runs() {
+  in_transaction([&]() noexcept {
+    SPI_execute(
+        "UPDATE work_plane.sync_state SET state = 'interrupted', worker_pid = NULL, "
+        "last_error = 'interrupted: the sync worker stopped (restart or crash); the next run "
+        "resumes from the saved cursor', last_error_at = now(), updated_at = now() "
+        "WHERE state IN ('running', 'queued') AND (worker_pid IS NULL OR worker_pid NOT IN "
+        "(SELECT pid FROM pg_stat_activity))",
+        false, 0);
+  });
+}
+
+// Installations whose sync was requested or whose poll interval has elapsed, excluding those
+// already running. Also returns how long until the next one falls due.
+std::vector<DueInstallation> find_due(const std::vector<RunningSync>& running, int limit,
+                                      long& next_due_ms) {
+  std::vector<DueInstallation> due;
+  std::string running_list;  // comma-separated; slugs are [A-Za-z0-9_-], so no escaping needed
+  for (const auto& r : running) {
+    if (!running_list.empty()) running_list += ',';
+    running_list += r.slug;
+  }
+  std::vector<std::string> slugs;
+  long next_ms = -1;
+  in_transaction([&]() noexcept {
+    Oid types[2] = {TEXTOID, INT4OID};
+    Datum values[2] = {CStringGetTextDatum(running_list.c_str()),
+                       Int32GetDatum(settings.poll_interval_s)};
+    const int rc = SPI_execute_with_args(
+        "SELECT i.workspace_slug, "
+        "  (s.requested_at IS NOT NULL OR s.last_attempt_at IS NULL "
+        "   OR s.last_attempt_at + coalesce(i.poll_interval, make_interval(secs => $2)) <= now()) "
+        "   AS due, "
+        "  greatest(0, extract(epoch FROM (s.last_attempt_at + coalesce(i.poll_interval, "
+        "   make_interval(secs => $2)) - now())) * 1000)::bigint AS due_in_ms "
+        "FROM work_plane.installations i "
+        "JOIN work_plane.sync_state s USING (workspace_slug) "
+        "WHERE i.enabled AND NOT (i.workspace_slug = ANY (string_to_array($1, ','))) "
+        "ORDER BY s.requested_at NULLS LAST, s.last_attempt_at NULLS FIRST",
+        2, types, values, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not list installations");
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+      bool isnull = false;
+      HeapTuple tup = SPI_tuptable->vals[r];
+      const bool is_due = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+      if (is_due) {
+        char* slug = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+        slugs.emplace_back(slug);
+      } else {
+        const long in_ms = static_cast<long>(
+            DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)));
+        if (!isnull && (next_ms < 0 || in_ms < next_ms)) next_ms = in_ms;
+      }
+    }
+  });
+  for (auto& s : slugs) {
+    if (static_cast<int>(due.size()) >= limit) {
+      next_ms = 0;  // more are due than we may start: come back as soon as a slot frees
+      break;
+    }
+    due.push_back({std::move(s)});
+  }
+  next_due_ms = next_ms;
+  return due;
+}
+
+void mark_queued(const std::string& slug) {
+  in_transaction([&]() noexcept {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(slug.c_str())};
+    SPI_execute_with_args(
+        "UPDATE work_plane.sync_state SET state = 'queued', updated_at = now() "
+        "WHERE workspace_slug = $1 AND state <> 'running'",
+        1, types, values, nullptr, false, 0);
+  });
+}
+
+BackgroundWorkerHandle* start_sync_worker(const std::string& slug) {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = BGW_NEVER_RESTART;  // the launcher starts the next run
+  std::snprintf(worker.bgw_library_name, BGW_MAXLEN, "%s", kLibrary);
+  std::snprintf(worker.bgw_function_name, BGW_MAXLEN, "plane_sync_worker_main");
+  std::snprintf(worker.bgw_name, BGW_MAXLEN, "plane_connector sync %s", slug.c_str());
+  std::snprintf(worker.bgw_type, BGW_MAXLEN, "plane_connector sync");
+  worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
+  std::snprintf(worker.bgw_extra, BGW_EXTRALEN, "%s", slug.c_str());
+  worker.bgw_notify_pid = MyProcPid;  // our latch is set when it starts and when it exits
+  BackgroundWorkerHandle* handle = nullptr;
+  if (!RegisterDynamicBackgroundWorker(&worker, &handle)) return nullptr;
+  return handle;
+}
+
+void reap_finished(std::vector<RunningSync>& running) {
+  for (auto it = running.begin(); it != running.end();) {
+    pid_t pid = 0;
+    if (GetBackgroundWorkerPid(it->handle, &pid) == BGWH_STOPPED) {
+      pfree(it->handle);
+      it = running.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void launcher_loop() {
+  std::vector<RunningSync> running;
+  bool recovered = false;
+  while (!ShutdownRequestPending) {
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    long wait_ms = static_cast<long>(settings.launcher_naptime_s) * 1000;
+    reap_finished(running);
+    try {
+      if (extension_present()) {
+        if (!recovered) {
+          recover_interrupted_runs();
+          recovered = true;
+        }
+        const int slots = settings.max_sync_workers - static_cast<int>(running.size());
+        long next_due_ms = -1;
+        std::vector<DueInstallation> due = find_due(running, std::max(slots, 0), next_due_ms);
+        for (const auto& d : due) {
+          mark_queued(d.slug);
+          BackgroundWorkerHandle* handle = start_sync_worker(d.slug);
+          if (handle == nullptr) {
+            ereport(LOG, (errmsg("plane_connector: no background worker slot for workspace "
+                                 "\"%s\"; raise max_worker_processes",
+                                 d.slug.c_str())));
+            next_due_ms = 1000;
+            break;
+          }
+          running.push_back({d.slug, handle});
+        }
+        if (next_due_ms >= 0 && next_due_ms < wait_ms) wait_ms = std::max(next_due_ms, 10L);
+      }
+    } catch (const std::exception& e) {
+      // A failed check (say, the extension being dropped meanwhile) is retried next wake-up.
+      char message[512];
+      std::snprintf(message, sizeof message, "%s", e.what());
+      ereport(LOG, (errmsg("plane_connector launcher: %s", message)));
+    }
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+  for (auto& r : running) pfree(r.handle);
+}
+
+}  // namespace
+
+void register_launcher() {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = 1;  // the postmaster restarts it a second after it dies
+  std::snprintf(worker.bgw_library_name, BGW_MAXLEN, "%s", kLibrary);
+  std::snprintf(worker.bgw_function_name, BGW_MAXLEN, "plane_launcher_main");
+  std::snprintf(worker.bgw_name, BGW_MAXLEN, "plane_connector launcher");
+  std::snprintf(worker.bgw_type, BGW_MAXLEN, "plane_connector launcher");
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace plane::pg
+
+extern "C" {
+
+void plane_launcher_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(plane::pg::settings.database, nullptr, 0);
+  pgstat_report_appname("plane_connector launcher");
+  plane::pg::set_launcher(MyLatch, MyProcPid);
+  bool failed = false;
+  char message[512];
+  try {
+    plane::pg::launcher_loop();
+  } catch (const std::exception& e) {
+    std::snprintf(message, sizeof message, "%s", e.what());
+    failed = true;
+  } catch (...) {
+    std::snprintf(message, sizeof message, "unknown C++ exception");
+    failed = true;
+  }
+  plane::pg::clear_launcher();
+  if (failed) {
+    ereport(LOG, (errmsg("plane_connector launcher stopped: %s", message)));
+    proc_exit(1);  // restarted by the postmaster after bgw_restart_time
+  }
+  proc_exit(0);
+}
+
+void plane_sync_worker_main(Datum arg) {
+  // die: SIGTERM sets ProcDiePending and our latch; the HTTP loop and waits poll it and unwind.
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  char slug[BGW_EXTRALEN];
+  std::snprintf(slug, sizeof slug, "%s", MyBgworkerEntry->bgw_extra);
+  BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+  pgstat_report_appname("plane_connector sync");
+  char activity[BGW_EXTRALEN + 64];
+  std::snprintf(activity, sizeof activity, "plane_connector: syncing workspace %s", slug);
+  pgstat_report_activity(STATE_RUNNING, activity);
+  plane::pg::run_workspace_sync(slug);  // noexcept: no C++ exception reaches this frame
+  pgstat_report_activity(STATE_IDLE, nullptr);
+  proc_exit(0);
+}
+
+}  // extern "C"
