@@ -1,0 +1,1614 @@
+#!/usr/bin/env python3
+"""Local Plane.so REST API simulator (standard library only).
+
+Serves a subset of Plane's public REST API v1 (``/api/v1/...``) from in-memory, deterministically
+seeded data, plus a control API under ``/_sim/`` for tests: seeding, mutations that return the
+webhook deliveries Plane would send (v1 and v2, signed), rate-limit configuration, fault injection
+and request statistics.  See README.md next to this file.
+"""
+
+import argparse
+import collections
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import os
+import random
+import re
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+UTC = timezone.utc
+
+# --------------------------------------------------------------------------- time helpers
+
+_TZ_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_TZ_CACHE = {}
+
+
+def parse_tz(text):
+    """'+05:30' / '-0800' / 'Z' / 'UTC' / an IANA name -> tzinfo."""
+    if text in _TZ_CACHE:
+        return _TZ_CACHE[text]
+    if text in (None, "", "Z", "z", "UTC", "utc"):
+        tz = UTC
+    else:
+        m = _TZ_RE.match(text)
+        if m:
+            off = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+            if m.group(1) == "-":
+                off = -off
+            tz = UTC if not off else timezone(off)
+        else:
+            import zoneinfo  # noqa: PLC0415 - only when a zone name is used
+            tz = zoneinfo.ZoneInfo(text)
+    _TZ_CACHE[text] = tz
+    return tz
+
+
+def fmt_dt(dt, tz):
+    """DRF rendering: isoformat in the user's zone, '+00:00' shown as 'Z'."""
+    s = dt.astimezone(tz).isoformat()
+    if s.endswith("+00:00"):
+        s = s[:-6] + "Z"
+    return s
+
+
+def parse_dt(value):
+    if value is None or isinstance(value, datetime):
+        return value
+    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def parse_date(value):
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    return date.fromisoformat(str(value)[:10])
+
+
+def utcnow():
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- object schemas
+
+TYPES = ("project", "work_item", "cycle", "module", "state", "label", "page")
+
+DT_FIELDS = {
+    "project": {"created_at", "updated_at", "deleted_at", "archived_at"},
+    "work_item": {"created_at", "updated_at", "deleted_at", "completed_at"},
+    "cycle": {"created_at", "updated_at", "deleted_at", "start_date", "end_date", "archived_at"},
+    "module": {"created_at", "updated_at", "deleted_at", "archived_at"},
+    "state": {"created_at", "updated_at", "deleted_at"},
+    "label": {"created_at", "updated_at", "deleted_at"},
+    "page": {"created_at", "updated_at", "deleted_at"},
+}
+DATE_FIELDS = {
+    "project": set(),
+    "work_item": {"start_date", "target_date", "archived_at"},
+    "cycle": set(),
+    "module": {"start_date", "target_date"},
+    "state": set(),
+    "label": set(),
+    "page": {"archived_at"},
+}
+# v1 webhook event names and v2 entity names
+V1_EVENT = {"project": "project", "work_item": "issue", "cycle": "cycle", "module": "module"}
+V2_ENTITY = {"project": "project", "work_item": "workitem", "cycle": "cycle", "module": "module"}
+
+PRIORITIES = ("urgent", "high", "medium", "low", "none")
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+WORK_ITEM_PATCHABLE = ("name", "state", "priority", "assignees", "labels", "start_date",
+                       "target_date", "description_html", "parent", "estimate_point", "point",
+                       "sort_order", "external_id", "external_source")
+
+FIRST_NAMES = ["Asha", "Ben", "Chen", "Dara", "Eli", "Femi", "Gita", "Hugo", "Ines", "Jon",
+               "Kofi", "Lena", "Mira", "Noor", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
+LAST_NAMES = ["Iyer", "Okafor", "Novak", "Silva", "Kim", "Müller", "Haddad", "Larsen", "Rao",
+              "Brown", "Moreau", "Sato"]
+VERBS = ["Fix", "Add", "Refactor", "Remove", "Document", "Investigate", "Speed up", "Migrate",
+         "Test", "Polish", "Rewrite", "Audit"]
+NOUNS = ["login flow", "billing export", "search index", "webhook retries", "dark mode",
+         "CSV import", "rate limiter", "onboarding email", "API pagination", "café menu sync",
+         "audit log", "mobile layout", "SSO settings", "naïve date parsing", "cache warmup",
+         "report builder", "label picker", "cycle burndown"]
+PROJECT_NAMES = [("Web App", "WEB"), ("Platform API", "API"), ("Operations", "OPS"),
+                 ("Mobile", "MOB"), ("Design System", "DS"), ("Data", "DATA"),
+                 ("Billing", "BILL"), ("Growth", "GRO"), ("Security", "SEC"), ("Docs", "DOC")]
+STATE_DEFS = [("Backlog", "backlog", "#A3A3A3"), ("Todo", "unstarted", "#3A3A3A"),
+              ("In Progress", "started", "#F59E0B"), ("Done", "completed", "#16A34A"),
+              ("Cancelled", "cancelled", "#EF4444"), ("Triage", "triage", "#4E5355")]
+LABEL_DEFS = [("bug", "#EF4444"), ("feature", "#3B82F6"), ("chore", "#A3A3A3"),
+              ("performance", "#F59E0B"), ("security", "#7C3AED"), ("docs", "#10B981"),
+              ("ux", "#EC4899"), ("infra", "#64748B")]
+MODULE_STATUSES = ("backlog", "planned", "in-progress", "paused", "completed", "cancelled")
+
+
+class ApiError(Exception):
+    def __init__(self, status, body, headers=None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def not_found():
+    return ApiError(404, {"error": "The required object does not exist."})
+
+
+def render(rec, tz, fields=None):
+    """Internal record -> API dict (datetimes in tz, dates as YYYY-MM-DD); `_`-keys are hidden."""
+    out = {}
+    for k, v in rec.items():
+        if k[0] == "_" or (fields is not None and k not in fields):
+            continue
+        cls = v.__class__
+        if cls is datetime:
+            v = fmt_dt(v, tz)
+        elif cls is date:
+            v = v.isoformat()
+        elif cls is list:
+            v = list(v)
+        out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------- workspace model
+
+class Workspace:
+    def __init__(self, slug, rng):
+        self.slug = slug
+        self.rng = rng
+        self.id = self.uid()
+        self.name = slug.replace("-", " ").title()
+        self.webhook_id = self.uid()
+        self.webhook_id_v2 = self.uid()
+        self.webhook_secret = "plane_wh_" + uuid.UUID(int=rng.getrandbits(128)).hex
+        self.pages_enabled = False
+        self.owner = None
+        self.members = []            # UserLite + role
+        self.users = {}              # id -> UserLite
+        self.tz = "Z"
+        self.projects = {}           # id -> rec
+        self.children = {t: {} for t in ("work_item", "cycle", "module", "state", "label", "page")}
+        #   children[type][project_id] -> {id: rec}; workspace pages under project_id None
+        self.index = {}              # id -> (type, rec)
+        self.by_seq = {}             # (project_id, sequence_id) -> rec
+        self.seq = {}                # project_id -> last sequence_id
+        self.deleted_ids = []
+        self.cache = {}              # sort cache
+        self.last_ts = None
+        self.outbox = collections.deque(maxlen=10000)
+
+    def uid(self):
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def now(self):
+        """Strictly increasing 'now' so every change gets a distinct timestamp."""
+        now = utcnow()
+        if self.last_ts is not None and now <= self.last_ts:
+            now = self.last_ts + timedelta(microseconds=1)
+        self.last_ts = now
+        return now
+
+    def coll(self, typ, pid):
+        if typ == "project":
+            return self.projects
+        return self.children[typ].setdefault(pid, {})
+
+    def add(self, typ, rec, pid=None):
+        self.coll(typ, pid)[rec["id"]] = rec
+        self.index[rec["id"]] = (typ, rec)
+        if typ == "work_item":
+            self.by_seq[(rec["project"], rec["sequence_id"])] = rec
+
+    def user_lite(self, uid):
+        return dict(self.users[uid]) if uid in self.users else None
+
+    def invalidate(self):
+        self.cache.clear()
+
+    def triage_states(self, pid):
+        return {s["id"] for s in self.children["state"].get(pid, {}).values() if s["group"] == "triage"}
+
+
+# --------------------------------------------------------------------------- record factories
+
+def make_user(ws, first, last, role):
+    uid = ws.uid()
+    display = (first + last[0]).lower()
+    lite = {"id": uid, "first_name": first, "last_name": last,
+            "email": f"{first.lower()}.{last.lower()}@{ws.slug}.example",
+            "avatar": "", "avatar_url": None, "display_name": display}
+    ws.users[uid] = lite
+    ws.members.append(dict(lite, role=role))
+    return lite
+
+
+def make_project(ws, name, identifier, created, sort_order, lead):
+    return {
+        "id": ws.uid(), "total_members": len(ws.members), "total_cycles": 0, "total_modules": 0,
+        "is_member": True, "sort_order": sort_order, "member_role": 20, "is_deployed": False,
+        "cover_image_url": None, "created_at": created, "updated_at": created, "deleted_at": None,
+        "name": name, "description": f"{name} project", "description_text": None,
+        "description_html": f"<p>{name} project</p>", "network": 2, "identifier": identifier,
+        "emoji": None, "icon_prop": None, "module_view": True, "cycle_view": True,
+        "issue_views_view": True, "page_view": True, "intake_view": False,
+        "is_time_tracking_enabled": False, "is_issue_type_enabled": False,
+        "guest_view_all_features": False, "cover_image": None, "archive_in": 0, "close_in": 0,
+        "logo_props": {}, "archived_at": None, "timezone": "UTC", "external_source": None,
+        "external_id": None, "created_by": lead, "updated_by": lead, "workspace": ws.id,
+        "default_assignee": None, "project_lead": lead, "cover_image_asset": None,
+        "estimate": None, "default_state": None,
+    }
+
+
+def make_state(ws, pid, name, group, color, seq, created, actor):
+    return {
+        "id": ws.uid(), "created_at": created, "updated_at": created, "deleted_at": None,
+        "name": name, "description": "", "color": color, "slug": name.lower().replace(" ", "-"),
+        "sequence": float(seq), "group": group, "is_triage": group == "triage",
+        "default": group == "backlog", "external_source": None, "external_id": None,
+        "created_by": actor, "updated_by": actor, "project": pid, "workspace": ws.id,
+    }
+
+
+def make_label(ws, pid, name, color, seq, created, actor):
+    return {
+        "id": ws.uid(), "created_at": created, "updated_at": created, "deleted_at": None,
+        "name": name, "description": "", "color": color, "sort_order": float(seq),
+        "external_source": None, "external_id": None, "created_by": actor, "updated_by": actor,
+        "workspace": ws.id, "project": pid, "parent": None,
+    }
+
+
+def make_cycle(ws, pid, name, start, end, created, actor, seq):
+    return {
+        "id": ws.uid(), "total_issues": 0, "cancelled_issues": 0, "completed_issues": 0,
+        "started_issues": 0, "unstarted_issues": 0, "backlog_issues": 0, "total_estimates": 0,
+        "completed_estimates": 0, "started_estimates": 0, "created_at": created,
+        "updated_at": created, "deleted_at": None, "name": name, "description": "",
+        "start_date": start, "end_date": end, "view_props": {}, "sort_order": float(seq),
+        "external_source": None, "external_id": None, "progress_snapshot": {},
+        "archived_at": None, "logo_props": {}, "timezone": "UTC", "version": 1,
+        "created_by": actor, "updated_by": actor, "project": pid, "workspace": ws.id,
+        "owned_by": actor,
+    }
+
+
+def make_module(ws, pid, name, start, target, status, created, actor, seq, members):
+    return {
+        "id": ws.uid(), "total_issues": 0, "cancelled_issues": 0, "completed_issues": 0,
+        "started_issues": 0, "unstarted_issues": 0, "backlog_issues": 0, "created_at": created,
+        "updated_at": created, "deleted_at": None, "name": name, "description": "",
+        "description_text": None, "description_html": "<p></p>", "start_date": start,
+        "target_date": target, "status": status, "view_props": {}, "sort_order": float(seq),
+        "external_source": None, "external_id": None, "archived_at": None, "logo_props": {},
+        "created_by": actor, "updated_by": actor, "project": pid, "workspace": ws.id,
+        "lead": actor, "members": list(members),
+    }
+
+
+def make_page(ws, pid, name, created, actor, access):
+    return {
+        "id": ws.uid(), "name": name, "description_html": f"<p>{name}</p>", "owned_by": actor,
+        "access": access, "is_locked": False, "archived_at": None, "workspace": ws.id,
+        "project": pid, "created_at": created, "updated_at": created, "deleted_at": None,
+        "created_by": actor, "updated_by": actor, "logo_props": {}, "parent_id": None,
+    }
+
+
+def make_work_item(ws, pid, seq, name, created, updated, state, priority, actor,
+                   assignees=(), labels=(), start=None, target=None, completed=None):
+    return {
+        "id": ws.uid(), "type_id": None, "created_at": created, "updated_at": updated,
+        "deleted_at": None, "point": None, "name": name, "description_html": f"<p>{name}</p>",
+        "description_binary": None, "priority": priority, "start_date": start,
+        "target_date": target, "sequence_id": seq, "sort_order": 65535.0 * seq,
+        "completed_at": completed, "archived_at": None, "is_draft": False,
+        "external_source": None, "external_id": None, "created_by": actor, "updated_by": actor,
+        "project": pid, "workspace": ws.id, "parent": None, "state": state,
+        "estimate_point": None, "type": None, "assignees": list(assignees), "labels": list(labels),
+    }
+
+
+# --------------------------------------------------------------------------- seeding
+
+def _int(p, key, default, lo=0):
+    v = p.get(key, default)
+    try:
+        v = int(v)
+    except (TypeError, ValueError):
+        raise ApiError(400, {"error": f"{key} must be an integer"})
+    if v < lo:
+        raise ApiError(400, {"error": f"{key} must be >= {lo}"})
+    return v
+
+
+def seed_workspace(p):
+    """Build a Workspace from a seed spec (see README).  Deterministic for (workspace, seed)."""
+    slug = str(p.get("workspace") or "acme")
+    if not re.match(r"^[A-Za-z0-9_-]+$", slug):
+        raise ApiError(400, {"error": "workspace slug must match [A-Za-z0-9_-]+"})
+    seed = p.get("seed", 1)
+    n_projects = _int(p, "projects", 3)
+    n_items = _int(p, "items_per_project", 250)
+    n_cycles = _int(p, "cycles_per_project", 2)
+    n_modules = _int(p, "modules_per_project", 2)
+    n_labels = min(_int(p, "labels_per_project", 5), len(LABEL_DEFS))
+    n_members = max(_int(p, "members", 4), 0)
+    n_pages = _int(p, "pages_per_project", 2)
+    n_archived = _int(p, "archived_items_per_project", 0)
+    n_drafts = _int(p, "draft_items_per_project", 0)
+    history_days = max(_int(p, "history_days", 90, 1), 1)
+    tzstr = str(p.get("tz") or "Z")
+    try:
+        parse_tz(tzstr)
+    except Exception:
+        raise ApiError(400, {"error": f"unknown tz {tzstr!r}"})
+    now = parse_dt(p["now"]) if p.get("now") else utcnow()
+
+    # A string seed combining slug and seed: different slugs never share ids.
+    rng = random.Random(f"{slug}/{seed}")
+    ws = Workspace(slug, rng)
+    ws.tz = tzstr
+    ws.pages_enabled = bool(p.get("pages_enabled", False))
+    if p.get("webhook_secret"):
+        ws.webhook_secret = str(p["webhook_secret"])
+    ws.api_key = str(p.get("api_key") or ("plane_api_" + uuid.UUID(int=rng.getrandbits(128)).hex))
+
+    ws.owner = make_user(ws, FIRST_NAMES[0], LAST_NAMES[0], 20)["id"]
+    for i in range(n_members):
+        make_user(ws, FIRST_NAMES[(i + 1) % len(FIRST_NAMES)], LAST_NAMES[(i + 1) % len(LAST_NAMES)],
+                  15 if i % 3 else 20)
+    member_ids = [m["id"] for m in ws.members]
+    owner = ws.owner
+
+    span_us = history_days * 86400 * 10**6
+    start = now - timedelta(microseconds=span_us)
+    proj_base = start - timedelta(days=30)
+    pids = []
+    for i in range(n_projects):
+        name, ident = PROJECT_NAMES[i % len(PROJECT_NAMES)]
+        if i >= len(PROJECT_NAMES):
+            name, ident = f"{name} {i // len(PROJECT_NAMES) + 1}", f"{ident}{i // len(PROJECT_NAMES) + 1}"
+        created = proj_base + timedelta(hours=i, microseconds=rng.randrange(10**6))
+        proj = make_project(ws, name, ident, created, 15535.0 + 10000.0 * i, owner)
+        pid = proj["id"]
+        ws.add("project", proj)
+        pids.append(pid)
+        ws.seq[pid] = 0
+        t = created
+        for j, (sname, group, color) in enumerate(STATE_DEFS):
+            t += timedelta(seconds=1)
+            st = make_state(ws, pid, sname, group, color, 15000 + 10000 * j, t, owner)
+            ws.add("state", st, pid)
+            if group == "backlog":
+                proj["default_state"] = st["id"]
+        for j in range(n_labels):
+            t += timedelta(seconds=1)
+            lname, color = LABEL_DEFS[j]
+            ws.add("label", make_label(ws, pid, lname, color, 65535 * (j + 1), t, owner), pid)
+        for j in range(n_cycles):
+            t += timedelta(seconds=1)
+            if j == 0:      # the current cycle
+                cs, ce = now - timedelta(days=7), now + timedelta(days=7)
+            else:           # earlier, completed cycles
+                cs, ce = now - timedelta(days=7 + 14 * j), now - timedelta(days=7 + 14 * (j - 1), seconds=1)
+            ws.add("cycle", make_cycle(ws, pid, f"Sprint {n_cycles - j}", cs, ce, t, owner,
+                                       65535 * (j + 1)), pid)
+        for j in range(n_modules):
+            t += timedelta(seconds=1)
+            ms = (now - timedelta(days=30 * (j + 1))).date()
+            ws.add("module", make_module(ws, pid, f"Module {chr(65 + j % 26)}{j // 26 or ''}", ms,
+                                         ms + timedelta(days=45), MODULE_STATUSES[j % 4], t, owner,
+                                         65535 * (j + 1), rng.sample(member_ids, min(2, len(member_ids)))),
+                   pid)
+        for j in range(n_pages):
+            t += timedelta(seconds=1)
+            ws.add("page", make_page(ws, pid, f"{name} notes {j + 1}", t, owner, j % 2), pid)
+        proj["total_cycles"] = n_cycles
+        proj["total_modules"] = n_modules
+    for j in range(n_pages):
+        ws.add("page", make_page(ws, None, f"Wiki page {j + 1}", proj_base + timedelta(minutes=j),
+                                 owner, 0), None)
+
+    # Work items: distinct created_at over the history window, assigned round-robin to the
+    # projects so sequence_id order == created_at order within a project; distinct updated_at.
+    total = n_items * n_projects
+    if total:
+        offsets = sorted(rng.sample(range(span_us - 10**6), total))
+        state_lists = {}
+        for pid in pids:
+            by_group = {s["group"]: s["id"] for s in ws.children["state"][pid].values()}
+            state_lists[pid] = by_group
+        groups = ["backlog"] * 4 + ["unstarted"] * 5 + ["started"] * 5 + ["completed"] * 4 + ["cancelled"] * 2
+        label_ids = {pid: list(ws.children["label"].get(pid, {})) for pid in pids}
+        used_upd = set()
+        now_us = span_us
+        per_project_items = {pid: [] for pid in pids}
+        rand = rng.random
+        randrange = rng.randrange
+        for k, c_us in enumerate(offsets):
+            pid = pids[k % n_projects]
+            ws.seq[pid] += 1
+            seq = ws.seq[pid]
+            u_us = c_us + int(rand() * (now_us - c_us))
+            while u_us in used_upd:
+                u_us += 1
+            used_upd.add(u_us)
+            created = start + timedelta(microseconds=c_us)
+            updated = start + timedelta(microseconds=u_us)
+            group = groups[randrange(len(groups))]
+            name = f"{VERBS[randrange(len(VERBS))]} {NOUNS[randrange(len(NOUNS))]}"
+            r = rand()
+            assignees = [] if r < 0.2 else rng.sample(member_ids, 1 if r < 0.8 else min(2, len(member_ids)))
+            labs = label_ids[pid]
+            r = rand()
+            labels = [] if (r < 0.3 or not labs) else rng.sample(labs, 1 if r < 0.85 else min(2, len(labs)))
+            sd = td = None
+            if rand() < 0.5:
+                sd = created.date()
+                td = sd + timedelta(days=1 + randrange(30))
+            actor = member_ids[randrange(len(member_ids))]
+            rec = make_work_item(ws, pid, seq, name, created, updated, state_lists[pid][group],
+                                 PRIORITIES[randrange(5)], actor, assignees, labels, sd, td,
+                                 updated if group == "completed" else None)
+            rec["updated_by"] = member_ids[randrange(len(member_ids))]
+            items = per_project_items[pid]
+            if items and rand() < 0.05:
+                rec["parent"] = items[randrange(len(items))]["id"]
+            items.append(rec)
+            ws.add("work_item", rec, pid)
+        for pid in pids:
+            items = per_project_items[pid]
+            picks = rng.sample(items, min(len(items), n_archived + n_drafts))
+            for rec in picks[:n_archived]:
+                rec["archived_at"] = rec["updated_at"].date()
+            for rec in picks[n_archived:]:
+                rec["is_draft"] = True
+    ws.last_ts = now
+    return ws
+
+
+# --------------------------------------------------------------------------- sorting
+
+def _nz(v):
+    return (v is None, v)
+
+
+def sort_rows(ws, rows, order_by):
+    """Sort by `order_by` ('-' = descending, Postgres null placement), tiebreak by id ascending."""
+    desc = order_by.startswith("-")
+    field = order_by.lstrip("-")
+    rows.sort(key=lambda r: r["id"])
+    if field == "priority":
+        key = lambda r: PRIORITY_RANK.get(r.get("priority"), 99)  # noqa: E731
+    elif "__" in field:
+        fk, sub = field.split("__", 1)
+        key = lambda r: _nz((ws.index.get(r.get(fk)) or (None, {}))[1].get(sub))  # noqa: E731
+    else:
+        key = lambda r: _nz(r.get(field))  # noqa: E731
+    try:
+        rows.sort(key=key, reverse=desc)
+    except TypeError:
+        rows.sort(key=lambda r: _nz(None if key(r)[1] is None else str(key(r)[1])), reverse=desc)
+    return rows
+
+
+# --------------------------------------------------------------------------- webhooks
+
+def sign(secret, body_bytes):
+    return hmac.new(secret.encode("utf-8"), body_bytes, hashlib.sha256).hexdigest()
+
+
+def v1_data(ws, typ, rec):
+    d = render(rec, UTC)
+    if typ == "work_item":
+        st = ws.index.get(rec["state"])
+        d["state"] = ({k: st[1][k] for k in ("id", "name", "color", "group")} if st else None)
+        d["labels"] = [{k: ws.index[i][1][k] for k in ("id", "name", "color")}
+                       for i in rec["labels"] if i in ws.index]
+        d["assignees"] = [ws.user_lite(u) for u in rec["assignees"] if u in ws.users]
+    return d
+
+
+def make_delivery(secret, version, event_header, payload, delivery_id):
+    body = json.dumps(payload)
+    headers = {"Content-Type": "application/json", "User-Agent": "Autopilot",
+               "X-Plane-Delivery": delivery_id, "X-Plane-Event": event_header,
+               "X-Plane-Signature": sign(secret, body.encode("utf-8"))}
+    return {"version": version, "headers": headers, "body": body}
+
+
+def v1_delivery(ws, typ, action, data, actor, field=None, new=None, old=None):
+    event = V1_EVENT[typ]
+    payload = {"event": event, "action": action, "webhook_id": ws.webhook_id,
+               "workspace_id": ws.id, "data": data,
+               "activity": {"field": field, "new_value": new, "old_value": old,
+                            "actor": ws.user_lite(actor), "old_identifier": None,
+                            "new_identifier": None}}
+    return make_delivery(ws.webhook_secret, "v1", event, payload, str(uuid.uuid4()))
+
+
+def v2_delivery(ws, typ, action, entity_id, data, previous, event_id):
+    event = f"{V2_ENTITY[typ]}.{action}"
+    delivery_id = str(uuid.uuid4())
+    payload = {"version": "v2", "delivery_id": delivery_id, "event_id": event_id,
+               "entity_id": entity_id, "entity_type": V2_ENTITY[typ], "event": event,
+               "webhook_id": ws.webhook_id_v2, "workspace_id": ws.id, "data": data,
+               "previous_attributes": previous}
+    return make_delivery(ws.webhook_secret, "v2", event, payload, delivery_id)
+
+
+def deliver(url, deliveries, timeout=10.0):
+    """POST each delivery's exact body to url; returns [{version, event, status|error}]."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    out = []
+    for d in deliveries:
+        res = {"version": d["version"], "event": d["headers"]["X-Plane-Event"]}
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+            try:
+                conn.request("POST", path, body=d["body"].encode("utf-8"), headers=d["headers"])
+                resp = conn.getresponse()
+                resp.read()
+                res["status"] = resp.status
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException) as e:
+            res["status"] = None
+            res["error"] = str(e)
+        out.append(res)
+    return out
+
+
+# --------------------------------------------------------------------------- changes
+
+def coerce(typ, key, value):
+    if key in DT_FIELDS[typ]:
+        return parse_dt(value)
+    if key in DATE_FIELDS[typ]:
+        return parse_date(value)
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def find(ws, typ, obj_id, pid=None):
+    hit = ws.index.get(obj_id)
+    if not hit or hit[0] != typ:
+        raise ApiError(404, {"error": f"no {typ} {obj_id!r} in workspace {ws.slug!r}"})
+    rec = hit[1]
+    if pid and typ != "project" and rec.get("project") != pid:
+        raise ApiError(404, {"error": f"{typ} {obj_id!r} is not in project {pid!r}"})
+    return rec
+
+
+def apply_change(ws, op, typ, obj_id=None, pid=None, fields=None, actor=None):
+    """Perform one change; returns (record, deliveries).  Caller holds the lock."""
+    if typ not in V1_EVENT:
+        raise ApiError(400, {"error": f"type must be one of {sorted(V1_EVENT)}"})
+    fields = dict(fields or {})
+    actor = actor or ws.owner
+    event_id = ws.uid()
+    out = []
+    ws.invalidate()
+    if op == "create":
+        rec = create_record(ws, typ, pid, fields, actor)
+        out.append(v1_delivery(ws, typ, "created", v1_data(ws, typ, rec), actor))
+        out.append(v2_delivery(ws, typ, "created", rec["id"], render(rec, UTC), {}, event_id))
+        return rec, out
+    rec = find(ws, typ, obj_id, pid)
+    if op == "restore":
+        if rec["deleted_at"] is None:
+            raise ApiError(409, {"error": "not deleted"})
+        rec["deleted_at"] = None
+        rec["updated_at"] = ws.now()
+        ws.deleted_ids = [i for i in ws.deleted_ids if i != rec["id"]]
+        if typ == "project":
+            for t in ws.children:
+                for child in ws.children[t].get(rec["id"], {}).values():
+                    if child.get("_cascade") == rec["id"]:
+                        child["deleted_at"] = None
+                        del child["_cascade"]
+                        ws.deleted_ids = [i for i in ws.deleted_ids if i != child["id"]]
+        out.append(v1_delivery(ws, typ, "created", v1_data(ws, typ, rec), actor))
+        out.append(v2_delivery(ws, typ, "created", rec["id"], render(rec, UTC), {}, event_id))
+        return rec, out
+    if rec["deleted_at"] is not None:
+        raise ApiError(404, {"error": f"{typ} {obj_id!r} is deleted"})
+    before = render(rec, UTC)
+    if op == "delete":
+        now = ws.now()
+        rec["deleted_at"] = now
+        ws.deleted_ids.append(rec["id"])
+        if typ == "project":
+            for t in ws.children:
+                for child in ws.children[t].get(rec["id"], {}).values():
+                    if child["deleted_at"] is None:
+                        child["deleted_at"] = now
+                        child["_cascade"] = rec["id"]
+                        ws.deleted_ids.append(child["id"])
+            out.append(v1_delivery(ws, typ, "deleted", {"id": rec["id"]}, actor))
+        out.append(v2_delivery(ws, typ, "deleted", rec["id"], {}, before, event_id))
+        return rec, out
+    if op == "archive":
+        if rec["archived_at"] is not None:
+            raise ApiError(409, {"error": "already archived"})
+        now = ws.now()
+        rec["archived_at"] = now.date() if typ == "work_item" else now
+        rec["updated_at"] = now
+        after = render(rec, UTC)
+        out.append(v1_delivery(ws, typ, "updated", v1_data(ws, typ, rec), actor, "archived_at",
+                               after["archived_at"], before["archived_at"]))
+        out.append(v2_delivery(ws, typ, "archived", rec["id"], {}, before, event_id))
+        return rec, out
+    if op == "unarchive":
+        if rec["archived_at"] is None:
+            raise ApiError(409, {"error": "not archived"})
+        rec["archived_at"] = None
+        rec["updated_at"] = ws.now()
+        out.append(v1_delivery(ws, typ, "updated", v1_data(ws, typ, rec), actor, "archived_at",
+                               None, before["archived_at"]))
+        out.append(v2_delivery(ws, typ, "updated", rec["id"], render(rec, UTC),
+                               {"archived_at": before["archived_at"]}, event_id))
+        return rec, out
+    if op == "update":
+        changed = update_record(ws, typ, rec, fields, actor)
+        after = render(rec, UTC)
+        data = v1_data(ws, typ, rec)
+        for k in changed:
+            out.append(v1_delivery(ws, typ, "updated", data, actor, k, after[k], before[k]))
+        if changed:
+            out.append(v2_delivery(ws, typ, "updated", rec["id"], after,
+                                   {k: before[k] for k in changed}, event_id))
+        return rec, out
+    raise ApiError(400, {"error": "op must be one of create, update, delete, archive, unarchive, restore"})
+
+
+def update_record(ws, typ, rec, fields, actor):
+    """Apply fields; returns the request keys whose rendered value changed (Plane's fan-out)."""
+    before = render(rec, UTC)
+    for k, v in fields.items():
+        if k == "id" or k.startswith("_") or k not in rec:
+            continue
+        rec[k] = coerce(typ, k, v)
+    if typ == "work_item" and "state" in fields and before["state"] != rec["state"]:
+        st = ws.index.get(rec["state"])
+        if st and st[1]["group"] == "completed":
+            rec["completed_at"] = ws.now()
+        elif "completed_at" not in fields:
+            rec["completed_at"] = None
+    if "updated_at" not in fields:
+        rec["updated_at"] = ws.now()
+    if "updated_by" not in fields and "updated_by" in rec:
+        rec["updated_by"] = actor
+    after = render(rec, UTC)
+    return [k for k in fields if k in before and k != "id" and before[k] != after[k]]
+
+
+def create_record(ws, typ, pid, fields, actor):
+    now = ws.now()
+    if typ != "project":
+        proj = ws.projects.get(pid)
+        if not proj or proj["deleted_at"] is not None:
+            raise ApiError(404, {"error": f"project {pid!r} not found"})
+    name = fields.get("name")
+    if typ == "project":
+        n = len(ws.projects)
+        base_name, ident = PROJECT_NAMES[n % len(PROJECT_NAMES)]
+        ident = fields.get("identifier") or f"{ident}{n}"
+        rec = make_project(ws, name or f"{base_name} {n}", ident, now,
+                           15535.0 + 10000.0 * n, actor)
+        ws.add("project", rec)
+        pid = rec["id"]
+        ws.seq[pid] = 0
+        for j, (sname, group, color) in enumerate(STATE_DEFS):
+            st = make_state(ws, pid, sname, group, color, 15000 + 10000 * j, now, actor)
+            ws.add("state", st, pid)
+            if group == "backlog":
+                rec["default_state"] = st["id"]
+    elif typ == "work_item":
+        ws.seq[pid] = ws.seq.get(pid, 0) + 1
+        proj = ws.projects[pid]
+        rec = make_work_item(ws, pid, ws.seq[pid], name or "Untitled", now, now,
+                             proj["default_state"], "none", actor)
+        ws.add("work_item", rec, pid)
+    elif typ == "cycle":
+        n = len(ws.children["cycle"].get(pid, {}))
+        rec = make_cycle(ws, pid, name or f"Cycle {n + 1}", None, None, now, actor, 65535 * (n + 1))
+        ws.add("cycle", rec, pid)
+    else:
+        n = len(ws.children["module"].get(pid, {}))
+        rec = make_module(ws, pid, name or f"Module {n + 1}", None, None, "backlog", now, actor,
+                          65535 * (n + 1), [])
+        ws.add("module", rec, pid)
+    for k, v in fields.items():
+        if k in ("id", "project", "workspace", "sequence_id") or k.startswith("_") or k not in rec:
+            continue
+        rec[k] = coerce(typ, k, v)
+    if typ == "work_item":
+        st = ws.index.get(rec["state"])
+        if st and st[1]["group"] == "completed" and rec["completed_at"] is None:
+            rec["completed_at"] = now
+    return rec
+
+
+# --------------------------------------------------------------------------- API routing
+
+_WS = r"^/api/v1/workspaces/([^/]+)"
+_P = _WS + r"/projects/([^/]+)"
+ROUTES = [
+    ("users_me", re.compile(r"^/api/v1/users/me/$"), {"GET": "api_me"}),
+    ("workspace_members", re.compile(_WS + r"/members/$"), {"GET": "api_ws_members"}),
+    ("workspace_pages", re.compile(_WS + r"/pages/$"), {"GET": "api_ws_pages"}),
+    ("workspace_page", re.compile(_WS + r"/pages/([^/]+)/$"), {"GET": "api_ws_page"}),
+    ("work_item_by_key", re.compile(_WS + r"/(?:work-items|issues)/([A-Za-z0-9]+)-(\d+)/$"),
+     {"GET": "api_item_by_key"}),
+    ("projects", re.compile(_WS + r"/projects/$"), {"GET": "api_projects"}),
+    ("project", re.compile(_P + r"/$"), {"GET": "api_project"}),
+    ("work_items", re.compile(_P + r"/(?:work-items|issues)/$"),
+     {"GET": "api_items", "POST": "api_item_create"}),
+    ("work_item", re.compile(_P + r"/(?:work-items|issues)/([^/]+)/$"),
+     {"GET": "api_item", "PATCH": "api_item_patch"}),
+    ("cycles", re.compile(_P + r"/cycles/$"), {"GET": "api_cycles"}),
+    ("cycle", re.compile(_P + r"/cycles/([^/]+)/$"), {"GET": "api_cycle"}),
+    ("archived_cycles", re.compile(_P + r"/archived-cycles/$"), {"GET": "api_archived_cycles"}),
+    ("modules", re.compile(_P + r"/modules/$"), {"GET": "api_modules"}),
+    ("module", re.compile(_P + r"/modules/([^/]+)/$"), {"GET": "api_module"}),
+    ("archived_modules", re.compile(_P + r"/archived-modules/$"), {"GET": "api_archived_modules"}),
+    ("states", re.compile(_P + r"/states/$"), {"GET": "api_states"}),
+    ("state", re.compile(_P + r"/states/([^/]+)/$"), {"GET": "api_state"}),
+    ("labels", re.compile(_P + r"/labels/$"), {"GET": "api_labels"}),
+    ("label", re.compile(_P + r"/labels/([^/]+)/$"), {"GET": "api_label"}),
+    ("project_members", re.compile(_P + r"/(?:members|project-members)/$"),
+     {"GET": "api_project_members"}),
+    ("project_pages", re.compile(_P + r"/pages/$"), {"GET": "api_project_pages"}),
+    ("project_page", re.compile(_P + r"/pages/([^/]+)/$"), {"GET": "api_project_page"}),
+]
+PAGE_ROUTES = {"workspace_pages", "workspace_page", "project_pages", "project_page"}
+NOT_FOUND = {"detail": "Not found."}
+RATE_BODY = {"error_code": 5900, "error_message": "RATE_LIMIT_EXCEEDED"}
+NO_PERMISSION = {"detail": "You do not have permission to perform this action."}
+
+
+def dumps_api(obj):
+    """DRF JSONRenderer: compact, UTF-8, no ASCII escaping."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Ctx:
+    __slots__ = ("ws", "tz", "query", "body", "user", "fields", "method")
+
+
+class Simulator:
+    def __init__(self, rate_limit=60, rate_window=60.0, verbose=False):
+        self.lock = threading.RLock()
+        self.rl_lock = threading.Lock()
+        self.verbose = verbose
+        self.shutting_down = threading.Event()
+        self.rate_limit = int(rate_limit)
+        self.rate_window = float(rate_window)
+        self.workspaces = {}
+        self.creds = {}
+        self.buckets = {}
+        self.faults = {}
+        self.fault_regex = None
+        self.fault_rng = random.Random(0)
+        self.hang_event = threading.Event()
+        self.reset_stats()
+
+    # ------------------------------------------------------------------ state management
+    def reset_stats(self):
+        with self.rl_lock:
+            self.stats = {"requests": 0, "by_path_kind": collections.Counter(),
+                          "status_counts": collections.Counter(), "rate_limited": 0,
+                          "max_requests_in_any_window": 0, "faults_injected": 0}
+
+    def reset(self):
+        with self.lock:
+            self.workspaces.clear()
+            self.creds.clear()
+        with self.rl_lock:
+            self.buckets.clear()
+        self.set_faults({})
+        self.reset_stats()
+
+    def seed(self, p):
+        t0 = time.monotonic()
+        ws = seed_workspace(p)
+        with self.lock:
+            old = self.workspaces.get(ws.slug)
+            if old is not None:
+                for k in [k for k, c in self.creds.items() if c["workspace"] == ws.slug]:
+                    del self.creds[k]
+            self.workspaces[ws.slug] = ws
+            self.creds[ws.api_key] = {"workspace": ws.slug, "tz": ws.tz, "expires_at": None,
+                                      "kind": "api_key", "user": ws.owner}
+        return {"workspace": ws.slug, "workspace_id": ws.id, "api_key": ws.api_key,
+                "webhook_secret": ws.webhook_secret, "webhook_id": ws.webhook_id,
+                "webhook_id_v2": ws.webhook_id_v2, "owner": ws.owner, "tz": ws.tz,
+                "pages_enabled": ws.pages_enabled,
+                "projects": [{"id": pid, "identifier": pr["identifier"],
+                              "work_items": len(ws.children["work_item"].get(pid, {}))}
+                             for pid, pr in ws.projects.items()],
+                "seconds": round(time.monotonic() - t0, 3)}
+
+    def get_ws(self, slug):
+        ws = self.workspaces.get(slug)
+        if ws is None:
+            raise ApiError(404, {"error": f"unknown workspace {slug!r}"})
+        return ws
+
+    def set_faults(self, f):
+        regex = None
+        if f.get("path_regex"):
+            try:
+                regex = re.compile(f["path_regex"])
+            except re.error as e:
+                raise ApiError(400, {"error": f"bad path_regex: {e}"})
+        for k in ("error_rate", "malformed_rate", "truncate_rate"):
+            if k in f:
+                f[k] = float(f[k])
+        with self.lock:
+            old_event = self.hang_event
+            self.faults = dict(f)
+            self.fault_regex = regex
+            self.fault_rng = random.Random(f.get("seed", 0))
+            self.hang_event = threading.Event()
+        old_event.set()   # release requests hanging under the previous configuration
+        return self.faults
+
+    # ------------------------------------------------------------------ rate limit
+    def throttle(self, cred):
+        now = time.monotonic()
+        with self.rl_lock:
+            dq = self.buckets.get(cred)
+            if dq is None:
+                dq = self.buckets[cred] = collections.deque()
+            win = self.rate_window
+            while dq and dq[0] <= now - win:
+                dq.popleft()
+            limit = self.rate_limit
+            if limit > 0 and len(dq) >= limit:
+                self.stats["rate_limited"] += 1
+                wait = dq[0] + win - now
+                raise ApiError(429, RATE_BODY, {"Retry-After": str(max(1, math.ceil(wait)))})
+            dq.append(now)
+            if len(dq) > self.stats["max_requests_in_any_window"]:
+                self.stats["max_requests_in_any_window"] = len(dq)
+            if limit > 0:
+                return {"X-RateLimit-Remaining": str(limit - len(dq)),
+                        "X-RateLimit-Reset": str(int(time.time() + win))}
+            return {}
+
+    # ------------------------------------------------------------------ auth
+    def authenticate(self, headers):
+        key = headers.get("X-Api-Key")
+        if key:
+            cred = self.creds.get(key)
+            if cred is None or cred["kind"] != "api_key":
+                raise ApiError(403, {"detail": "Given API token is not valid"})
+            if cred["expires_at"] is not None and time.time() >= cred["expires_at"]:
+                raise ApiError(403, {"detail": "Given API token is not valid"})
+            return key, cred
+        auth = headers.get("Authorization") or ""
+        if auth[:7].lower() == "bearer " and auth[7:].strip():
+            tok = auth[7:].strip()
+            cred = self.creds.get(tok)
+            if cred is None or cred["kind"] != "bearer":
+                raise ApiError(401, {"detail": "Invalid token."})
+            if cred["expires_at"] is not None and time.time() >= cred["expires_at"]:
+                raise ApiError(401, {"detail": "Token has expired."})
+            return tok, cred
+        raise ApiError(401, {"detail": "Authentication credentials were not provided."})
+
+    # ------------------------------------------------------------------ faults
+    def _fault_applies(self, path, raw_path):
+        rx = self.fault_regex
+        return rx is None or bool(rx.search(raw_path) or rx.search(path))
+
+    def _pre_faults(self, path, raw_path, client_gone):
+        """Returns None (go on), 'drop', or a response tuple."""
+        while True:
+            f, ev = self.faults, self.hang_event
+            if not f or not self._fault_applies(path, raw_path):
+                return None
+            if not f.get("hang"):
+                break
+            with self.rl_lock:
+                self.stats["faults_injected"] += 1
+            while not ev.wait(0.2):
+                if self.shutting_down.is_set() or client_gone():
+                    return "drop"
+        if f.get("delay_ms"):
+            time.sleep(float(f["delay_ms"]) / 1000.0)
+        status = None
+        with self.lock:
+            if self.faults is f:
+                if f.get("fail_next", 0) > 0:
+                    f["fail_next"] -= 1
+                    status = int(f.get("error_status", 503))
+                elif f.get("rate_429_next", 0) > 0:
+                    f["rate_429_next"] -= 1
+                    status = 429
+                elif f.get("error_rate") and self.fault_rng.random() < f["error_rate"]:
+                    status = int(f.get("error_status", 503))
+        if status is None:
+            return None
+        with self.rl_lock:
+            self.stats["faults_injected"] += 1
+            if status == 429:
+                self.stats["rate_limited"] += 1
+        if status == 429:
+            return 429, dumps_api(RATE_BODY), {"Retry-After": "1"}, "normal"
+        return status, dumps_api({"detail": f"Simulated fault (HTTP {status})."}), {}, "normal"
+
+    def _post_fault_mode(self, path, raw_path):
+        f = self.faults
+        if not f or not self._fault_applies(path, raw_path):
+            return "normal"
+        with self.lock:
+            if f.get("malformed_rate") and self.fault_rng.random() < f["malformed_rate"]:
+                mode = "malformed"
+            elif f.get("truncate_rate") and self.fault_rng.random() < f["truncate_rate"]:
+                mode = "truncate"
+            else:
+                return "normal"
+        with self.rl_lock:
+            self.stats["faults_injected"] += 1
+        return mode
+
+    # ------------------------------------------------------------------ request entry point
+    def handle_api(self, method, path, raw_path, query, headers, raw_body, client_gone):
+        """Returns (status, body_bytes, headers, mode) or None to drop the connection."""
+        kind = "unknown"
+        for name, rx, methods in ROUTES:
+            m = rx.match(path)
+            if m:
+                kind = name
+                break
+        res = self._pre_faults(path, raw_path, client_gone)
+        if res == "drop":
+            self._count(kind, None)
+            return None
+        if res is None:
+            res = self._serve(kind, m if kind != "unknown" else None, method, path, query,
+                              headers, raw_body)
+            mode = self._post_fault_mode(path, raw_path) if res[0] < 400 else "normal"
+            if mode == "malformed":
+                body = res[1]
+                res = (200, body[:max(1, len(body) // 2)] + b'<!-- upstream error', res[2], "normal")
+            elif mode == "truncate":
+                res = (res[0], res[1], res[2], "truncate")
+        self._count(kind, res[0])
+        return res
+
+    def _count(self, kind, status):
+        with self.rl_lock:
+            st = self.stats
+            st["requests"] += 1
+            st["by_path_kind"][kind] += 1
+            st["status_counts"]["dropped" if status is None else str(status)] += 1
+
+    def _serve(self, kind, m, method, path, query, headers, raw_body):
+        extra = {}
+        try:
+            if m is None:
+                raise ApiError(404, NOT_FOUND)
+            methods = dict(ROUTES[[r[0] for r in ROUTES].index(kind)][2])
+            if method not in methods:
+                raise ApiError(405, {"detail": f'Method "{method}" not allowed.'})
+            args = m.groups()
+            with self.lock:
+                if kind in PAGE_ROUTES:
+                    ws = self.workspaces.get(args[0])
+                    if ws is None or not ws.pages_enabled:
+                        raise ApiError(404, NOT_FOUND)
+                cred_key, cred = self.authenticate(headers)
+            extra = self.throttle(cred_key)
+            ctx = Ctx()
+            ctx.method = method
+            ctx.query = query
+            ctx.user = cred["user"]
+            ctx.tz = parse_tz(cred["tz"])
+            fl = query.get("fields")
+            ctx.fields = {f.strip() for f in fl.split(",") if f.strip()} if fl else None
+            if raw_body:
+                try:
+                    ctx.body = json.loads(raw_body)
+                except ValueError:
+                    raise ApiError(400, {"detail": "JSON parse error"})
+            else:
+                ctx.body = {}
+            with self.lock:
+                ws = self.workspaces.get(cred["workspace"])
+                if ws is None:
+                    raise ApiError(403, {"detail": "Given API token is not valid"})
+                if kind != "users_me" and args[0] != ws.slug:
+                    raise ApiError(403, NO_PERMISSION)
+                ctx.ws = ws
+                status, obj = getattr(self, methods[method])(ctx, *args[1:] if kind != "users_me" else ())
+            return status, dumps_api(obj), extra, "normal"
+        except ApiError as e:
+            return e.status, dumps_api(e.body), dict(extra, **e.headers), "normal"
+
+    # ------------------------------------------------------------------ pagination
+    @staticmethod
+    def paginate(rows, ctx, default_pp=1000, max_pp=1000):
+        q = ctx.query
+        pp_raw = q.get("per_page")
+        if pp_raw in (None, ""):
+            pp = default_pp
+        else:
+            try:
+                pp = int(pp_raw)
+            except ValueError:
+                raise ApiError(400, {"detail": "Invalid per_page parameter."})
+            if pp > max_pp:
+                raise ApiError(400, {"detail": f"Invalid per_page value. Cannot exceed {max_pp}."})
+            if pp < 1:
+                raise ApiError(400, {"detail": "Invalid per_page parameter."})
+        page = 0
+        cur = q.get("cursor")
+        if cur:
+            bits = cur.split(":")
+            try:
+                if len(bits) != 3:
+                    raise ValueError
+                int(bits[0])
+                page = int(bits[1])
+                int(bits[2])
+            except ValueError:
+                raise ApiError(400, {"detail": "Invalid cursor parameter."})
+        offset = page * pp
+        if offset < 0:
+            raise ApiError(400, {"detail": "Error in parsing"})
+        total = len(rows)
+        chunk = rows[offset:offset + pp]
+        tz, fields = ctx.tz, ctx.fields
+        results = [render(r, tz, fields) for r in chunk]
+        return {
+            "grouped_by": None, "sub_grouped_by": None, "total_count": total,
+            "next_cursor": f"{pp}:{page + 1}:0", "prev_cursor": f"{pp}:{page - 1}:1",
+            "next_page_results": offset + pp < total, "prev_page_results": page > 0,
+            "count": len(results), "total_pages": math.ceil(total / pp), "total_results": total,
+            "extra_stats": None, "results": results,
+        }
+
+    @staticmethod
+    def cached(ws, key, build, order_by):
+        ck = key + (order_by,)
+        rows = ws.cache.get(ck)
+        if rows is None:
+            if len(ws.cache) > 512:
+                ws.cache.clear()
+            rows = ws.cache[ck] = sort_rows(ws, build(), order_by)
+        return rows
+
+    def _project(self, ctx, pid):
+        pr = ctx.ws.projects.get(pid)
+        if pr is None or pr["deleted_at"] is not None:
+            raise not_found()
+        return pr
+
+    def _child(self, ctx, typ, pid, oid, visible):
+        self._project(ctx, pid)
+        rec = ctx.ws.children[typ].get(pid, {}).get(oid)
+        if rec is None or rec["deleted_at"] is not None or not visible(rec):
+            raise not_found()
+        return 200, render(rec, ctx.tz, ctx.fields)
+
+    def _child_list(self, ctx, typ, pid, variant, visible, default_order, order_by=None):
+        self._project(ctx, pid)
+        ws = ctx.ws
+        src = ws.children[typ].get(pid, {})
+        rows = self.cached(ws, (typ, pid, variant),
+                           lambda: [r for r in src.values() if r["deleted_at"] is None and visible(r)],
+                           order_by or default_order)
+        return rows
+
+    # ------------------------------------------------------------------ endpoints
+    def api_me(self, ctx):
+        return 200, ctx.ws.user_lite(ctx.user)
+
+    def api_ws_members(self, ctx):
+        return 200, [dict(m) for m in ctx.ws.members]
+
+    def api_project_members(self, ctx, pid):
+        self._project(ctx, pid)
+        return 200, [ctx.ws.user_lite(m["id"]) for m in ctx.ws.members]
+
+    def api_projects(self, ctx):
+        ws = ctx.ws
+        rows = self.cached(ws, ("project", None, "all"),
+                           lambda: [r for r in ws.projects.values() if r["deleted_at"] is None],
+                           ctx.query.get("order_by") or "sort_order")
+        return 200, self.paginate(rows, ctx)
+
+    def api_project(self, ctx, pid):
+        return 200, render(self._project(ctx, pid), ctx.tz, ctx.fields)
+
+    def _item_visible(self, ws, pid):
+        triage = ws.triage_states(pid)
+        return lambda r: r["archived_at"] is None and not r["is_draft"] and r["state"] not in triage
+
+    def api_items(self, ctx, pid):
+        ws = ctx.ws
+        pr = self._project(ctx, pid)
+        q = ctx.query
+        if q.get("external_id") and q.get("external_source"):
+            for r in ws.children["work_item"].get(pid, {}).values():
+                if (r["deleted_at"] is None and r["external_id"] == q["external_id"]
+                        and r["external_source"] == q["external_source"]):
+                    return 200, render(r, ctx.tz, ctx.fields)
+            raise not_found()
+        if pr["archived_at"] is not None:
+            rows = []
+        else:
+            rows = self._child_list(ctx, "work_item", pid, "visible", self._item_visible(ws, pid),
+                                    "-created_at", q.get("order_by"))
+        return 200, self.paginate(rows, ctx)
+
+    def api_item(self, ctx, pid, iid):
+        return self._child(ctx, "work_item", pid, iid, self._item_visible(ctx.ws, pid))
+
+    def api_item_by_key(self, ctx, ident, seq):
+        ws = ctx.ws
+        for pr in ws.projects.values():
+            if pr["deleted_at"] is None and pr["identifier"].upper() == ident.upper():
+                rec = ws.by_seq.get((pr["id"], int(seq)))
+                if rec is not None and rec["deleted_at"] is None and \
+                        self._item_visible(ws, pr["id"])(rec):
+                    return 200, render(rec, ctx.tz, ctx.fields)
+        raise not_found()
+
+    def _validate_item_fields(self, ctx, pid, body):
+        if not isinstance(body, dict):
+            raise ApiError(400, {"detail": "Expected a JSON object."})
+        errors = {}
+        if "priority" in body and body["priority"] not in PRIORITIES:
+            errors["priority"] = [f'"{body["priority"]}" is not a valid choice.']
+        if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
+            errors["name"] = ["This field may not be blank."]
+        for k in ("start_date", "target_date"):
+            if body.get(k) is not None:
+                try:
+                    parse_date(body[k])
+                except (TypeError, ValueError):
+                    errors[k] = ["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."]
+        for k in ("assignees", "labels"):
+            if k in body and not isinstance(body[k], list):
+                errors[k] = ['Expected a list of items but got type "%s".' % type(body[k]).__name__]
+        if errors:
+            raise ApiError(400, errors)
+        if "state" in body:
+            st = ctx.ws.index.get(body["state"])
+            if not st or st[0] != "state" or st[1]["project"] != pid:
+                raise ApiError(400, {"error": "State is not valid please pass a valid state_id"})
+        fields = {k: body[k] for k in WORK_ITEM_PATCHABLE if k in body}
+        for k in ("assignees", "labels"):
+            if k in fields:
+                fields[k] = list(dict.fromkeys(fields[k]))
+        return fields
+
+    def api_item_patch(self, ctx, pid, iid):
+        ws = ctx.ws
+        self._child(ctx, "work_item", pid, iid, self._item_visible(ws, pid))
+        fields = self._validate_item_fields(ctx, pid, ctx.body)
+        rec, deliveries = apply_change(ws, "update", "work_item", iid, pid, fields, ctx.user)
+        ws.outbox.extend(deliveries)
+        return 200, render(rec, ctx.tz)
+
+    def api_item_create(self, ctx, pid):
+        ws = ctx.ws
+        self._project(ctx, pid)
+        if not isinstance(ctx.body, dict) or not ctx.body.get("name"):
+            raise ApiError(400, {"name": ["This field is required."]})
+        fields = self._validate_item_fields(ctx, pid, ctx.body)
+        rec, deliveries = apply_change(ws, "create", "work_item", None, pid, fields, ctx.user)
+        ws.outbox.extend(deliveries)
+        return 201, render(rec, ctx.tz)
+
+    def api_cycles(self, ctx, pid):
+        view = ctx.query.get("cycle_view") or "all"
+        now = utcnow()
+        preds = {
+            "all": lambda r: True,
+            "current": lambda r: r["start_date"] is not None and r["end_date"] is not None
+            and r["start_date"] <= now <= r["end_date"],
+            "upcoming": lambda r: r["start_date"] is not None and r["start_date"] > now,
+            "completed": lambda r: r["end_date"] is not None and r["end_date"] < now,
+            "draft": lambda r: r["start_date"] is None and r["end_date"] is None,
+            "incomplete": lambda r: r["end_date"] is None or r["end_date"] >= now,
+        }
+        pred = preds.get(view, preds["all"])
+        self._project(ctx, pid)
+        rows = [r for r in ctx.ws.children["cycle"].get(pid, {}).values()
+                if r["deleted_at"] is None and r["archived_at"] is None and pred(r)]
+        rows = sort_rows(ctx.ws, rows, ctx.query.get("order_by") or "-created_at")
+        if view == "current":
+            return 200, [render(r, ctx.tz, ctx.fields) for r in rows]
+        return 200, self.paginate(rows, ctx)
+
+    def api_archived_cycles(self, ctx, pid):
+        rows = self._child_list(ctx, "cycle", pid, "archived", lambda r: r["archived_at"] is not None,
+                                "-archived_at", ctx.query.get("order_by"))
+        return 200, self.paginate(rows, ctx)
+
+    def api_cycle(self, ctx, pid, cid):
+        return self._child(ctx, "cycle", pid, cid, lambda r: True)
+
+    def api_modules(self, ctx, pid):
+        rows = self._child_list(ctx, "module", pid, "active", lambda r: r["archived_at"] is None,
+                                "-created_at", ctx.query.get("order_by"))
+        return 200, self.paginate(rows, ctx)
+
+    def api_archived_modules(self, ctx, pid):
+        rows = self._child_list(ctx, "module", pid, "archived", lambda r: r["archived_at"] is not None,
+                                "-archived_at", ctx.query.get("order_by"))
+        return 200, self.paginate(rows, ctx)
+
+    def api_module(self, ctx, pid, mid):
+        return self._child(ctx, "module", pid, mid, lambda r: True)
+
+    def api_states(self, ctx, pid):
+        rows = self._child_list(ctx, "state", pid, "visible", lambda r: r["group"] != "triage",
+                                "sequence")
+        return 200, self.paginate(rows, ctx)
+
+    def api_state(self, ctx, pid, sid):
+        return self._child(ctx, "state", pid, sid, lambda r: r["group"] != "triage")
+
+    def api_labels(self, ctx, pid):
+        rows = self._child_list(ctx, "label", pid, "all", lambda r: True, "sort_order")
+        return 200, self.paginate(rows, ctx)
+
+    def api_label(self, ctx, pid, lid):
+        return self._child(ctx, "label", pid, lid, lambda r: True)
+
+    def _pages(self, ctx, pid):
+        q = ctx.query
+        typ = q.get("type") or "all"
+        search = (q.get("search") or "").lower()
+        preds = {"all": lambda r: r["archived_at"] is None,
+                 "public": lambda r: r["archived_at"] is None and r["access"] == 0,
+                 "private": lambda r: r["archived_at"] is None and r["access"] == 1,
+                 "shared": lambda r: False,
+                 "archived": lambda r: r["archived_at"] is not None}
+        pred = preds.get(typ, preds["all"])
+        rows = [r for r in ctx.ws.children["page"].get(pid, {}).values()
+                if r["deleted_at"] is None and pred(r) and search in r["name"].lower()]
+        rows = sort_rows(ctx.ws, rows, "-created_at")
+        return 200, self.paginate(rows, ctx, default_pp=20, max_pp=100)
+
+    def api_project_pages(self, ctx, pid):
+        self._project(ctx, pid)
+        return self._pages(ctx, pid)
+
+    def api_ws_pages(self, ctx):
+        return self._pages(ctx, None)
+
+    def api_project_page(self, ctx, pid, page_id):
+        return self._child(ctx, "page", pid, page_id, lambda r: True)
+
+    def api_ws_page(self, ctx, page_id):
+        rec = ctx.ws.children["page"].get(None, {}).get(page_id)
+        if rec is None or rec["deleted_at"] is not None:
+            raise not_found()
+        return 200, render(rec, ctx.tz, ctx.fields)
+
+    # ------------------------------------------------------------------ control API
+    def control(self, method, path, raw_body, query):
+        try:
+            body = json.loads(raw_body) if raw_body.strip() else {}
+        except ValueError:
+            return 400, {"error": "body is not valid JSON"}
+        if not isinstance(body, dict):
+            return 400, {"error": "body must be a JSON object"}
+        parts = [p for p in path.split("/") if p][1:]   # drop '_sim'
+        route = "/".join(parts[:1])
+        try:
+            if route == "health":
+                return 200, {"ok": True}
+            if route == "reset" and method == "POST":
+                self.reset()
+                return 200, {"ok": True}
+            if route == "seed" and method == "POST":
+                return 200, self.seed(body)
+            if route == "config":
+                if method == "POST":
+                    return 200, self.configure(body)
+                return 200, self.config_doc()
+            if route == "faults":
+                if method == "POST":
+                    return 200, {"faults": self.set_faults(body)}
+                return 200, {"faults": self.faults}
+            if route == "tokens" and method == "POST":
+                return 200, self.add_token(body)
+            if route == "state" and method == "GET" and len(parts) == 2:
+                return 200, self.state(parts[1])
+            if route == "mutate" and method == "POST":
+                return self.mutate(body)
+            if route == "stats":
+                if len(parts) == 2 and parts[1] == "reset" and method == "POST":
+                    self.reset_stats()
+                    return 200, {"ok": True}
+                if len(parts) == 1 and method == "GET":
+                    with self.rl_lock:
+                        st = dict(self.stats)
+                        st["by_path_kind"] = dict(st["by_path_kind"])
+                        st["status_counts"] = dict(st["status_counts"])
+                    return 200, st
+            if route == "webhooks" and len(parts) >= 2:
+                with self.lock:
+                    ws = self.get_ws(parts[1])
+                    if method == "GET":
+                        return 200, {"deliveries": list(ws.outbox)}
+                    if method in ("POST", "DELETE") and parts[2:] in ([], ["clear"]):
+                        n = len(ws.outbox)
+                        ws.outbox.clear()
+                        return 200, {"cleared": n}
+            return 404, {"error": f"unknown control endpoint {method} {path}"}
+        except ApiError as e:
+            return e.status, e.body
+        except (TypeError, ValueError, KeyError) as e:
+            return 400, {"error": f"{type(e).__name__}: {e}"}
+
+    def config_doc(self):
+        return {"rate_limit": self.rate_limit, "rate_window": self.rate_window,
+                "pages_enabled": {s: w.pages_enabled for s, w in self.workspaces.items()}}
+
+    def configure(self, body):
+        with self.rl_lock:
+            if "rate_limit" in body:
+                self.rate_limit = max(0, int(body["rate_limit"]))
+            if "rate_window" in body:
+                w = float(body["rate_window"])
+                if w <= 0:
+                    raise ApiError(400, {"error": "rate_window must be > 0"})
+                self.rate_window = w
+            if body.get("reset_buckets"):
+                self.buckets.clear()
+        with self.lock:
+            if "pages_enabled" in body:
+                ws = self.get_ws(body.get("workspace"))
+                ws.pages_enabled = bool(body["pages_enabled"])
+            if "tz" in body:
+                ws = self.get_ws(body.get("workspace"))
+                parse_tz(body["tz"])
+                ws.tz = body["tz"]
+                for c in self.creds.values():
+                    if c["workspace"] == ws.slug:
+                        c["tz"] = body["tz"]
+        return self.config_doc()
+
+    def add_token(self, body):
+        with self.lock:
+            ws = self.get_ws(body.get("workspace"))
+            tok = str(body.get("token") or ("plane_oauth_" + uuid.uuid4().hex))
+            exp = body.get("expires_in")
+            tz = body.get("tz") or ws.tz
+            parse_tz(tz)
+            self.creds[tok] = {"workspace": ws.slug, "tz": tz, "kind": "bearer",
+                               "user": body.get("user") or ws.owner,
+                               "expires_at": None if exp is None else time.time() + float(exp)}
+            return {"token": tok, "workspace": ws.slug,
+                    "expires_at": self.creds[tok]["expires_at"]}
+
+    def state(self, slug):
+        with self.lock:
+            ws = self.get_ws(slug)
+            out = {"projects": [render(r, UTC) for r in ws.projects.values() if r["deleted_at"] is None]}
+            for typ, key in (("work_item", "work_items"), ("cycle", "cycles"), ("module", "modules"),
+                             ("state", "states"), ("label", "labels"), ("page", "pages")):
+                rows = []
+                for recs in ws.children[typ].values():
+                    rows.extend(render(r, UTC) for r in recs.values() if r["deleted_at"] is None)
+                out[key] = rows
+            out["deleted_ids"] = list(ws.deleted_ids)
+            return out
+
+    def mutate(self, body):
+        with self.lock:
+            ws = self.get_ws(body.get("workspace"))
+            fields = body.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise ApiError(400, {"error": "fields must be an object"})
+            rec, deliveries = apply_change(ws, body.get("op"), body.get("type", "work_item"),
+                                           body.get("id"), body.get("project"), fields,
+                                           body.get("actor"))
+            obj = render(rec, UTC)
+            ws.outbox.extend(deliveries)
+        out = {"object": obj, "webhooks": deliveries}
+        if body.get("deliver_to"):
+            versions = set(body.get("deliver_versions") or ("v1", "v2"))
+            out["delivered"] = deliver(body["deliver_to"],
+                                       [d for d in deliveries if d["version"] in versions])
+        return 200, out
+
+
+# --------------------------------------------------------------------------- HTTP server
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PlaneSim/1.0"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        if self.server.sim.verbose:
+            sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def client_gone(self):
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if r:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+        return False
+
+    def dispatch(self, method):
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        raw = self.rfile.read(length) if length > 0 else b""
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        sim = self.server.sim
+        path = parts.path
+        if path == "/_sim" or path.startswith("/_sim/"):
+            status, obj = sim.control(method, path, raw, query)
+            self.send(status, json.dumps(obj).encode("utf-8"), {})
+        elif path.startswith("/api/"):
+            res = sim.handle_api(method, path, self.path, query, self.headers, raw, self.client_gone)
+            if res is None:
+                self.close_connection = True
+                return
+            status, data, headers, mode = res
+            self.send(status, data, headers, truncate=(mode == "truncate"))
+        else:
+            self.send(404, dumps_api(NOT_FOUND), {})
+
+    def send(self, status, data, headers, truncate=False):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            if truncate:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data[:len(data) // 2] if truncate else data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        if truncate:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        if self.sim.verbose:
+            super().handle_error(request, client_address)
+
+
+def write_port_file(path, port):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, path)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Local Plane.so REST API simulator")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--rate-limit", type=int, default=60)
+    ap.add_argument("--rate-window", type=float, default=60.0)
+    ap.add_argument("--parent-pid", type=int)
+    ap.add_argument("--seed-workspace")
+    ap.add_argument("--projects", type=int, default=3)
+    ap.add_argument("--items", type=int, default=250)
+    ap.add_argument("--tz", default="Z")
+    ap.add_argument("--api-key")
+    ap.add_argument("--webhook-secret")
+    ap.add_argument("--pages-enabled", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args(argv)
+
+    sim = Simulator(args.rate_limit, args.rate_window, args.verbose)
+    if args.seed_workspace:
+        info = sim.seed({"workspace": args.seed_workspace, "projects": args.projects,
+                         "items_per_project": args.items, "tz": args.tz, "api_key": args.api_key,
+                         "webhook_secret": args.webhook_secret, "seed": args.seed,
+                         "pages_enabled": args.pages_enabled})
+        sys.stderr.write(f"plane_sim: seeded {info['workspace']} api_key={info['api_key']}\n")
+
+    httpd = Server(("127.0.0.1", args.port), Handler)
+    httpd.sim = sim
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    sys.stderr.write(f"plane_sim: listening on http://127.0.0.1:{port}\n")
+    sys.stderr.flush()
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ticks = 0
+    while not stop.wait(0.1):
+        ticks += 1
+        if args.parent_pid and ticks % 10 == 0 and not pid_alive(args.parent_pid):
+            sys.stderr.write("plane_sim: parent process gone, exiting\n")
+            break
+    sim.shutting_down.set()
+    httpd.shutdown()
+    httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

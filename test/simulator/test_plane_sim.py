@@ -1,0 +1,454 @@
+"""Self-test for the Plane API simulator: python3 -m unittest test/simulator/test_plane_sim.py -v"""
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM = os.path.join(HERE, "plane_sim.py")
+ENVELOPE_KEYS = ["grouped_by", "sub_grouped_by", "total_count", "next_cursor", "prev_cursor",
+                 "next_page_results", "prev_page_results", "count", "total_pages",
+                 "total_results", "extra_stats", "results"]
+
+
+class SimTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="plane_sim_test_")
+        port_file = os.path.join(cls.tmp, "port")
+        cls.proc = subprocess.Popen([sys.executable, SIM, "--port", "0", "--port-file", port_file,
+                                     "--rate-limit", "0", "--parent-pid", str(os.getpid())],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file):
+            if cls.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("simulator did not start")
+            time.sleep(0.02)
+        with open(port_file) as f:
+            cls.port = int(f.read())
+        cls.conn = None
+        cls.ctl("POST", "seed", {"workspace": "acme", "projects": 2, "items_per_project": 250,
+                                 "tz": "+05:30", "api_key": "plane_api_acme", "seed": 1,
+                                 "webhook_secret": "plane_wh_secret"})
+        cls.state = cls.ctl("GET", "state/acme")
+        cls.pid = cls.state["projects"][0]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.conn:
+            cls.conn.close()
+        cls.proc.send_signal(signal.SIGTERM)
+        cls.proc.wait(timeout=10)
+
+    def tearDown(self):
+        self.ctl("POST", "faults", {})
+        self.ctl("POST", "config", {"rate_limit": 0, "rate_window": 60})
+
+    # ------------------------------------------------------------------ helpers
+    @classmethod
+    def request(cls, method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(2):
+            if cls.conn is None:
+                cls.conn = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=10)
+            try:
+                cls.conn.request(method, path, body=data, headers=headers or {})
+                resp = cls.conn.getresponse()
+                raw = resp.read()
+                if resp.will_close:
+                    cls.conn.close()
+                    cls.conn = None
+                return resp.status, resp.headers, raw
+            except (http.client.RemoteDisconnected, ConnectionError, BrokenPipeError):
+                cls.conn.close()
+                cls.conn = None
+                if attempt:
+                    raise
+
+    @classmethod
+    def ctl(cls, method, path, body=None):
+        status, _, raw = cls.request(method, "/_sim/" + path, body)
+        assert status == 200, (status, raw)
+        return json.loads(raw)
+
+    def api(self, path, key="plane_api_acme", method="GET", body=None, ws="acme"):
+        headers = {"X-API-Key": key} if key else {}
+        if not path.startswith("/api/"):
+            path = f"/api/v1/workspaces/{ws}/{path}"
+        status, hdrs, raw = self.request(method, path, body, headers)
+        return status, hdrs, raw
+
+    def api_json(self, path, **kw):
+        status, hdrs, raw = self.api(path, **kw)
+        return status, json.loads(raw)
+
+    def private_ws(self, slug, **kw):
+        spec = {"workspace": slug, "projects": 1, "items_per_project": 20, "tz": "+05:30",
+                "api_key": f"plane_api_{slug}", "webhook_secret": "plane_wh_secret", "seed": 3}
+        spec.update(kw)
+        self.ctl("POST", "seed", spec)
+        return self.ctl("GET", f"state/{slug}")
+
+    def items_path(self, query=""):
+        return f"projects/{self.pid}/work-items/" + (f"?{query}" if query else "")
+
+    # ------------------------------------------------------------------ pagination
+    def test_envelope_and_three_page_walk(self):
+        seen, cursor, pages = [], None, []
+        while True:
+            q = "per_page=100" + (f"&cursor={cursor}" if cursor else "")
+            status, doc = self.api_json(self.items_path(q))
+            self.assertEqual(status, 200)
+            self.assertEqual(list(doc), ENVELOPE_KEYS)
+            pages.append(doc)
+            seen.extend(r["id"] for r in doc["results"])
+            if not doc["next_page_results"]:
+                break
+            cursor = doc["next_cursor"]
+        self.assertEqual([p["count"] for p in pages], [100, 100, 50])
+        self.assertEqual([p["next_cursor"] for p in pages], ["100:1:0", "100:2:0", "100:3:0"])
+        self.assertEqual([p["prev_cursor"] for p in pages], ["100:-1:1", "100:0:1", "100:1:1"])
+        self.assertEqual([p["prev_page_results"] for p in pages], [False, True, True])
+        for p in pages:
+            self.assertEqual((p["total_count"], p["total_results"], p["total_pages"]), (250, 250, 3))
+            self.assertIsNone(p["grouped_by"])
+        self.assertEqual(len(set(seen)), 250)
+        # default order: -created_at
+        created = [datetime.fromisoformat(r["created_at"]) for p in pages for r in p["results"]]
+        self.assertEqual(created, sorted(created, reverse=True))
+        # issues alias serves the same thing
+        status, alias = self.api_json(f"projects/{self.pid}/issues/?per_page=100")
+        self.assertEqual([r["id"] for r in alias["results"]], seen[:100])
+
+    def test_pagination_errors(self):
+        status, doc = self.api_json(self.items_path("per_page=1001"))
+        self.assertEqual((status, doc), (400, {"detail": "Invalid per_page value. Cannot exceed 1000."}))
+        status, doc = self.api_json(self.items_path("cursor=garbage"))
+        self.assertEqual((status, doc), (400, {"detail": "Invalid cursor parameter."}))
+        status, doc = self.api_json(self.items_path("per_page=100&cursor=100:-1:1"))
+        self.assertEqual((status, doc), (400, {"detail": "Error in parsing"}))
+        # offset uses the request's per_page, not the cursor's
+        status, doc = self.api_json(self.items_path("per_page=50&cursor=100:2:0"))
+        status2, ref = self.api_json(self.items_path("per_page=250"))
+        self.assertEqual([r["id"] for r in doc["results"]], [r["id"] for r in ref["results"][100:150]])
+
+    def test_order_by_and_fields(self):
+        status, doc = self.api_json(self.items_path("order_by=-updated_at&fields=id,updated_at,bogus"))
+        self.assertEqual(status, 200)
+        rows = doc["results"]
+        self.assertEqual(set(rows[0]), {"id", "updated_at"})
+        ups = [datetime.fromisoformat(r["updated_at"]) for r in rows]
+        self.assertEqual(ups, sorted(ups, reverse=True))
+        self.assertEqual(len(set(ups)), len(ups))
+        status, doc = self.api_json(self.items_path("order_by=sequence_id&fields=sequence_id"))
+        self.assertEqual([r["sequence_id"] for r in doc["results"]], list(range(1, 251)))
+        status, doc = self.api_json("projects/?fields=identifier")
+        self.assertEqual([r["identifier"] for r in doc["results"]], ["WEB", "API"])
+
+    # ------------------------------------------------------------------ auth & rate limit
+    def test_auth(self):
+        status, doc = self.api_json("projects/", key=None)
+        self.assertEqual((status, doc), (401, {"detail": "Authentication credentials were not provided."}))
+        status, doc = self.api_json("projects/", key="plane_api_wrong")
+        self.assertEqual((status, doc), (403, {"detail": "Given API token is not valid"}))
+        status, _, _ = self.request("GET", "/api/v1/workspaces/acme/projects/",
+                                    headers={"x-api-key": "plane_api_acme"})
+        self.assertEqual(status, 200)
+        status, doc = self.api_json("/api/v1/users/me/")
+        self.assertEqual(set(doc), {"id", "first_name", "last_name", "email", "avatar",
+                                    "avatar_url", "display_name"})
+        # bearer tokens via the control API, with expiry
+        self.ctl("POST", "tokens", {"workspace": "acme", "token": "tok-ok", "expires_in": 3600})
+        self.ctl("POST", "tokens", {"workspace": "acme", "token": "tok-old", "expires_in": -1})
+        status, _, _ = self.request("GET", "/api/v1/workspaces/acme/projects/",
+                                    headers={"Authorization": "Bearer tok-ok"})
+        self.assertEqual(status, 200)
+        status, _, _ = self.request("GET", "/api/v1/workspaces/acme/projects/",
+                                    headers={"Authorization": "Bearer tok-old"})
+        self.assertEqual(status, 401)
+
+    def test_rate_limit(self):
+        self.ctl("POST", "seed", {"workspace": "rl", "projects": 1, "items_per_project": 3,
+                                  "api_key": "plane_api_rl"})
+        self.ctl("POST", "config", {"rate_limit": 5, "rate_window": 2})
+        self.ctl("POST", "stats/reset")
+        remaining = []
+        for _ in range(5):
+            status, hdrs, _ = self.api("projects/", key="plane_api_rl", ws="rl")
+            self.assertEqual(status, 200)
+            remaining.append(int(hdrs["X-RateLimit-Remaining"]))
+            reset = int(hdrs["X-RateLimit-Reset"])
+            self.assertTrue(time.time() < reset <= time.time() + 3)
+        self.assertEqual(remaining, [4, 3, 2, 1, 0])
+        status, hdrs, raw = self.api("projects/", key="plane_api_rl", ws="rl")
+        self.assertEqual(status, 429)
+        self.assertEqual(json.loads(raw), {"error_code": 5900, "error_message": "RATE_LIMIT_EXCEEDED"})
+        self.assertIn(int(hdrs["Retry-After"]), (1, 2))
+        self.assertNotIn("X-RateLimit-Remaining", hdrs)
+        self.assertNotIn("X-RateLimit-Reset", hdrs)
+        # another credential has its own bucket
+        self.ctl("POST", "tokens", {"workspace": "rl", "token": "rl-bearer"})
+        status, _, _ = self.request("GET", "/api/v1/workspaces/rl/projects/",
+                                    headers={"Authorization": "Bearer rl-bearer"})
+        self.assertEqual(status, 200)
+        time.sleep(int(hdrs["Retry-After"]) + 0.05)
+        status, hdrs, _ = self.api("projects/", key="plane_api_rl", ws="rl")
+        self.assertEqual(status, 200)
+        stats = self.ctl("GET", "stats")
+        self.assertEqual(stats["rate_limited"], 1)
+        self.assertEqual(stats["max_requests_in_any_window"], 5)
+        self.assertEqual(stats["status_counts"]["429"], 1)
+
+    # ------------------------------------------------------------------ timestamps
+    def test_timezones(self):
+        status, doc = self.api_json(self.items_path("per_page=5"))
+        api_rows = doc["results"]
+        self.assertTrue(all(r["created_at"].endswith("+05:30") for r in api_rows))
+        truth = {r["id"]: r for r in self.state["work_items"]}
+        for r in api_rows:
+            t = truth[r["id"]]
+            self.assertTrue(t["updated_at"].endswith("Z"))
+            self.assertEqual(datetime.fromisoformat(r["updated_at"]),
+                             datetime.fromisoformat(t["updated_at"].replace("Z", "+00:00")))
+            if r["start_date"]:
+                self.assertRegex(r["start_date"], r"^\d{4}-\d{2}-\d{2}$")
+        self.ctl("POST", "seed", {"workspace": "utc", "projects": 1, "items_per_project": 3,
+                                  "api_key": "plane_api_utc", "tz": "Z"})
+        status, doc = self.api_json("projects/", key="plane_api_utc", ws="utc")
+        self.assertRegex(doc["results"][0]["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+    # ------------------------------------------------------------------ visibility
+    def test_archived_and_deleted_visibility(self):
+        self.ctl("POST", "seed", {"workspace": "vis", "projects": 2, "items_per_project": 10,
+                                  "api_key": "plane_api_vis", "cycles_per_project": 2})
+        st = self.ctl("GET", "state/vis")
+        pid = st["projects"][0]["id"]
+        items = [r for r in st["work_items"] if r["project"] == pid]
+        a, d = items[0]["id"], items[1]["id"]
+        self.ctl("POST", "mutate", {"workspace": "vis", "op": "archive", "type": "work_item", "id": a})
+        self.ctl("POST", "mutate", {"workspace": "vis", "op": "delete", "type": "work_item", "id": d})
+        kw = {"key": "plane_api_vis", "ws": "vis"}
+        status, doc = self.api_json(f"projects/{pid}/work-items/?fields=id", **kw)
+        ids = {r["id"] for r in doc["results"]}
+        self.assertEqual(len(ids), 8)
+        self.assertNotIn(a, ids)
+        self.assertNotIn(d, ids)
+        for i in (a, d):
+            self.assertEqual(self.api(f"projects/{pid}/work-items/{i}/", **kw)[0], 404)
+        st = self.ctl("GET", "state/vis")
+        by_id = {r["id"]: r for r in st["work_items"]}
+        self.assertRegex(by_id[a]["archived_at"], r"^\d{4}-\d{2}-\d{2}$")
+        self.assertNotIn(d, by_id)
+        self.assertIn(d, st["deleted_ids"])
+        # cycles: archived ones move to archived-cycles; current view is a bare array
+        cyc = [c for c in st["cycles"] if c["project"] == pid]
+        self.ctl("POST", "mutate", {"workspace": "vis", "op": "archive", "type": "cycle",
+                                    "id": cyc[1]["id"]})
+        status, doc = self.api_json(f"projects/{pid}/cycles/", **kw)
+        self.assertEqual([c["id"] for c in doc["results"]], [cyc[0]["id"]])
+        status, doc = self.api_json(f"projects/{pid}/archived-cycles/", **kw)
+        self.assertEqual([c["id"] for c in doc["results"]], [cyc[1]["id"]])
+        status, doc = self.api_json(f"projects/{pid}/cycles/?cycle_view=current", **kw)
+        self.assertIsInstance(doc, list)
+        self.assertEqual([c["id"] for c in doc], [cyc[0]["id"]])
+        # projects: archived listed (archived_at set), deleted gone
+        p2 = st["projects"][1]["id"]
+        self.ctl("POST", "mutate", {"workspace": "vis", "op": "archive", "type": "project", "id": pid})
+        self.ctl("POST", "mutate", {"workspace": "vis", "op": "delete", "type": "project", "id": p2})
+        status, doc = self.api_json("projects/", **kw)
+        self.assertEqual([p["id"] for p in doc["results"]], [pid])
+        self.assertIsNotNone(doc["results"][0]["archived_at"])
+        # bare arrays, pages disabled -> 404
+        status, doc = self.api_json(f"projects/{pid}/members/", **kw)
+        self.assertIsInstance(doc, list)
+        status, doc = self.api_json("members/", **kw)
+        self.assertIn("role", doc[0])
+        status, doc = self.api_json("pages/", **kw)
+        self.assertEqual((status, doc), (404, {"detail": "Not found."}))
+        self.ctl("POST", "config", {"workspace": "vis", "pages_enabled": True})
+        status, doc = self.api_json("pages/", **kw)
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["next_cursor"], "20:1:0")
+
+    # ------------------------------------------------------------------ writes & webhooks
+    def test_mutate_and_webhook_signatures(self):
+        st = self.private_ws("hooks")
+        pid = st["projects"][0]["id"]
+        victim = st["work_items"][5]
+        res = self.ctl("POST", "mutate", {"workspace": "hooks", "op": "update", "type": "work_item",
+                                          "id": victim["id"],
+                                          "fields": {"name": "Renamed ✓", "priority": "urgent",
+                                                     "labels": victim["labels"]}})
+        obj = res["object"]
+        self.assertEqual(obj["name"], "Renamed ✓")
+        self.assertGreater(datetime.fromisoformat(obj["updated_at"]),
+                           datetime.fromisoformat(victim["updated_at"]))
+        v1 = [d for d in res["webhooks"] if d["version"] == "v1"]
+        v2 = [d for d in res["webhooks"] if d["version"] == "v2"]
+        changed = ["name"] + (["priority"] if victim["priority"] != "urgent" else [])
+        self.assertEqual(len(v1), len(changed))   # one per changed key; unchanged labels: none
+        self.assertEqual(len(v2), 1)
+        for d in res["webhooks"]:
+            body = d["body"].encode("utf-8")
+            self.assertEqual(d["headers"]["X-Plane-Signature"],
+                             hmac.new(b"plane_wh_secret", body, hashlib.sha256).hexdigest())
+            self.assertEqual(json.dumps(json.loads(body)), d["body"])   # json.dumps defaults
+            self.assertEqual(d["headers"]["User-Agent"], "Autopilot")
+        p = json.loads(v1[0]["body"])
+        self.assertEqual(list(p), ["event", "action", "webhook_id", "workspace_id", "data", "activity"])
+        self.assertEqual((p["event"], p["action"]), ("issue", "updated"))
+        self.assertEqual(v1[0]["headers"]["X-Plane-Event"], "issue")
+        self.assertEqual([json.loads(d["body"])["activity"]["field"] for d in v1], changed)
+        self.assertEqual(p["activity"]["old_value"], victim["name"])
+        self.assertEqual(p["activity"]["new_value"], "Renamed ✓")
+        self.assertIsInstance(p["data"]["state"], dict)
+        self.assertTrue(p["data"]["updated_at"].endswith("Z"))
+        self.assertIn("\\u2713", v1[0]["body"])
+        q = json.loads(v2[0]["body"])
+        self.assertEqual(q["event"], "workitem.updated")
+        self.assertEqual(q["delivery_id"], v2[0]["headers"]["X-Plane-Delivery"])
+        self.assertEqual(q["previous_attributes"]["name"], victim["name"])
+        # API sees the change in the key owner's zone
+        status, doc = self.api_json(f"projects/{pid}/work-items/?order_by=-updated_at&per_page=1",
+                                    key="plane_api_hooks", ws="hooks")
+        self.assertEqual(doc["results"][0]["id"], victim["id"])
+        self.assertTrue(doc["results"][0]["updated_at"].endswith("+05:30"))
+        # create -> next sequence id, single v1 'created'
+        res = self.ctl("POST", "mutate", {"workspace": "hooks", "op": "create", "type": "work_item",
+                                          "project": pid, "fields": {"name": "brand new"}})
+        self.assertEqual(res["object"]["sequence_id"], 21)
+        self.assertEqual([json.loads(d["body"])["action"] for d in res["webhooks"] if d["version"] == "v1"],
+                         ["created"])
+        # work item delete: nothing for v1, v2 *.deleted with the full previous record
+        res = self.ctl("POST", "mutate", {"workspace": "hooks", "op": "delete", "type": "work_item",
+                                          "id": res["object"]["id"]})
+        self.assertEqual([d["version"] for d in res["webhooks"]], ["v2"])
+        q = json.loads(res["webhooks"][0]["body"])
+        self.assertEqual((q["event"], q["data"]), ("workitem.deleted", {}))
+        self.assertEqual(q["previous_attributes"]["name"], "brand new")
+
+    def test_deliver_to_and_api_writes(self):
+        received = []
+
+        class Sink(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        sink = HTTPServer(("127.0.0.1", 0), Sink)
+        t = threading.Thread(target=sink.serve_forever, daemon=True)
+        t.start()
+        try:
+            st = self.private_ws("writes")
+            pid = st["projects"][0]["id"]
+            victim = st["work_items"][7]
+            res = self.ctl("POST", "mutate", {
+                "workspace": "writes", "op": "update", "type": "work_item", "id": victim["id"],
+                "fields": {"name": victim["name"] + " (edited)"},
+                "deliver_to": f"http://127.0.0.1:{sink.server_address[1]}/hook"})
+            self.assertEqual([d["status"] for d in res["delivered"]], [204, 204])
+            for headers, body in received:
+                self.assertEqual(headers["X-Plane-Signature"],
+                                 hmac.new(b"plane_wh_secret", body, hashlib.sha256).hexdigest())
+        finally:
+            sink.shutdown()
+            sink.server_close()
+        # PATCH / POST through the REST API
+        kw = {"key": "plane_api_writes", "ws": "writes"}
+        states = self.api_json(f"projects/{pid}/states/", **kw)[1]["results"]
+        self.assertNotIn("triage", [s["group"] for s in states])
+        done = next(s for s in states if s["group"] == "completed")
+        status, doc = self.api_json(f"projects/{pid}/work-items/{victim['id']}/", method="PATCH",
+                                    body={"state": done["id"], "priority": "low", "bogus": 1}, **kw)
+        self.assertEqual(status, 200)
+        self.assertEqual((doc["state"], doc["priority"]), (done["id"], "low"))
+        self.assertIsNotNone(doc["completed_at"])
+        status, doc = self.api_json(f"projects/{pid}/work-items/{victim['id']}/", method="PATCH",
+                                    body={"priority": "extreme"}, **kw)
+        self.assertEqual(status, 400)
+        status, doc = self.api_json(f"projects/{pid}/work-items/", method="POST",
+                                    body={"name": "via api"}, **kw)
+        self.assertEqual(status, 201)
+        self.assertEqual(doc["sequence_id"], 21)
+        outbox = self.ctl("GET", "webhooks/writes")["deliveries"]
+        self.assertEqual([json.loads(d["body"])["event"] for d in outbox if d["version"] == "v2"],
+                         ["workitem.updated", "workitem.updated", "workitem.created"])
+        self.assertEqual(doc["name"], "via api")
+        self.assertTrue(doc["created_at"].endswith("+05:30"))
+
+    # ------------------------------------------------------------------ faults
+    def test_faults(self):
+        self.ctl("POST", "faults", {"fail_next": 2, "error_status": 503})
+        self.assertEqual(self.api("projects/")[0], 503)
+        self.assertEqual(self.api("projects/")[0], 503)
+        self.assertEqual(self.api("projects/")[0], 200)
+        self.ctl("POST", "faults", {"malformed_rate": 1.0, "path_regex": "acme/projects/$"})
+        status, _, raw = self.api("projects/")
+        self.assertEqual(status, 200)
+        with self.assertRaises(ValueError):
+            json.loads(raw)
+        self.assertEqual(self.api(f"projects/{self.pid}/states/")[0], 200)   # not matched
+        self.ctl("POST", "faults", {"rate_429_next": 1})
+        status, hdrs, _ = self.api("projects/")
+        self.assertEqual((status, hdrs["Retry-After"]), (429, "1"))
+        self.ctl("POST", "faults", {"truncate_rate": 1.0})
+        with self.assertRaises(http.client.IncompleteRead):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/api/v1/workspaces/acme/projects/", headers={"X-API-Key": "plane_api_acme"})
+            try:
+                c.getresponse().read()
+            finally:
+                c.close()
+        # hang: does not block other requests; released when faults are cleared
+        self.ctl("POST", "faults", {"hang": True, "path_regex": "/members/"})
+        out = {}
+
+        def hung():
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            c.request("GET", "/api/v1/workspaces/acme/members/", headers={"X-API-Key": "plane_api_acme"})
+            out["status"] = c.getresponse().status
+            c.close()
+
+        th = threading.Thread(target=hung)
+        th.start()
+        time.sleep(0.3)
+        self.assertEqual(self.api("projects/")[0], 200)
+        self.assertNotIn("status", out)
+        self.ctl("POST", "faults", {})
+        th.join(5)
+        self.assertEqual(out.get("status"), 200)
+
+    # ------------------------------------------------------------------ speed
+    def test_large_seed_is_fast(self):
+        t0 = time.time()
+        info = self.ctl("POST", "seed", {"workspace": "big", "projects": 10, "items_per_project": 10000,
+                                         "api_key": "plane_api_big"})
+        self.assertLess(time.time() - t0, 10)
+        pid = info["projects"][0]["id"]
+        self.api(f"projects/{pid}/work-items/?per_page=100", key="plane_api_big", ws="big")
+        t0 = time.time()
+        for page in range(1, 21):
+            status, _, _ = self.api(f"projects/{pid}/work-items/?per_page=100&cursor=100:{page}:0",
+                                    key="plane_api_big", ws="big")
+            self.assertEqual(status, 200)
+        self.assertLess(time.time() - t0, 2.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
