@@ -172,6 +172,8 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
 }
 
 std::string url_encode(std::string_view value) {
+  // curl_easy_escape treats length 0 as "NUL-terminated": it would strlen() past an empty view.
+  if (value.empty()) return std::string();
   // libcurl >= 7.82 ignores the handle argument of curl_easy_escape.
   std::unique_ptr<char, decltype(&curl_free)> escaped(
       curl_easy_escape(nullptr, value.data(), static_cast<int>(value.size())), &curl_free);

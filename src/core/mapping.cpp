@@ -1,6 +1,8 @@
 #include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
 #include "core/mapping.hpp"
 
+#include <cstdint>
+
 #include "core/errors.hpp"
 #include "core/timestamp.hpp"
 
@@ -78,8 +80,14 @@ json date_or_null(const json& obj, const char* key) {
 }
 
 json int_or_null(const json& obj, const char* key) {
+  // Typed columns are 32-bit: a value outside that range is not a Plane sequence/enum; raw keeps it.
   const json* v = field(obj, key);
-  return (v != nullptr && v->is_number_integer()) ? *v : json(nullptr);
+  if (v == nullptr || !v->is_number_integer()) return nullptr;
+  if (v->is_number_unsigned()) {
+    return v->get<std::uint64_t>() <= 2147483647u ? *v : json(nullptr);
+  }
+  const std::int64_t n = v->get<std::int64_t>();
+  return (n >= -2147483648LL && n <= 2147483647LL) ? *v : json(nullptr);
 }
 
 json map_project(const json& p) {

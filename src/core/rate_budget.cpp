@@ -28,12 +28,13 @@ int SlidingWindowBudget::headroom(std::int64_t now_ms) {
 }
 
 std::int64_t SlidingWindowBudget::reserve(std::int64_t now_ms) {
+  // Plane's Retry-After (or an exhausted remaining count) holds even when we do not pace.
+  if (state_.blocked_until_ms > now_ms) return state_.blocked_until_ms - now_ms;
   if (limit_ <= 0) {  // unlimited (a self-hosted Plane with throttling off)
     ++state_.requests_total;
     return 0;
   }
   expire(now_ms);
-  if (state_.blocked_until_ms > now_ms) return state_.blocked_until_ms - now_ms;
   const int limit = std::min(limit_, BudgetState::kCapacity);
   if (state_.count >= limit) {
     return std::max<std::int64_t>(1, state_.sent_ms[state_.head] + window_ms_ - now_ms);

@@ -73,8 +73,9 @@ std::optional<std::int64_t> parse_timestamp_micros(std::string_view s) {
     int oh = 0, om = 0;
     if (!digits(s, pos + 1, 2, oh)) return std::nullopt;
     pos += 3;
-    if (pos < s.size() && s[pos] == ':') ++pos;
-    if (pos < s.size()) {
+    const bool colon = pos < s.size() && s[pos] == ':';
+    if (colon) ++pos;
+    if (colon || pos < s.size()) {  // "+05:" must be followed by minutes
       if (!digits(s, pos, 2, om)) return std::nullopt;
       pos += 2;
     }

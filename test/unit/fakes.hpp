@@ -1,0 +1,222 @@
+// Test doubles shared by plane_client_test.cpp and sync_engine_test.cpp: a scripted HTTP
+// transport, a virtual-clock Waiter, a counting CredentialSource and a fake Plane list server with
+// Plane's real offset-cursor semantics (plane-api.md §1).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/http.hpp"
+#include "core/runtime.hpp"
+
+namespace fakes {
+
+// Virtual clock: wait_ms advances it by exactly the waited time; nothing sleeps.
+class FakeWaiter : public plane::Waiter {
+ public:
+  std::int64_t now = 1'000'000;
+  bool cancel = false;
+  std::vector<std::int64_t> waits;
+  // Optional: called before each wait (e.g. to request cancellation mid-wait).
+  std::function<void(FakeWaiter&, std::int64_t)> on_wait;
+
+  bool cancelled() override { return cancel; }
+  void wait_ms(std::int64_t ms) override {
+    waits.push_back(ms);
+    if (on_wait) on_wait(*this, ms);
+    if (cancel) throw plane::PlaneError(plane::ErrorKind::Cancelled, "cancelled while waiting");
+    now += ms;
+  }
+  std::int64_t now_ms() override { return now; }
+
+  std::int64_t total_waited() const {
+    std::int64_t sum = 0;
+    for (auto w : waits) sum += w;
+    return sum;
+  }
+};
+
+// Hands out "plane_api_secret<N>" with N counting calls: a new value per call shows that the
+// credential is read at the moment of every request and never cached.
+class FakeCredentials : public plane::CredentialSource {
+ public:
+  std::string header = "X-API-Key";
+  std::string prefix = "plane_api_secret";
+  int calls = 0;
+  int refresh_calls = 0;
+  bool refresh_result = false;
+  bool missing = false;
+
+  plane::Credential credential() override {
+    if (missing) throw plane::PlaneError(plane::ErrorKind::Config, "no API key in the vault");
+    ++calls;
+    return plane::Credential(header, prefix + std::to_string(calls));
+  }
+  bool refresh_after_rejection() override {
+    ++refresh_calls;
+    return refresh_result;
+  }
+};
+
+inline plane::HttpResponse response(long status, std::string body,
+                                    plane::HeaderList headers = {}) {
+  plane::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+// A transport that records every request (with the virtual time it was sent) and answers from a
+// script, or from a handler once the script is exhausted.
+class FakeTransport : public plane::HttpTransport {
+ public:
+  struct Step {
+    std::optional<plane::HttpResponse> reply;
+    std::optional<plane::PlaneError> error;
+  };
+  struct Sent {
+    plane::HttpRequest request;
+    std::int64_t at_ms;
+  };
+
+  explicit FakeTransport(FakeWaiter* clock = nullptr) : clock_(clock) {}
+
+  void then_reply(long status, std::string body, plane::HeaderList headers = {}) {
+    script.push_back(Step{response(status, std::move(body), std::move(headers)), std::nullopt});
+  }
+  void then_throw(plane::ErrorKind kind, const std::string& message) {
+    script.push_back(Step{std::nullopt, plane::PlaneError(kind, message)});
+  }
+
+  plane::HttpResponse perform(const plane::HttpRequest& request) override {
+    sent.push_back(Sent{request, clock_ != nullptr ? clock_->now : 0});
+    if (!script.empty()) {
+      Step step = std::move(script.front());
+      script.pop_front();
+      if (step.error) throw *step.error;
+      return *step.reply;
+    }
+    if (handler) return handler(request);
+    throw plane::PlaneError(plane::ErrorKind::Internal, "FakeTransport: unscripted request");
+  }
+
+  // The header value sent with request i, or nullopt.
+  std::optional<std::string> header_of(size_t i, const std::string& name) const {
+    for (const auto& [k, v] : sent.at(i).request.headers) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+
+  std::deque<Step> script;
+  std::function<plane::HttpResponse(const plane::HttpRequest&)> handler;
+  std::vector<Sent> sent;
+
+ private:
+  FakeWaiter* clock_;
+};
+
+inline std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Splits "https://host/api/v1/workspaces/slug/path/?a=1&b=2" into path-after-slug and params.
+struct ParsedUrl {
+  std::string path;  // e.g. "projects/" or "projects/p1/work-items/"
+  std::map<std::string, std::string> query;
+};
+
+inline ParsedUrl parse_url(const std::string& url, const std::string& workspace_prefix) {
+  ParsedUrl out;
+  std::string rest = url.rfind(workspace_prefix, 0) == 0 ? url.substr(workspace_prefix.size()) : url;
+  const auto q = rest.find('?');
+  out.path = rest.substr(0, q);
+  if (q != std::string::npos) {
+    std::string qs = rest.substr(q + 1);
+    size_t pos = 0;
+    while (pos <= qs.size()) {
+      size_t amp = qs.find('&', pos);
+      if (amp == std::string::npos) amp = qs.size();
+      const std::string kv = qs.substr(pos, amp - pos);
+      const auto eq = kv.find('=');
+      if (!kv.empty()) {
+        out.query[percent_decode(kv.substr(0, eq))] =
+            eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1));
+      }
+      pos = amp + 1;
+    }
+  }
+  return out;
+}
+
+// Serves lists the way Plane's BasePaginator does: cursor "per_page:page:is_prev", offset =
+// page * request per_page (not the cursor's), next_cursor always a string, envelope keys in
+// Plane's order. Unknown paths get a 404 like Plane's.
+class FakePlane {
+ public:
+  explicit FakePlane(std::string workspace_prefix) : prefix_(std::move(workspace_prefix)) {}
+
+  std::map<std::string, nlohmann::json> lists;  // path -> array of objects
+  std::vector<ParsedUrl> requests;
+
+  plane::HttpResponse operator()(const plane::HttpRequest& request) {
+    ParsedUrl url = parse_url(request.url, prefix_);
+    requests.push_back(url);
+    auto it = lists.find(url.path);
+    if (it == lists.end()) return response(404, R"({"detail": "Not found."})");
+    const long per_page = url.query.count("per_page") ? std::stol(url.query["per_page"]) : 1000;
+    long page = 0;
+    if (url.query.count("cursor")) {
+      long cpp = 0, prev = 0;
+      if (std::sscanf(url.query["cursor"].c_str(), "%ld:%ld:%ld", &cpp, &page, &prev) != 3 ||
+          page < 0) {
+        return response(400, R"({"detail": "Invalid cursor parameter."})");
+      }
+    }
+    const nlohmann::json& all = it->second;
+    const long total = static_cast<long>(all.size());
+    const long offset = page * per_page;
+    nlohmann::json results = nlohmann::json::array();
+    for (long i = offset; i < std::min(total, offset + per_page); ++i) results.push_back(all[i]);
+    nlohmann::json doc = nlohmann::json::object();
+    doc["grouped_by"] = nullptr;
+    doc["sub_grouped_by"] = nullptr;
+    doc["total_count"] = total;
+    doc["next_cursor"] = std::to_string(per_page) + ":" + std::to_string(page + 1) + ":0";
+    doc["prev_cursor"] = std::to_string(per_page) + ":" + std::to_string(page - 1) + ":1";
+    doc["next_page_results"] = offset + per_page < total;
+    doc["prev_page_results"] = page > 0;
+    doc["count"] = results.size();
+    doc["total_pages"] = (total + per_page - 1) / per_page;
+    doc["total_results"] = total;
+    doc["extra_stats"] = nullptr;
+    doc["results"] = std::move(results);
+    return response(200, doc.dump(), {{"x-ratelimit-remaining", "59"}});
+  }
+
+ private:
+  std::string prefix_;
+};
+
+}  // namespace fakes

@@ -1,0 +1,238 @@
+// Unit tests for src/core/pagination: Plane's v1 list envelope (plane-api.md §1 "List envelope and
+// pagination"): offset cursors "per_page:page:is_prev", next_cursor always a string, stop on
+// next_page_results.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+
+#include "core/errors.hpp"
+#include "core/pagination.hpp"
+
+namespace {
+
+using nlohmann::json;
+using plane::ErrorKind;
+using plane::ListPage;
+using plane::make_cursor;
+using plane::parse_list_page;
+using plane::PlaneError;
+using plane::rebase_cursor;
+
+// Plane's envelope with the exact key order of BasePaginator.paginate.
+json envelope(json results, const std::string& next_cursor, const std::string& prev_cursor,
+              bool next_page_results, bool prev_page_results, long total, int per_page) {
+  json doc = json::object();
+  doc["grouped_by"] = nullptr;
+  doc["sub_grouped_by"] = nullptr;
+  doc["total_count"] = total;
+  doc["next_cursor"] = next_cursor;
+  doc["prev_cursor"] = prev_cursor;
+  doc["next_page_results"] = next_page_results;
+  doc["prev_page_results"] = prev_page_results;
+  doc["count"] = results.size();
+  doc["total_pages"] = (total + per_page - 1) / per_page;
+  doc["total_results"] = total;
+  doc["extra_stats"] = nullptr;
+  doc["results"] = std::move(results);
+  return doc;
+}
+
+ErrorKind parse_error_kind(const std::string& body) {
+  try {
+    parse_list_page(body);
+  } catch (const PlaneError& e) {
+    return e.kind();
+  }
+  return ErrorKind::Internal;  // "did not throw"
+}
+
+TEST(ParseListPage, FirstOfTwoPages) {
+  // Exactly what Plane sends for page 0 of 150 rows at per_page=100.
+  const std::string body =
+      R"({"grouped_by": null, "sub_grouped_by": null, "total_count": 150,)"
+      R"( "next_cursor": "100:1:0", "prev_cursor": "100:-1:1", "next_page_results": true,)"
+      R"( "prev_page_results": false, "count": 2, "total_pages": 2, "total_results": 150,)"
+      R"( "extra_stats": null, "results": [{"id": "a"}, {"id": "b"}]})";
+  const ListPage page = parse_list_page(body);
+  EXPECT_TRUE(page.has_next);
+  EXPECT_EQ(page.next_cursor, "100:1:0");
+  ASSERT_TRUE(page.total_results.has_value());
+  EXPECT_EQ(*page.total_results, 150);
+  EXPECT_FALSE(page.bare_array);
+  ASSERT_TRUE(page.results.is_array());
+  ASSERT_EQ(page.results.size(), 2u);
+  EXPECT_EQ(page.results[0]["id"], "a");
+  EXPECT_EQ(page.results[1]["id"], "b");
+}
+
+TEST(ParseListPage, LastPageStillHasACursorButNoNext) {
+  // next_cursor is never empty, even on the last page: only next_page_results says "stop".
+  const json doc = envelope(json::array({{{"id", "z"}}}), "100:1:0", "100:-1:1",
+                            /*next=*/false, /*prev=*/false, 1, 100);
+  const ListPage page = parse_list_page(doc.dump());
+  EXPECT_FALSE(page.has_next);
+  EXPECT_EQ(page.next_cursor, "100:1:0");
+  EXPECT_EQ(page.total_results, 1);
+  EXPECT_EQ(page.results.size(), 1u);
+}
+
+TEST(ParseListPage, SecondPageOfThree) {
+  const json doc = envelope(json::array({{{"id", "c"}}}), "2:2:0", "2:0:1", true, true, 5, 2);
+  const ListPage page = parse_list_page(doc.dump());
+  EXPECT_TRUE(page.has_next);
+  EXPECT_EQ(page.next_cursor, "2:2:0");
+  EXPECT_EQ(page.total_results, 5);
+}
+
+TEST(ParseListPage, EmptyList) {
+  const json doc = envelope(json::array(), "100:1:0", "100:-1:1", false, false, 0, 100);
+  const ListPage page = parse_list_page(doc.dump());
+  EXPECT_FALSE(page.has_next);
+  EXPECT_TRUE(page.results.is_array());
+  EXPECT_TRUE(page.results.empty());
+  EXPECT_EQ(page.total_results, 0);
+}
+
+TEST(ParseListPage, TotalCountUsedWhenTotalResultsAbsent) {
+  const ListPage page =
+      parse_list_page(R"({"total_count": 7, "next_page_results": false, "results": []})");
+  EXPECT_EQ(page.total_results, 7);
+}
+
+TEST(ParseListPage, NoTotalsLeavesTotalUnknown) {
+  const ListPage page = parse_list_page(R"({"results": [{"id": "x"}]})");
+  EXPECT_FALSE(page.total_results.has_value());
+  EXPECT_FALSE(page.has_next);  // absent next_page_results means "no more"
+  EXPECT_EQ(page.next_cursor, "");
+}
+
+TEST(ParseListPage, NonBooleanNextPageResultsIsNotTrue) {
+  const ListPage page =
+      parse_list_page(R"({"next_page_results": "true", "next_cursor": "1:1:0", "results": []})");
+  EXPECT_FALSE(page.has_next);
+}
+
+TEST(ParseListPage, BareArray) {
+  // Member lists, attachments and cycle_view=current are bare arrays.
+  const ListPage page = parse_list_page(R"([{"id": "u1", "role": 20}, {"id": "u2", "role": 15}])");
+  EXPECT_TRUE(page.bare_array);
+  EXPECT_FALSE(page.has_next);
+  EXPECT_EQ(page.next_cursor, "");
+  EXPECT_EQ(page.total_results, 2);
+  ASSERT_EQ(page.results.size(), 2u);
+  EXPECT_EQ(page.results[1]["id"], "u2");
+}
+
+TEST(ParseListPage, EmptyBareArray) {
+  const ListPage page = parse_list_page("[]");
+  EXPECT_TRUE(page.bare_array);
+  EXPECT_TRUE(page.results.empty());
+  EXPECT_EQ(page.total_results, 0);
+}
+
+TEST(ParseListPage, MalformedJsonIsParseError) {
+  EXPECT_EQ(parse_error_kind(""), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind("{"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"results": [{"id": "a"},)"), ErrorKind::Parse);  // truncated
+  EXPECT_EQ(parse_error_kind("<html>502 Bad Gateway</html>"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"results": []} trailing)"), ErrorKind::Parse);
+}
+
+TEST(ParseListPage, MissingOrWrongResultsIsParseError) {
+  EXPECT_EQ(parse_error_kind(R"({"detail": "Invalid cursor parameter."})"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"results": null})"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"results": {"id": "a"}})"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"results": "a"})"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind("42"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"("results")"), ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind("null"), ErrorKind::Parse);
+}
+
+TEST(ParseListPage, HasNextWithoutCursorIsParseError) {
+  // Following nothing would either loop on the first page forever or stop silently.
+  EXPECT_EQ(parse_error_kind(R"({"next_page_results": true, "next_cursor": "", "results": []})"),
+            ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"next_page_results": true, "results": []})"), ErrorKind::Parse);
+  EXPECT_EQ(
+      parse_error_kind(R"({"next_page_results": true, "next_cursor": null, "results": []})"),
+      ErrorKind::Parse);
+  EXPECT_EQ(parse_error_kind(R"({"next_page_results": true, "next_cursor": 5, "results": []})"),
+            ErrorKind::Parse);
+}
+
+TEST(ParseListPage, ParseErrorIsRetryable) {
+  try {
+    parse_list_page("{");
+    FAIL() << "expected PlaneError";
+  } catch (const PlaneError& e) {
+    EXPECT_TRUE(e.retryable());  // a truncated page is worth fetching again
+  }
+}
+
+TEST(MakeCursor, Format) {
+  EXPECT_EQ(make_cursor(100, 0), "100:0:0");
+  EXPECT_EQ(make_cursor(100, 1), "100:1:0");
+  EXPECT_EQ(make_cursor(20, 123456), "20:123456:0");
+  EXPECT_EQ(make_cursor(1000, 7), "1000:7:0");
+}
+
+TEST(RebaseCursor, SamePerPageIsUnchanged) {
+  EXPECT_EQ(rebase_cursor("100:3:0", 100), "100:3:0");
+  EXPECT_EQ(rebase_cursor("100:0:0", 100), "100:0:0");
+  EXPECT_EQ(rebase_cursor(make_cursor(50, 9), 50), make_cursor(50, 9));
+}
+
+TEST(RebaseCursor, SmallerPerPageKeepsTheOffset) {
+  // Offset 300 at 100/page is page 6 at 50/page.
+  EXPECT_EQ(rebase_cursor("100:3:0", 50), "50:6:0");
+  EXPECT_EQ(rebase_cursor("100:1:0", 30), "30:3:0");  // offset 100 -> 90: re-reads 10, skips none
+}
+
+TEST(RebaseCursor, LargerPerPageRoundsDown) {
+  // Offset 150 at 100/page would be page 1.5: page 1 (offset 100) re-reads rows, never skips.
+  EXPECT_EQ(rebase_cursor("50:3:0", 100), "100:1:0");
+  EXPECT_EQ(rebase_cursor("50:1:0", 100), "100:0:0");
+  EXPECT_EQ(rebase_cursor("20:10:0", 100), "100:2:0");
+}
+
+TEST(RebaseCursor, NeverSkipsRowsExhaustive) {
+  // For every saved position, the resumed offset is <= the saved offset and within one page of it.
+  for (int old_pp = 1; old_pp <= 40; ++old_pp) {
+    for (long index = 0; index <= 25; ++index) {
+      for (int new_pp = 1; new_pp <= 40; ++new_pp) {
+        const std::string rebased = rebase_cursor(make_cursor(old_pp, index), new_pp);
+        long pp = 0, idx = 0, prev = 0;
+        ASSERT_EQ(std::sscanf(rebased.c_str(), "%ld:%ld:%ld", &pp, &idx, &prev), 3) << rebased;
+        ASSERT_EQ(pp, new_pp);
+        ASSERT_EQ(prev, 0);
+        const long saved_offset = old_pp * index;
+        const long new_offset = pp * idx;
+        ASSERT_LE(new_offset, saved_offset) << old_pp << ":" << index << " -> " << rebased;
+        ASSERT_GT(new_offset + new_pp, saved_offset) << old_pp << ":" << index << " -> " << rebased;
+      }
+    }
+  }
+}
+
+TEST(RebaseCursor, GarbageMeansStartOver) {
+  const char* bad[] = {
+      "",          "garbage", "100",     "100:3",   "100:3:",  "100:3:0:1", "100:3:0x",
+      "100:3:1",   // a prev cursor: following it backwards is not a resume point
+      "100:-1:1",  // Plane's first-page prev_cursor
+      "100:-1:0",  "0:3:0",   "-100:3:0", "a:b:c",  "100:3:0 ", ":3:0",
+  };
+  for (const char* cursor : bad) {
+    SCOPED_TRACE(cursor);
+    EXPECT_EQ(rebase_cursor(cursor, 100), "");
+  }
+}
+
+TEST(RebaseCursor, InvalidTargetPerPageMeansStartOver) {
+  EXPECT_EQ(rebase_cursor("100:3:0", 0), "");
+  EXPECT_EQ(rebase_cursor("100:3:0", -5), "");
+}
+
+}  // namespace
