@@ -89,9 +89,11 @@ CREATE TABLE work_plane.items (
   parent_plane_id  text,
   assignee_ids     text[] NOT NULL DEFAULT '{}',
   label_ids        text[] NOT NULL DEFAULT '{}',
-  status           text,
+  status           text,  -- modules: backlog, planned, in-progress, paused, completed, cancelled
   start_date       date,
   target_date      date,
+  starts_at        timestamptz,  -- cycles: Plane's start_date/end_date are datetimes
+  ends_at          timestamptz,
   completed_at     timestamptz,
   archived_at      timestamptz,
   plane_created_at timestamptz,
@@ -124,6 +126,38 @@ CREATE TABLE work_plane.pages (
 );
 COMMENT ON TABLE work_plane.pages IS 'Plane pages (Plane Cloud only; self-hosted Plane has no pages API)';
 
+CREATE TABLE work_plane.states (
+  workspace_slug   text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
+  plane_id         text NOT NULL,
+  project_plane_id text,
+  name             text,
+  "group"          text,  -- backlog, unstarted, started, completed, cancelled (triage is hidden by Plane)
+  color            text,
+  sequence         double precision,
+  is_default       boolean,
+  plane_created_at timestamptz,
+  plane_updated_at timestamptz,
+  gone_at          timestamptz,
+  synced_at        timestamptz NOT NULL DEFAULT now(),
+  raw              jsonb NOT NULL,
+  PRIMARY KEY (workspace_slug, plane_id)
+);
+
+CREATE TABLE work_plane.labels (
+  workspace_slug   text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
+  plane_id         text NOT NULL,
+  project_plane_id text,
+  name             text,
+  color            text,
+  parent_plane_id  text,
+  plane_created_at timestamptz,
+  plane_updated_at timestamptz,
+  gone_at          timestamptz,
+  synced_at        timestamptz NOT NULL DEFAULT now(),
+  raw              jsonb NOT NULL,
+  PRIMARY KEY (workspace_slug, plane_id)
+);
+
 -- Sync state per workspace and resource: where an interrupted scan resumes, watermarks.
 CREATE TABLE work_plane.events_cursor (
   workspace_slug text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
@@ -131,6 +165,7 @@ CREATE TABLE work_plane.events_cursor (
   watermark      timestamptz,
   cursor         text,
   last_full_sync timestamptz,
+  available      boolean NOT NULL DEFAULT true,  -- false: the server has no such API (pages on self-hosted Plane)
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (workspace_slug, resource)
 );
@@ -237,6 +272,8 @@ BEGIN
   RETURNING * INTO result;
   INSERT INTO work_plane.sync_state (workspace_slug) VALUES (add_installation.workspace_slug)
   ON CONFLICT DO NOTHING;
+  -- A new installation is due at once: let the launcher see it at commit rather than at its next nap.
+  PERFORM work_plane._wake_launcher_at_commit();
   INSERT INTO ops.run_events (source, workspace_slug, action, details)
   VALUES ('plane', add_installation.workspace_slug, 'installation_added',
           jsonb_build_object('api_url', result.api_url, 'space_id', result.space_id));
@@ -344,6 +381,7 @@ SELECT i.workspace_slug,
        i.enabled,
        s.state,
        (s.state = 'running' AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.worker_pid)) AS running,
+       s.worker_pid,
        s.phase,
        s.pages_done,
        s.rows_done,

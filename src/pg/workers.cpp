@@ -227,11 +227,10 @@ void plane_launcher_main(Datum arg) {
     failed = true;
   }
   plane::pg::clear_launcher();
-  if (failed) {
-    ereport(LOG, (errmsg("plane_connector launcher stopped: %s", message)));
-    proc_exit(1);  // restarted by the postmaster after bgw_restart_time
-  }
-  proc_exit(0);
+  if (failed) ereport(LOG, (errmsg("plane_connector launcher stopped: %s", message)));
+  // Exit code 1 in every case: the postmaster restarts the launcher after bgw_restart_time unless
+  // it is shutting down, so a launcher stopped by pg_terminate_backend or a failure comes back.
+  proc_exit(1);
 }
 
 void plane_sync_worker_main(Datum arg) {

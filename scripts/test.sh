@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Runs every test of plane_connector and ends with one line: "N passed, N failed".
+#   1. installs missing Debian packages, builds and installs the extension
+#   2. core unit tests (GoogleTest via CTest)
+#   3. the Plane simulator's own tests
+#   4. pg_regress (make installcheck) on a private cluster without preloading
+#   5. integration tests: Postgres with the library preloaded + the simulator
+# Set PLANE_TEST_ONLY="unit regress" (stage names: unit simulator regress integration) to run some.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=/usr/bin/python3
+ONLY=${PLANE_TEST_ONLY:-"unit simulator regress integration"}
+LOGDIR=$ROOT/build/test-logs
+mkdir -p "$LOGDIR"
+passed=0
+failed=0
+
+note() { printf '\n=== %s\n' "$*"; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# Adds the counts of a finished stage; a stage that printed no summary counts as one failure.
+count_ctest() {  # "100% tests passed, 0 tests failed out of 37"
+  local line total bad
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  bad=$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$line")
+  total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  passed=$((passed + total - bad)); failed=$((failed + bad))
+}
+count_unittest() {  # "Ran 12 tests in 3.2s" then "OK" / "FAILED (failures=1, errors=2, skipped=1)"
+  local ran bad=0 skipped=0 tail_line
+  ran=$(grep -E '^Ran [0-9]+ tests?' "$1" | tail -1 | awk '{print $2}')
+  if [ -z "$ran" ]; then failed=$((failed + 1)); return; fi
+  tail_line=$(grep -E '^(OK|FAILED)' "$1" | tail -1)
+  for k in failures errors; do
+    n=$(grep -oE "$k=[0-9]+" <<<"$tail_line" | cut -d= -f2)
+    bad=$((bad + ${n:-0}))
+  done
+  n=$(grep -oE "skipped=[0-9]+" <<<"$tail_line" | cut -d= -f2); skipped=${n:-0}
+  [ -z "$tail_line" ] && bad=$((bad + 1))
+  passed=$((passed + ran - bad - skipped)); failed=$((failed + bad))
+}
+count_regress() {  # "All 4 tests passed." / "1 of 4 tests failed."
+  local line
+  if line=$(grep -oE 'All [0-9]+ tests passed' "$1" | tail -1) && [ -n "$line" ]; then
+    passed=$((passed + $(awk '{print $2}' <<<"$line")))
+  elif line=$(grep -oE '[0-9]+ of [0-9]+ tests failed' "$1" | tail -1) && [ -n "$line" ]; then
+    local bad total
+    bad=$(awk '{print $1}' <<<"$line"); total=$(awk '{print $3}' <<<"$line")
+    passed=$((passed + total - bad)); failed=$((failed + bad))
+  else
+    failed=$((failed + 1))
+  fi
+}
+
+note "dependencies and build"
+if ! bash scripts/install-deps.sh || ! make -s -j2 >"$LOGDIR/build.log" 2>&1 || ! make -s install >>"$LOGDIR/build.log" 2>&1; then
+  cat "$LOGDIR/build.log"
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+if grep -E 'warning:' "$LOGDIR/build.log"; then
+  echo "the build is not warning-free (see above)"
+  failed=$((failed + 1))
+fi
+
+if want unit; then
+  note "core unit tests (GoogleTest)"
+  { cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build build/cmake -j2 2>&1 | grep -E 'warning:|error:' ;
+    (cd build/cmake && ctest --output-on-failure 2>&1); } | tee "$LOGDIR/unit.log" | tail -5
+  count_ctest "$LOGDIR/unit.log"
+fi
+
+if want simulator; then
+  note "simulator tests"
+  $PY -m unittest discover -s test/simulator -p 'test_*.py' 2>&1 | tee "$LOGDIR/simulator.log" | tail -4
+  count_unittest "$LOGDIR/simulator.log"
+fi
+
+if want regress; then
+  note "pg_regress"
+  REGDIR=$(mktemp -d /tmp/plane_regress.XXXXXX)
+  (
+    source test/lib/pgcluster.sh
+    trap 'pgcluster_stop "$REGDIR"' EXIT
+    pgcluster_start "$REGDIR" "$(pgcluster_free_port)" || exit 1
+    make -s installcheck 2>&1
+    [ -f build/regress/regression.diffs ] && head -100 build/regress/regression.diffs
+    exit 0
+  ) | tee "$LOGDIR/regress.log" | tail -6
+  rm -rf "$REGDIR"
+  count_regress "$LOGDIR/regress.log"
+fi
+
+if want integration; then
+  note "integration tests"
+  (cd test/integration && $PY -m unittest discover -s . -p 'test_*.py' -v 2>&1) \
+    | tee "$LOGDIR/integration.log" | grep -E '(ok|FAIL|ERROR|skipped.*)$|^Ran |^(OK|FAILED)|Error|assert' | tail -60
+  count_unittest "$LOGDIR/integration.log"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,291 @@
+"""Integration tests of the sync slice: a real Postgres with plane_connector preloaded, the local
+Plane simulator, and the mirror compared with the simulator's data row for row."""
+import datetime as dt
+import os
+import unittest
+
+from harness import Cluster, Simulator, install_extension, query, scalar, wait_until
+
+PAGE_SIZE = 50
+
+
+def utc(text):
+    """Parses the simulator's UTC ISO timestamps ('...Z') into aware datetimes."""
+    if text is None:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class SyncTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Simulator("--rate-limit", "0")
+        cls.cluster = Cluster([
+            f"plane.page_size = {PAGE_SIZE}",
+            "plane.rate_limit_per_minute = 0",
+            "plane.max_attempts = 3",
+            "plane.http_timeout = '20s'",
+            "plane.launcher_naptime = 1",
+        ])
+        try:
+            cls.cluster.start()
+            cls.conn = cls.cluster.connect()
+            install_extension(cls.conn)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "conn", None) is not None:
+            cls.conn.close()
+        cls.cluster.cleanup()
+        cls.sim.stop()
+
+    # ---------------------------------------------------------------- helpers
+    def add_workspace(self, slug, projects=2, items=120, tz="+05:30", key=None, store_key=True,
+                      **seed):
+        key = key or f"plane_api_{slug}_0123456789abcdef0123456789"
+        self.sim.seed(workspace=slug, projects=projects, items_per_project=items, tz=tz,
+                      api_key=key, seed=len(slug), **seed)
+        if store_key:
+            scalar(self.conn, "SELECT vault.create_secret(%s, %s)", (key, f"plane_api_key:{slug}"))
+        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation(%s, api_url => %s)",
+               (slug, self.sim.url))
+        return key
+
+    def status(self, slug):
+        rows = query(self.conn, "SELECT * FROM work_plane.sync_status WHERE workspace_slug = %s",
+                     (slug,))
+        return rows[0] if rows else None
+
+    def wait_for_run_end(self, slug, after_id=0, timeout=60):
+        """Waits for the next sync summary row in ops.run_events and returns it."""
+        return wait_until(
+            lambda: (query(self.conn,
+                           "SELECT * FROM ops.run_events WHERE workspace_slug = %s AND id > %s "
+                           "AND action IN ('sync', 'sync_failed') ORDER BY id LIMIT 1",
+                           (slug, after_id)) or [None])[0],
+            timeout=timeout, message=f"end of a sync run of {slug}")
+
+    def last_event_id(self):
+        return scalar(self.conn, "SELECT coalesce(max(id), 0) FROM ops.run_events")
+
+    def sync(self, slug, full=False):
+        before = self.last_event_id()
+        self.assertTrue(scalar(self.conn, "SELECT work_plane.sync_now(%s, %s)", (slug, full)))
+        return self.wait_for_run_end(slug, before)
+
+    def assert_mirror_matches(self, slug):
+        truth = self.sim.state(slug)
+        projects = {p["id"]: p for p in truth["projects"]}
+        live_projects = {pid for pid, p in projects.items() if not p.get("archived_at")}
+        items = {i["id"]: i for i in truth["work_items"]
+                 if not i.get("archived_at") and not i.get("is_draft")
+                 and i["project"] in live_projects}
+        mirror_projects = {r["plane_id"]: r for r in query(
+            self.conn, "SELECT * FROM work_plane.projects WHERE workspace_slug = %s", (slug,))}
+        mirror_items = {r["plane_id"]: r for r in query(
+            self.conn, "SELECT * FROM work_plane.items WHERE workspace_slug = %s "
+                       "AND item_type = 'issue'", (slug,))}
+        self.assertEqual(set(projects), set(mirror_projects))
+        self.assertEqual(set(items), set(mirror_items))
+        for pid, p in projects.items():
+            row = mirror_projects[pid]
+            self.assertEqual(row["name"], p["name"])
+            self.assertEqual(row["identifier"], p["identifier"])
+            self.assertEqual(row["plane_updated_at"], utc(p["updated_at"]))
+            self.assertEqual(row["plane_created_at"], utc(p["created_at"]))
+            self.assertEqual(row["raw"]["id"], pid)
+        for iid, it in items.items():
+            row = mirror_items[iid]
+            self.assertEqual(row["name"], it["name"], iid)
+            self.assertEqual(row["project_plane_id"], it["project"])
+            self.assertEqual(row["sequence_id"], it["sequence_id"])
+            self.assertEqual(row["state_plane_id"], it["state"])
+            self.assertEqual(row["priority"], it["priority"])
+            self.assertEqual(row["parent_plane_id"], it.get("parent"))
+            self.assertEqual(row["assignee_ids"], it["assignees"])
+            self.assertEqual(row["label_ids"], it["labels"])
+            self.assertEqual(row["plane_created_at"], utc(it["created_at"]))
+            self.assertEqual(row["plane_updated_at"], utc(it["updated_at"]))
+            self.assertEqual(str(row["start_date"]) if row["start_date"] else None,
+                             it.get("start_date"))
+            self.assertEqual(row["raw"]["id"], iid)
+            self.assertIsNone(row["gone_at"])
+        return truth
+
+    # ---------------------------------------------------------------- tests
+    def test_backfill_matches_simulator_row_for_row(self):
+        self.add_workspace("backfill", projects=3, items=130)
+        run = self.wait_for_run_end("backfill")  # add_installation alone starts the first sync
+        self.assertEqual(run["action"], "sync", run["details"])
+        truth = self.assert_mirror_matches("backfill")
+        live = [p for p in truth["projects"] if not p.get("archived_at")]
+        # 3 projects x 130 items at 50 per page: several pages per project were followed.
+        self.assertGreaterEqual(run["details"]["pages"], 1 + 3 * len(live))
+        st = self.status("backfill")
+        self.assertEqual(st["state"], "idle")
+        self.assertIsNotNone(st["last_success_at"])
+        self.assertIsNone(st["last_error"])
+        self.assertEqual(st["rows_done"], run["details"]["projects"] + run["details"]["work_items"])
+
+    def test_utc_offsets_land_as_the_right_instant(self):
+        self.add_workspace("offsets", projects=1, items=10, tz="+05:30")
+        self.wait_for_run_end("offsets")
+        row = query(self.conn, "SELECT raw->>'updated_at' AS text, plane_updated_at "
+                               "FROM work_plane.items WHERE workspace_slug = 'offsets' LIMIT 1")[0]
+        self.assertTrue(row["text"].endswith("+05:30"), row["text"])
+        as_written = dt.datetime.fromisoformat(row["text"])
+        self.assertEqual(row["plane_updated_at"], as_written)  # same instant, whatever the offset
+        self.assertEqual(row["plane_updated_at"].utcoffset(), dt.timedelta(0))
+
+    def test_second_sync_changes_nothing_but_synced_at(self):
+        self.add_workspace("stable", projects=2, items=60)
+        self.wait_for_run_end("stable")
+        snapshot_sql = ("SELECT plane_id, to_jsonb(i) - 'synced_at' AS body, synced_at "
+                        "FROM work_plane.items i WHERE workspace_slug = 'stable' ORDER BY plane_id")
+        before = query(self.conn, snapshot_sql)
+        run = self.sync("stable")
+        self.assertEqual(run["action"], "sync")
+        after = query(self.conn, snapshot_sql)
+        self.assertEqual([r["body"] for r in before], [r["body"] for r in after])
+        self.assertTrue(all(a["synced_at"] > b["synced_at"] for a, b in zip(after, before)))
+
+    def test_changes_in_plane_reach_the_mirror_on_the_next_sync(self):
+        self.add_workspace("changes", projects=1, items=20)
+        self.wait_for_run_end("changes")
+        truth = self.sim.state("changes")
+        victim = truth["work_items"][0]
+        self.sim.mutate(workspace="changes", op="update", type="work_item", id=victim["id"],
+                        project=victim["project"], fields={"name": "renamed in Plane",
+                                                           "priority": "urgent"})
+        created = self.sim.mutate(workspace="changes", op="create", type="work_item",
+                                  project=victim["project"], fields={"name": "brand new"})["object"]
+        self.sync("changes")
+        self.assert_mirror_matches("changes")
+        self.assertEqual(scalar(self.conn, "SELECT name FROM work_plane.items WHERE plane_id = %s",
+                                (created["id"],)), "brand new")
+
+    def test_transient_faults_are_retried(self):
+        self.add_workspace("flaky", projects=1, items=80, store_key=True)
+        self.wait_for_run_end("flaky")
+        self.sim.faults(fail_next=2, error_status=503)
+        run = self.sync("flaky")
+        self.assertEqual(run["action"], "sync", run["details"])
+        self.assertGreaterEqual(run["details"]["retries"], 2)
+        self.sim.faults(malformed_rate=1.0, path_regex="flaky/projects/$")
+        # Every projects page comes back garbled: the run fails after plane.max_attempts, clearly.
+        run = self.sync("flaky")
+        self.sim.faults()
+        self.assertEqual(run["action"], "sync_failed")
+        self.assertIn("not valid JSON", run["details"]["error"])
+        self.assertEqual(self.status("flaky")["state"], "failed")
+        run = self.sync("flaky")
+        self.assertEqual(run["action"], "sync", run["details"])
+        self.assertIsNone(self.status("flaky")["last_error"])
+
+    def test_429_retry_after_is_honoured(self):
+        self.add_workspace("throttled", projects=1, items=30)
+        self.wait_for_run_end("throttled")
+        self.sim.faults(rate_429_next=2)
+        run = self.sync("throttled")
+        self.sim.faults()
+        self.assertEqual(run["action"], "sync", run["details"])
+        self.assertGreaterEqual(run["details"]["throttled"], 2)
+        # Retry-After: 1 was honoured twice, so the run cannot have been quicker than that.
+        self.assertGreaterEqual(run["details"]["duration_ms"], 2000)
+        self.assert_mirror_matches("throttled")
+
+    def test_wrong_key_is_a_clear_error_and_never_logged(self):
+        key = "plane_api_WRONG_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+        self.add_workspace("wrongkey", projects=1, items=5, store_key=False)
+        scalar(self.conn, "SELECT vault.create_secret(%s, 'plane_api_key:wrongkey')", (key,))
+        run = self.wait_for_run_end("wrongkey")
+        self.assertEqual(run["action"], "sync_failed")
+        self.assertEqual(run["plane_response_status"], 403)
+        self.assertIn("refused the credential (HTTP 403)", run["details"]["error"])
+        st = self.status("wrongkey")
+        self.assertEqual(st["state"], "failed")
+        for text in (str(run["details"]), st["last_error"], self.cluster.server_log()):
+            self.assertNotIn(key, text)
+        self.assertEqual(scalar(self.conn, "SELECT count(*) FROM ops.run_events "
+                                           "WHERE details::text LIKE %s", (f"%{key}%",)), 0)
+
+    def test_missing_secret_names_the_secret(self):
+        self.add_workspace("nokey", projects=1, items=5, store_key=False)
+        run = self.wait_for_run_end("nokey")
+        self.assertEqual(run["action"], "sync_failed")
+        self.assertIn("no Vault secret named 'plane_api_key:nokey' or 'plane_api_key'",
+                      run["details"]["error"])
+        self.assertIn("vault.create_secret", run["details"]["error"])
+
+    def test_interrupted_scan_resumes_from_its_saved_cursor(self):
+        self.add_workspace("resume", projects=1, items=200)
+        self.wait_for_run_end("resume")
+        project = self.sim.state("resume")["projects"][0]["id"]
+        # A full rescan in which the third page of work items keeps failing.
+        self.sim.faults(error_rate=1.0, error_status=502, path_regex=r"cursor=50%3A2%3A0|cursor=50:2:0")
+        run = self.sync("resume", full=True)
+        self.assertEqual(run["action"], "sync_failed", run["details"])
+        saved = scalar(self.conn, "SELECT cursor FROM work_plane.events_cursor "
+                                  "WHERE workspace_slug = 'resume' AND resource = %s",
+                       ("work_items:" + project,))
+        self.assertEqual(saved, "50:2:0")
+        self.sim.faults()
+        self.sim.control("POST", "stats/reset")
+        run = self.sync("resume")
+        self.assertEqual(run["action"], "sync", run["details"])
+        # projects (1 page) + work items pages 2 and 3 only: pages 0 and 1 were not fetched again.
+        self.assertEqual(run["details"]["pages"], 3)
+        self.assert_mirror_matches("resume")
+        self.assertIsNone(scalar(self.conn, "SELECT cursor FROM work_plane.events_cursor "
+                                            "WHERE workspace_slug = 'resume' AND resource = %s",
+                                 ("work_items:" + project,)))
+
+    def test_sigterm_stops_a_hung_sync_within_a_second_and_sync_now_returns_at_once(self):
+        self.add_workspace("hung", projects=1, items=10)
+        self.wait_for_run_end("hung")
+        self.sim.faults(hang=True, path_regex="hung/")
+        try:
+            before = self.last_event_id()
+            self.assertTrue(scalar(self.conn, "SELECT work_plane.sync_now('hung')"))
+            # sync_now returned while Plane hangs: the request is the workers' business now.
+            pid = wait_until(lambda: scalar(
+                self.conn, "SELECT worker_pid FROM work_plane.sync_status "
+                           "WHERE workspace_slug = 'hung' AND running"), timeout=20,
+                message="running sync worker")
+            self.assertIn("syncing workspace hung", scalar(
+                self.conn, "SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,)))
+            # Requests coalesce while it runs.
+            self.assertTrue(scalar(self.conn, "SELECT work_plane.sync_now('hung')"))
+            self.assertTrue(scalar(self.conn, "SELECT pg_terminate_backend(%s)", (pid,)))
+            wait_until(lambda: not scalar(
+                self.conn, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)),
+                timeout=1.5, interval=0.02, message="the sync worker to exit after SIGTERM")
+            run = self.wait_for_run_end("hung", before)
+            self.assertEqual(run["action"], "sync_failed")
+            self.assertEqual(run["details"]["state"], "interrupted")
+        finally:
+            self.sim.faults()
+        # The coalesced request runs once Plane answers again.
+        wait_until(lambda: (self.status("hung") or {}).get("state") == "idle"
+                   and self.status("hung")["last_error"] is None, timeout=60,
+                   message="the coalesced sync to succeed")
+        self.assert_mirror_matches("hung")
+
+    def test_launcher_is_restarted_when_it_dies(self):
+        pid = wait_until(lambda: scalar(self.conn, "SELECT work_plane.launcher_pid()"),
+                         message="launcher")
+        self.assertTrue(scalar(self.conn, "SELECT pg_terminate_backend(%s)", (pid,)))
+        new_pid = wait_until(lambda: (lambda p: p if p and p != pid else None)(
+            scalar(self.conn, "SELECT work_plane.launcher_pid()")), timeout=30,
+            message="a new launcher")
+        self.assertNotEqual(new_pid, pid)
+        self.add_workspace("afterrestart", projects=1, items=5)
+        run = self.wait_for_run_end("afterrestart")
+        self.assertEqual(run["action"], "sync")
+
+
+if __name__ == "__main__":
+    unittest.main()
