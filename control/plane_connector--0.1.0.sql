@@ -99,6 +99,7 @@ CREATE TABLE work_plane.items (
   plane_created_at timestamptz,
   plane_updated_at timestamptz,
   gone_at          timestamptz,
+  needs_sync       boolean NOT NULL DEFAULT false,  -- a local change waits to be written to Plane
   synced_at        timestamptz NOT NULL DEFAULT now(),
   raw              jsonb NOT NULL,
   PRIMARY KEY (workspace_slug, plane_id)
@@ -174,9 +175,11 @@ CREATE TABLE work_plane.events_cursor (
 CREATE TABLE work_plane.sync_state (
   workspace_slug  text PRIMARY KEY REFERENCES work_plane.installations ON DELETE CASCADE,
   state           text NOT NULL DEFAULT 'idle'
-                  CHECK (state IN ('idle', 'queued', 'running', 'failed', 'interrupted')),
+                  CHECK (state IN ('idle', 'queued', 'running', 'failed', 'interrupted', 'cancelled')),
   requested_at    timestamptz,
   full_requested  boolean NOT NULL DEFAULT false,
+  cancel_requested boolean NOT NULL DEFAULT false,
+  budget_key      text,  -- first hex digits of the digest naming this key's shared request budget
   phase           text,
   worker_pid      int,
   run_started_at  timestamptz,
@@ -212,7 +215,11 @@ CREATE TABLE ops.event_queue (
   created_at      timestamptz NOT NULL DEFAULT now(),
   processed_at    timestamptz
 );
-CREATE INDEX event_queue_ready_idx ON ops.event_queue (next_attempt_at) WHERE status IN ('pending', 'processing');
+-- Claims scan ready rows in id order; a partial index keeps applied history out of the way.
+CREATE INDEX event_queue_ready_idx ON ops.event_queue (id) WHERE status IN ('pending', 'processing');
+CREATE INDEX event_queue_dead_idx ON ops.event_queue (id) WHERE status = 'dead';
+COMMENT ON TABLE ops.event_queue IS
+  'Inbound events of every connector; plane_connector writes source = ''plane'' rows through work_plane.ingest_webhook';
 
 CREATE TABLE ops.run_events (
   id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -247,6 +254,7 @@ CREATE FUNCTION work_plane.add_installation(
   poll_interval interval DEFAULT NULL
 ) RETURNS work_plane.installations
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -285,6 +293,7 @@ COMMENT ON FUNCTION work_plane.add_installation(text, uuid, text, interval) IS
 
 CREATE FUNCTION work_plane.remove_installation(workspace_slug text) RETURNS boolean
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -301,6 +310,7 @@ COMMENT ON FUNCTION work_plane.remove_installation(text) IS 'Unregisters a works
 
 CREATE FUNCTION work_plane.sync_now(workspace_slug text, "full" boolean DEFAULT false) RETURNS boolean
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -338,6 +348,7 @@ COMMENT ON FUNCTION work_plane.sync_now(text, boolean) IS
 CREATE FUNCTION work_plane.set_writeback_policy(workspace_slug text, policy text, conflict_policy text DEFAULT NULL)
 RETURNS work_plane.installations
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
@@ -376,6 +387,46 @@ BEGIN
 END
 $fn$;
 
+CREATE FUNCTION work_plane.rate_budgets(
+  OUT budget_key text, OUT requests_in_window int, OUT request_limit int, OUT window_seconds int,
+  OUT headroom int,
+  OUT requests_total bigint, OUT throttled_total bigint, OUT blocked_for_ms bigint,
+  OUT last_remaining int)
+RETURNS SETOF record
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plane_rate_budgets';
+COMMENT ON FUNCTION work_plane.rate_budgets() IS
+  'Per API key (named by a digest, never the key): requests in the current window, headroom, 429s';
+
+CREATE FUNCTION work_plane.cancel_sync(workspace_slug text) RETURNS boolean
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  pid int;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM work_plane.installations i WHERE i.workspace_slug = cancel_sync.workspace_slug) THEN
+    RAISE EXCEPTION 'unknown Plane workspace: %', quote_literal(left(cancel_sync.workspace_slug, 60))
+      USING ERRCODE = 'no_data_found';
+  END IF;
+  -- A pending request is withdrawn; a running sync is interrupted (SIGINT: it records 'cancelled'
+  -- and keeps its cursor, so the next run resumes).
+  UPDATE work_plane.sync_state s
+     SET requested_at = NULL, full_requested = false, cancel_requested = (s.state = 'running'),
+         state = CASE WHEN s.state = 'queued' THEN 'cancelled' ELSE s.state END, updated_at = now()
+   WHERE s.workspace_slug = cancel_sync.workspace_slug
+  RETURNING CASE WHEN s.state = 'running' THEN s.worker_pid END INTO pid;
+  INSERT INTO ops.run_events (source, workspace_slug, action, details)
+  VALUES ('plane', cancel_sync.workspace_slug, 'sync_cancel_requested', jsonb_build_object('running', pid IS NOT NULL));
+  IF pid IS NOT NULL THEN
+    RETURN pg_cancel_backend(pid);
+  END IF;
+  RETURN false;
+END
+$fn$;
+COMMENT ON FUNCTION work_plane.cancel_sync(text) IS
+  'Withdraws a pending sync request and interrupts a running sync (true when one was signalled)';
+
 CREATE VIEW work_plane.sync_status AS
 SELECT i.workspace_slug,
        i.enabled,
@@ -396,15 +447,292 @@ SELECT i.workspace_slug,
        s.last_error_at,
        s.requests_used,
        s.throttled,
+       b.requests_in_window AS budget_used,
+       b.request_limit AS budget_limit,
+       b.headroom AS rate_limit_headroom,
        coalesce(i.poll_interval, coalesce(nullif(current_setting('plane.poll_interval', true), '')::interval, interval '300 seconds')) AS poll_interval,
        s.last_attempt_at + coalesce(i.poll_interval, coalesce(nullif(current_setting('plane.poll_interval', true), '')::interval, interval '300 seconds')) AS next_sync_due
   FROM work_plane.installations i
-  JOIN work_plane.sync_state s USING (workspace_slug);
+  JOIN work_plane.sync_state s USING (workspace_slug)
+  LEFT JOIN work_plane.rate_budgets() b ON b.budget_key = s.budget_key;
 COMMENT ON VIEW work_plane.sync_status IS 'Per workspace: run state, progress of a running sync, last success and last error';
 
+CREATE FUNCTION work_plane.ingest_webhook(workspace_slug text, headers jsonb, body text) RETURNS int
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_ingest_webhook';
+COMMENT ON FUNCTION work_plane.ingest_webhook(text, jsonb, text) IS
+  'Accepts one Plane webhook delivery and returns the HTTP status to answer: 200 (enqueued, or a duplicate), 400 malformed, 401 bad or missing signature, 404 unknown workspace, 413 too large, 503 no webhook secret in Vault';
+
+CREATE FUNCTION work_plane.process_events(max_events int DEFAULT 1000) RETURNS int
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_process_events';
+COMMENT ON FUNCTION work_plane.process_events(int) IS
+  'Applies up to max_events queued Plane events in this transaction (what the queue worker does); returns how many were applied';
+
+CREATE FUNCTION work_plane.webhook_counters(
+  OUT workspace_slug text, OUT accepted bigint, OUT duplicates bigint, OUT unauthorized bigint,
+  OUT malformed bigint, OUT too_large bigint, OUT applied bigint)
+RETURNS SETOF record LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plane_webhook_counters';
+COMMENT ON FUNCTION work_plane.webhook_counters() IS
+  'Webhook deliveries per workspace since the server started (shared memory): accepted, duplicates, rejected by reason, applied';
+
+CREATE FUNCTION work_plane._wake_queue_at_commit() RETURNS boolean
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plane_wake_queue_at_commit';
+CREATE FUNCTION work_plane.queue_worker_pid() RETURNS int
+  LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'plane_queue_worker_pid';
+
+CREATE FUNCTION work_plane.retry_dead_events(event_ids bigint[] DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  n int;
+BEGIN
+  UPDATE ops.event_queue q
+     SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL
+   WHERE q.source = 'plane' AND q.status = 'dead' AND (event_ids IS NULL OR q.id = ANY (event_ids));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN
+    PERFORM work_plane._wake_queue_at_commit();
+  END IF;
+  INSERT INTO ops.run_events (source, workspace_slug, action, details)
+  VALUES ('plane', NULL, 'dead_events_retried', jsonb_build_object('count', n));
+  RETURN n;
+END
+$fn$;
+COMMENT ON FUNCTION work_plane.retry_dead_events(bigint[]) IS
+  'Puts dead-lettered Plane events (all, or those listed) back in the queue with fresh attempts';
+
+CREATE VIEW work_plane.queue_status AS
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'processing') AS processing,
+       count(*) FILTER (WHERE status = 'dead') AS dead,
+       count(*) FILTER (WHERE status = 'ignored') AS ignored,
+       count(*) FILTER (WHERE status = 'done') AS applied,
+       now() - min(created_at) FILTER (WHERE status IN ('pending', 'processing')) AS oldest_pending_age,
+       count(*) FILTER (WHERE status = 'done' AND processed_at > now() - interval '1 minute') AS applied_last_minute,
+       (SELECT coalesce(sum(c.unauthorized + c.malformed + c.too_large), 0)
+          FROM work_plane.webhook_counters() c) AS rejected_since_start,
+       work_plane.queue_worker_pid() AS worker_pid
+  FROM ops.event_queue
+ WHERE source = 'plane';
+COMMENT ON VIEW work_plane.queue_status IS
+  'Plane webhook queue: depth, oldest pending age, dead letters, rejected deliveries, apply rate';
+
+CREATE VIEW work_plane.work_items WITH (security_invoker = true) AS
+SELECT i.workspace_slug, i.plane_id, p.identifier || '-' || i.sequence_id AS key, i.name,
+       i.project_plane_id, p.name AS project_name, i.sequence_id,
+       i.state_plane_id, st.name AS state_name, st."group" AS state_group, i.priority,
+       i.label_ids,
+       ARRAY(SELECT l.name FROM unnest(i.label_ids) WITH ORDINALITY AS u(id, n)
+               JOIN work_plane.labels l ON l.workspace_slug = i.workspace_slug AND l.plane_id = u.id
+              ORDER BY u.n) AS label_names,
+       i.assignee_ids, i.parent_plane_id, i.start_date, i.target_date, i.completed_at,
+       i.archived_at, i.plane_created_at, i.plane_updated_at, i.gone_at, i.synced_at
+  FROM work_plane.items i
+  LEFT JOIN work_plane.projects p ON p.workspace_slug = i.workspace_slug AND p.plane_id = i.project_plane_id
+  LEFT JOIN work_plane.states st ON st.workspace_slug = i.workspace_slug AND st.plane_id = i.state_plane_id
+ WHERE i.item_type = 'issue';
+COMMENT ON VIEW work_plane.work_items IS 'Work items with their key (PROJ-12), state and label names';
+
 -------------------------------------------------------------------------------------------------
--- Privileges: nothing for PUBLIC.
+-- Writeback: local changes to work items, written to Plane by the workspace's sync worker when
+-- the installation's writeback_policy is 'enabled', with optimistic locking on Plane's updated_at.
+-------------------------------------------------------------------------------------------------
+CREATE TABLE work_plane.pending_changes (
+  id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  workspace_slug        text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
+  op                    text NOT NULL CHECK (op IN ('update', 'create')),
+  plane_id              text,  -- the work item (set for a create once Plane made it)
+  project_plane_id      text NOT NULL,
+  patch                 jsonb NOT NULL CHECK (jsonb_typeof(patch) = 'object'),
+  base_updated_at       timestamptz,  -- Plane's updated_at the patch was based on (updates)
+  status                text NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'applied', 'conflict', 'discarded', 'gone', 'failed', 'refused')),
+  attempts              int NOT NULL DEFAULT 0,
+  plane_updated_at      timestamptz,  -- Plane's version at the conflict, or after applying
+  plane_response_status int,
+  last_error            text,
+  created_by            name NOT NULL DEFAULT current_user,
+  created_at            timestamptz NOT NULL DEFAULT now(),
+  resolved_at           timestamptz
+);
+CREATE INDEX pending_changes_open_idx ON work_plane.pending_changes (workspace_slug, id) WHERE status = 'pending';
+COMMENT ON TABLE work_plane.pending_changes IS
+  'Local changes to Plane work items: pending until written; conflict (kept, keep_local) or discarded (plane_wins) when Plane changed first';
+
+CREATE FUNCTION work_plane._validate_patch(patch jsonb, creating boolean) RETURNS jsonb
+  LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'plane_validate_patch';
+
+CREATE FUNCTION work_plane._record_change(p_slug text, p_op text, p_plane_id text, p_project text,
+                                          p_patch jsonb, p_base timestamptz) RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  policy text;
+  change_id bigint;
+BEGIN
+  PERFORM work_plane._validate_patch(p_patch, p_op = 'create');
+  SELECT i.writeback_policy INTO policy FROM work_plane.installations i WHERE i.workspace_slug = p_slug;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown Plane workspace: %', quote_literal(left(p_slug, 60)) USING ERRCODE = 'no_data_found';
+  END IF;
+  IF policy <> 'enabled' THEN
+    -- Refused, and the refusal is kept: the audit row and the change row both say so.
+    INSERT INTO work_plane.pending_changes (workspace_slug, op, plane_id, project_plane_id, patch, base_updated_at, status, resolved_at)
+    VALUES (p_slug, p_op, p_plane_id, p_project, p_patch, p_base, 'refused', now())
+    RETURNING id INTO change_id;
+    INSERT INTO ops.run_events (source, workspace_slug, action, details)
+    VALUES ('plane', p_slug, 'writeback_refused',
+            jsonb_build_object('change_id', change_id, 'op', p_op, 'object', p_plane_id,
+                               'reason', 'writeback_policy is disabled'));
+    RAISE WARNING 'writeback to Plane is disabled for workspace %: change % recorded as refused', p_slug, change_id
+      USING HINT = format('SELECT work_plane.set_writeback_policy(%L, %L, conflict_policy => %L)', p_slug, 'enabled', 'keep_local');
+    RETURN change_id;
+  END IF;
+  INSERT INTO work_plane.pending_changes (workspace_slug, op, plane_id, project_plane_id, patch, base_updated_at)
+  VALUES (p_slug, p_op, p_plane_id, p_project, p_patch, p_base)
+  RETURNING id INTO change_id;
+  IF p_plane_id IS NOT NULL THEN
+    UPDATE work_plane.items SET needs_sync = true WHERE workspace_slug = p_slug AND plane_id = p_plane_id;
+  END IF;
+  INSERT INTO ops.run_events (source, workspace_slug, action, details)
+  VALUES ('plane', p_slug, 'writeback_requested', jsonb_build_object('change_id', change_id, 'op', p_op, 'object', p_plane_id));
+  -- The workspace's sync worker writes it (same client, budget and retries as the sync).
+  UPDATE work_plane.sync_state SET requested_at = coalesce(requested_at, now()),
+         state = CASE WHEN state IN ('running', 'queued') THEN state ELSE 'queued' END
+   WHERE workspace_slug = p_slug;
+  PERFORM work_plane._wake_launcher_at_commit();
+  RETURN change_id;
+END
+$fn$;
+
+CREATE FUNCTION work_plane.update_work_item(workspace_slug text, plane_id text, patch jsonb) RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  item record;
+BEGIN
+  SELECT i.project_plane_id, i.plane_updated_at INTO item FROM work_plane.items i
+   WHERE i.workspace_slug = update_work_item.workspace_slug AND i.plane_id = update_work_item.plane_id
+     AND i.item_type = 'issue' AND i.gone_at IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no mirrored work item % in workspace %', quote_literal(left(update_work_item.plane_id, 60)),
+      quote_literal(left(update_work_item.workspace_slug, 60)) USING ERRCODE = 'no_data_found';
+  END IF;
+  RETURN work_plane._record_change(update_work_item.workspace_slug, 'update', update_work_item.plane_id,
+                                   item.project_plane_id, patch, item.plane_updated_at);
+END
+$fn$;
+COMMENT ON FUNCTION work_plane.update_work_item(text, text, jsonb) IS
+  'Records a change to a mirrored work item (name, state_plane_id, priority, assignee_ids, label_ids, start_date, target_date, description_html) based on its current Plane version; returns the change id';
+
+CREATE FUNCTION work_plane.create_work_item(workspace_slug text, project_plane_id text, fields jsonb) RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM work_plane.projects p WHERE p.workspace_slug = create_work_item.workspace_slug
+                  AND p.plane_id = create_work_item.project_plane_id AND p.gone_at IS NULL) THEN
+    RAISE EXCEPTION 'no mirrored project % in workspace %', quote_literal(left(create_work_item.project_plane_id, 60)),
+      quote_literal(left(create_work_item.workspace_slug, 60)) USING ERRCODE = 'no_data_found';
+  END IF;
+  RETURN work_plane._record_change(create_work_item.workspace_slug, 'create', NULL,
+                                   create_work_item.project_plane_id, fields, NULL);
+END
+$fn$;
+COMMENT ON FUNCTION work_plane.create_work_item(text, text, jsonb) IS
+  'Records a new work item to create in Plane (fields as for update_work_item; name required); returns the change id';
+
+-------------------------------------------------------------------------------------------------
+-- Tenancy: which roles may read which workspaces' mirror rows (row-level security below).
+-------------------------------------------------------------------------------------------------
+CREATE TABLE work_plane.workspace_access (
+  role_name      name NOT NULL,
+  workspace_slug text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
+  PRIMARY KEY (role_name, workspace_slug)
+);
+COMMENT ON TABLE work_plane.workspace_access IS
+  'Row-level security of the mirror: members of role_name (plane_connector_reader) read workspace_slug''s rows';
+
+-------------------------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC. Three roles (cluster-wide, NOLOGIN, created once and kept by
+-- DROP EXTENSION as roles outlive databases):
+--   plane_connector_reader  reads the mirror, only the workspaces workspace_access gives it (RLS);
+--   plane_connector_admin   administers installations (SECURITY DEFINER functions), reads status,
+--                           audit and queue, and every workspace's mirror rows;
+--   plane_connector_ingest  may only call work_plane.ingest_webhook (a webhook transport's role).
+-- Reading credentials is granted to no one: only the workers (bootstrap superuser) and Vault's
+-- owner read vault.decrypted_secrets.
+-------------------------------------------------------------------------------------------------
 -------------------------------------------------------------------------------------------------
 REVOKE ALL ON ALL TABLES IN SCHEMA work_plane FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA ops FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA work_plane FROM PUBLIC;
+
+DO $plane$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'plane_connector_reader') THEN
+    CREATE ROLE plane_connector_reader NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'plane_connector_admin') THEN
+    CREATE ROLE plane_connector_admin NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'plane_connector_ingest') THEN
+    CREATE ROLE plane_connector_ingest NOLOGIN;
+  END IF;
+END
+$plane$;
+
+GRANT USAGE ON SCHEMA work_plane TO plane_connector_reader, plane_connector_admin, plane_connector_ingest;
+GRANT SELECT ON work_plane.projects, work_plane.items, work_plane.pages, work_plane.states,
+                work_plane.labels, work_plane.work_items, work_plane.workspace_access
+  TO plane_connector_reader, plane_connector_admin;
+GRANT SELECT ON work_plane.installations, work_plane.tokens_ref, work_plane.events_cursor,
+                work_plane.sync_state, work_plane.sync_status, work_plane.queue_status,
+                work_plane.pending_changes
+  TO plane_connector_admin;
+GRANT INSERT, DELETE ON work_plane.workspace_access TO plane_connector_admin;
+GRANT USAGE ON SCHEMA ops TO plane_connector_admin;
+GRANT SELECT ON ops.run_events, ops.event_queue TO plane_connector_admin;
+GRANT EXECUTE ON FUNCTION
+  work_plane.add_installation(text, uuid, text, interval),
+  work_plane.remove_installation(text),
+  work_plane.sync_now(text, boolean),
+  work_plane.cancel_sync(text),
+  work_plane.set_writeback_policy(text, text, text),
+  work_plane.process_events(int),
+  work_plane.retry_dead_events(bigint[]),
+  work_plane.rate_budgets(),
+  work_plane.webhook_counters(),
+  work_plane.launcher_pid(),
+  work_plane.queue_worker_pid(),
+  work_plane.update_work_item(text, text, jsonb),
+  work_plane.create_work_item(text, text, jsonb)
+  TO plane_connector_admin;
+GRANT EXECUTE ON FUNCTION work_plane.ingest_webhook(text, jsonb, text) TO plane_connector_ingest;
+
+-- Row-level security: a reader sees the rows of the workspaces workspace_access grants to a role it
+-- is a member of; an admin sees every row. (The workers and SECURITY DEFINER functions run as the
+-- owner, which RLS does not restrict.) A Supabase project can add a policy for `authenticated`
+-- keyed on a JWT claim instead; see the README, "Access and tenancy".
+DO $plane$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['projects', 'items', 'pages', 'states', 'labels'] LOOP
+    EXECUTE format('ALTER TABLE work_plane.%I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format($p$CREATE POLICY tenant_read ON work_plane.%I FOR SELECT USING (
+        pg_has_role(current_user, 'plane_connector_admin', 'MEMBER')
+        OR EXISTS (SELECT 1 FROM work_plane.workspace_access a
+                    WHERE a.workspace_slug = %I.workspace_slug
+                      AND pg_has_role(current_user, a.role_name, 'MEMBER')))$p$, t, t);
+  END LOOP;
+END
+$plane$;

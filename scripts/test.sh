@@ -5,12 +5,13 @@
 #   3. the Plane simulator's own tests
 #   4. pg_regress (make installcheck) on a private cluster without preloading
 #   5. integration tests: Postgres with the library preloaded + the simulator
-# Set PLANE_TEST_ONLY="unit regress" (stage names: unit simulator regress integration) to run some.
+#   6. a quick smoke run of each benchmark (small sizes), so that they cannot rot
+# Set PLANE_TEST_ONLY="unit regress" (stages: unit simulator regress integration bench) to run some.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=/usr/bin/python3
-ONLY=${PLANE_TEST_ONLY:-"unit simulator regress integration"}
+ONLY=${PLANE_TEST_ONLY:-"unit simulator regress integration bench"}
 LOGDIR=$ROOT/build/test-logs
 mkdir -p "$LOGDIR"
 passed=0
@@ -100,6 +101,17 @@ if want integration; then
   (cd test/integration && $PY -m unittest discover -s . -p 'test_*.py' -v 2>&1) \
     | tee "$LOGDIR/integration.log" | grep -E '(ok|FAIL|ERROR|skipped.*)$|^Ran |^(OK|FAILED)|Error|assert' | tail -60
   count_unittest "$LOGDIR/integration.log"
+fi
+
+if want bench; then
+  note "benchmark smoke runs"
+  for b in "backfill_memory.py --projects 2 --items-per-project 1000"; do
+    if $PY bench/$b >"$LOGDIR/bench.log" 2>&1; then
+      passed=$((passed + 1)); echo "ok: bench/$b"
+    else
+      failed=$((failed + 1)); echo "FAILED: bench/$b"; tail -20 "$LOGDIR/bench.log"
+    fi
+  done
 fi
 
 echo

@@ -18,6 +18,11 @@ SELECT state, requested_at IS NOT NULL AS requested, full_requested FROM work_pl
 -- Requests coalesce; full is remembered.
 SELECT work_plane.sync_now('acme', "full" => true);
 SELECT state, full_requested FROM work_plane.sync_state;
+-- cancel_sync withdraws a pending request (nothing runs here, so nothing is signalled).
+SELECT work_plane.cancel_sync('acme');
+SELECT state, requested_at IS NULL AS withdrawn, full_requested FROM work_plane.sync_state;
+SELECT work_plane.cancel_sync('nope');
+SELECT work_plane.sync_now('acme');
 -- The status view.
 SELECT workspace_slug, enabled, state, running, pages_done, rows_done, last_success_at, last_error,
        poll_interval
@@ -31,6 +36,7 @@ SELECT work_plane.set_writeback_policy('acme', 'on');
 SELECT work_plane.set_writeback_policy('nope', 'disabled');
 -- Every administrative action is audited.
 SELECT source, workspace_slug, action FROM ops.run_events ORDER BY id;
--- Without the library preloaded there is no launcher.
+-- Without the library preloaded there is no launcher and no shared request budget.
 SELECT work_plane.launcher_pid();
+SELECT count(*) FROM work_plane.rate_budgets();
 SELECT work_plane.remove_installation('acme'), work_plane.remove_installation('acme');

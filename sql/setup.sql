@@ -14,7 +14,7 @@ SELECT c.relname,
   JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'work_plane'
   JOIN pg_attribute a ON a.attrelid = c.oid
        AND a.attname IN ('workspace_slug', 'plane_id', 'synced_at', 'raw', 'gone_at')
- WHERE c.relname IN ('projects', 'items', 'pages')
+ WHERE c.relname IN ('projects', 'items', 'pages', 'states', 'labels')
  GROUP BY c.relname ORDER BY c.relname;
 -- Nothing is granted to PUBLIC.
 SELECT count(*) AS public_grants

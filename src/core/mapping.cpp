@@ -90,6 +90,35 @@ json int_or_null(const json& obj, const char* key) {
   return (n >= -2147483648LL && n <= 2147483647LL) ? *v : json(nullptr);
 }
 
+json number_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  return (v != nullptr && v->is_number()) ? *v : json(nullptr);
+}
+
+json bool_or_null(const json& obj, const char* key) {
+  const json* v = field(obj, key);
+  return (v != nullptr && v->is_boolean()) ? *v : json(nullptr);
+}
+
+namespace {
+
+// The columns every row of work_plane.items has, whatever its item_type.
+json item_row(const json& obj, const char* what, const char* item_type, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id(obj, what);
+  row["item_type"] = item_type;
+  json project = id_or_null(obj, "project");
+  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
+  row["name"] = text_or_null(obj, "name");
+  row["archived_at"] = timestamp_or_null(obj, "archived_at");
+  row["plane_created_at"] = timestamp_or_null(obj, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(obj, "updated_at");
+  row["raw"] = obj;
+  return row;
+}
+
+}  // namespace
+
 json map_project(const json& p) {
   json row = json::object();
   row["plane_id"] = required_id(p, "project");
@@ -124,6 +153,81 @@ json map_work_item(const json& it, const std::string& project_id) {
   row["plane_created_at"] = timestamp_or_null(it, "created_at");
   row["plane_updated_at"] = timestamp_or_null(it, "updated_at");
   row["raw"] = it;
+  return row;
+}
+
+}  // namespace plane
+
+namespace plane {
+
+json map_cycle(const json& c, const std::string& project_id) {
+  json row = item_row(c, "cycle", "cycle", project_id);
+  // Cycle start_date/end_date are datetimes (plane-api.md §3); dates are kept for range queries.
+  row["starts_at"] = timestamp_or_null(c, "start_date");
+  row["ends_at"] = timestamp_or_null(c, "end_date");
+  row["start_date"] = date_or_null(c, "start_date");
+  row["target_date"] = date_or_null(c, "end_date");
+  row["assignee_ids"] = json::array();
+  row["label_ids"] = json::array();
+  return row;
+}
+
+json map_module(const json& m, const std::string& project_id) {
+  json row = item_row(m, "module", "module", project_id);
+  row["status"] = text_or_null(m, "status");
+  row["start_date"] = date_or_null(m, "start_date");
+  row["target_date"] = date_or_null(m, "target_date");
+  row["assignee_ids"] = ids_array(m, "members");
+  row["label_ids"] = json::array();
+  return row;
+}
+
+json map_state(const json& st, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id(st, "state");
+  json project = id_or_null(st, "project");
+  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
+  row["name"] = text_or_null(st, "name");
+  row["group"] = text_or_null(st, "group");
+  row["color"] = text_or_null(st, "color");
+  row["sequence"] = number_or_null(st, "sequence");
+  row["is_default"] = bool_or_null(st, "default");
+  row["plane_created_at"] = timestamp_or_null(st, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(st, "updated_at");
+  row["raw"] = st;
+  return row;
+}
+
+json map_label(const json& l, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id(l, "label");
+  json project = id_or_null(l, "project");
+  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
+  row["name"] = text_or_null(l, "name");
+  row["color"] = text_or_null(l, "color");
+  row["parent_plane_id"] = id_or_null(l, "parent");
+  row["plane_created_at"] = timestamp_or_null(l, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(l, "updated_at");
+  row["raw"] = l;
+  return row;
+}
+
+json map_page(const json& pg, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id(pg, "page");
+  json project = id_or_null(pg, "project");
+  row["project_plane_id"] = project.is_null() ? (project_id.empty() ? json(nullptr) : json(project_id))
+                                               : project;
+  row["name"] = text_or_null(pg, "name");
+  row["access"] = int_or_null(pg, "access");
+  row["is_locked"] = bool_or_null(pg, "is_locked");
+  row["owned_by"] = id_or_null(pg, "owned_by");
+  json parent = id_or_null(pg, "parent_id");
+  row["parent_plane_id"] = parent.is_null() ? id_or_null(pg, "parent") : parent;
+  row["archived_at"] = timestamp_or_null(pg, "archived_at");
+  row["plane_created_at"] = timestamp_or_null(pg, "created_at");
+  row["plane_updated_at"] = timestamp_or_null(pg, "updated_at");
+  row["raw"] = pg;
   return row;
 }
 

@@ -13,6 +13,14 @@ namespace plane {
 // Throws PlaneError(Parse) when the object has no string "id".
 nlohmann::json map_project(const nlohmann::json& project);
 nlohmann::json map_work_item(const nlohmann::json& item, const std::string& project_id);
+nlohmann::json map_cycle(const nlohmann::json& cycle, const std::string& project_id);
+nlohmann::json map_module(const nlohmann::json& module, const std::string& project_id);
+nlohmann::json map_state(const nlohmann::json& state, const std::string& project_id);
+nlohmann::json map_label(const nlohmann::json& label, const std::string& project_id);
+// project_id empty for workspace (wiki) pages.
+nlohmann::json map_page(const nlohmann::json& page, const std::string& project_id);
+nlohmann::json number_or_null(const nlohmann::json& obj, const char* key);
+nlohmann::json bool_or_null(const nlohmann::json& obj, const char* key);
 
 // Helpers shared by the mappers, exposed for tests.
 nlohmann::json text_or_null(const nlohmann::json& obj, const char* key);

@@ -87,6 +87,32 @@ void in_transaction(F&& fn) {
       /*abort_transaction=*/true);
 }
 
+// Background-worker helper for C++ work that needs a transaction but makes its own Postgres calls
+// (through pg_call): starts a transaction, runs fn, commits; on any exception aborts and rethrows.
+template <typename F>
+auto with_transaction(F&& fn) -> decltype(fn()) {
+  pg_call(
+      []() noexcept {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+      },
+      true);
+  try {
+    if constexpr (std::is_void_v<decltype(fn())>) {
+      fn();
+      pg_call([]() noexcept { PopActiveSnapshot(); CommitTransactionCommand(); }, true);
+    } else {
+      auto result = fn();
+      pg_call([]() noexcept { PopActiveSnapshot(); CommitTransactionCommand(); }, true);
+      return result;
+    }
+  } catch (...) {
+    pg_call([]() noexcept { AbortCurrentTransaction(); });
+    throw;
+  }
+}
+
 using CppFunction = Datum (*)(FunctionCallInfo);
 
 // Calls impl and turns any C++ exception into ereport(ERROR) once all C++ frames are gone.

@@ -51,12 +51,57 @@ void define_settings() {
                           "Plane's default is 60; 0 disables pacing.",
                           &settings.rate_limit_per_minute, 60, 0, 1024, PGC_SIGHUP, 0, nullptr,
                           nullptr, nullptr);
+  DefineCustomIntVariable("plane.rate_limit_window", "The window plane.rate_limit_per_minute is "
+                          "counted over.", "60 s matches Plane's N/minute; self-hosted Plane may "
+                          "set API_KEY_RATE_LIMIT to N/hour.", &settings.rate_limit_window_s, 60, 1,
+                          86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("plane.max_attempts", "Attempts per request on 5xx, timeouts and "
                           "malformed bodies.", nullptr, &settings.max_attempts, 5, 1, 20,
                           PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("plane.launcher_naptime", "Longest the launcher sleeps between checks.",
                           nullptr, &settings.launcher_naptime_s, 10, 1, 3600, PGC_SIGHUP,
                           GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.reconcile_interval",
+                          "How often a sync also reconciles ids to find deleted or archived rows.",
+                          "sync_now(full => true) always reconciles.",
+                          &settings.reconcile_interval_s, 3600, 60, 30 * 24 * 3600, PGC_SIGHUP,
+                          GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.incremental_overlap",
+                          "How far before the watermark an incremental scan re-reads.",
+                          "Covers clock skew between Plane and this server.", &settings.overlap_s,
+                          300, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("plane.sync_pages", "Mirror Plane pages (Plane Cloud only).", nullptr,
+                           &settings.sync_pages, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.run_events_retention", "Age after which ops.run_events rows of "
+                          "plane_connector are pruned.", nullptr, &settings.retention_s,
+                          30 * 24 * 3600, 3600, 3650 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+                          nullptr, nullptr);
+  DefineCustomIntVariable("plane.webhook_max_body_size", "Largest webhook body accepted (413 above).",
+                          nullptr, &settings.webhook_max_body_kb, 5120, 1, 1024 * 1024, PGC_SIGHUP,
+                          GUC_UNIT_KB, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.queue_max_attempts", "Attempts before a queued event is dead-lettered.",
+                          nullptr, &settings.queue_max_attempts, 8, 1, 100, PGC_SIGHUP, 0, nullptr,
+                          nullptr, nullptr);
+  DefineCustomIntVariable("plane.queue_batch_size", "Events the queue worker claims per batch.",
+                          nullptr, &settings.queue_batch_size, 500, 1, 100000, PGC_SIGHUP, 0,
+                          nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.queue_lease", "How long a claimed batch stays leased.",
+                          "A worker killed mid-batch loses its lease after this; the batch is then "
+                          "claimed again.", &settings.queue_lease_s, 60, 1, 3600, PGC_SIGHUP,
+                          GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.queue_retention", "Age after which applied events are pruned.",
+                          nullptr, &settings.queue_retention_s, 7 * 24 * 3600, 60,
+                          3650 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomBoolVariable("plane.queue_worker", "Whether the queue worker applies webhook events.",
+                           "Off: they wait for work_plane.process_events (e.g. from pg_cron).",
+                           &settings.queue_worker_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr,
+                           nullptr);
+  if (process_shared_preload_libraries_in_progress) {
+    DefineCustomStringVariable("plane.webhook_listen_address",
+                               "host:port where the embedded webhook receiver listens; empty: off.",
+                               "POST /plane/webhook/{workspace_slug}", &settings.webhook_listen_address,
+                               "", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  }
   MarkGUCPrefixReserved("plane");
 }
 

@@ -11,8 +11,20 @@ struct Settings {
   int page_size;             // per_page sent to Plane, constant across a scan
   int max_sync_workers;      // concurrent per-workspace sync workers
   int rate_limit_per_minute; // Plane's per-key budget (60 on Cloud, API_KEY_RATE_LIMIT self-hosted)
+  int rate_limit_window_s;   // the window that budget is counted over (60: "N/minute")
   int max_attempts;          // attempts per request on 5xx/timeouts/malformed bodies
   int launcher_naptime_s;    // longest the launcher sleeps without a signal
+  int reconcile_interval_s;  // how often a sync also lists ids to find deleted/archived rows
+  int overlap_s;             // incremental scans re-read this much before the watermark
+  bool sync_pages;           // try Plane's pages API (Cloud only)
+  int retention_s;           // ops.run_events rows older than this are pruned
+  int webhook_max_body_kb;   // larger deliveries are answered 413
+  int queue_max_attempts;    // attempts before an event is dead-lettered
+  int queue_batch_size;      // events claimed per batch
+  int queue_lease_s;         // a claimed batch not finished by then is claimed again
+  int queue_retention_s;     // applied events older than this are pruned
+  char* webhook_listen_address;  // host:port of the embedded receiver; empty = off
+  bool queue_worker_enabled;     // off: events wait for work_plane.process_events (pg_cron)
 };
 
 extern Settings settings;

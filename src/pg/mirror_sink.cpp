@@ -1,72 +1,49 @@
 #include "pg/mirror_sink.hpp"
 
+#include "core/errors.hpp"
+#include "core/timestamp.hpp"
 #include "pg/boundary.hpp"
+#include "pg/mirror_sql.hpp"
 #include "pg/spi_plan.hpp"
 
 namespace plane::pg {
 
 namespace {
 
-// Upserts a page given as a JSON array of mapped rows (keys = columns, see core/mapping.cpp).
-// DISTINCT ON: offset pagination can return the same row twice within a page window, and
-// ON CONFLICT may not touch a row twice. The WHERE clause never makes a row older.
-KeptPlan upsert_projects{
-    "INSERT INTO work_plane.projects AS t (workspace_slug, plane_id, name, identifier, "
-    "description_text, network, archived_at, plane_created_at, plane_updated_at, raw, synced_at, "
-    "gone_at) "
-    "SELECT DISTINCT ON (r.plane_id) $1, r.plane_id, r.name, r.identifier, r.description_text, "
-    "r.network, r.archived_at, r.plane_created_at, r.plane_updated_at, r.raw, now(), NULL "
-    "FROM jsonb_to_recordset($2::jsonb) AS r(plane_id text, name text, identifier text, "
-    "description_text text, network int, archived_at timestamptz, plane_created_at timestamptz, "
-    "plane_updated_at timestamptz, raw jsonb) "
-    "ORDER BY r.plane_id, r.plane_updated_at DESC NULLS LAST "
-    "ON CONFLICT (workspace_slug, plane_id) DO UPDATE SET name = excluded.name, "
-    "identifier = excluded.identifier, description_text = excluded.description_text, "
-    "network = excluded.network, archived_at = excluded.archived_at, "
-    "plane_created_at = excluded.plane_created_at, plane_updated_at = excluded.plane_updated_at, "
-    "raw = excluded.raw, synced_at = excluded.synced_at, gone_at = NULL "
-    "WHERE t.plane_updated_at IS NULL OR excluded.plane_updated_at IS NULL "
-    "OR excluded.plane_updated_at >= t.plane_updated_at",
-    2,
-    {TEXTOID, TEXTOID},
-    nullptr};
+KeptPlan upsert_projects{mirror_sql::kUpsertProjects, 2, {TEXTOID, TEXTOID}, nullptr};
+KeptPlan upsert_items{mirror_sql::kUpsertItems, 2, {TEXTOID, TEXTOID}, nullptr};
+KeptPlan upsert_states{mirror_sql::kUpsertStates, 2, {TEXTOID, TEXTOID}, nullptr};
+KeptPlan upsert_labels{mirror_sql::kUpsertLabels, 2, {TEXTOID, TEXTOID}, nullptr};
+KeptPlan upsert_pages{mirror_sql::kUpsertPages, 2, {TEXTOID, TEXTOID}, nullptr};
 
-KeptPlan upsert_items{
-    "INSERT INTO work_plane.items AS t (workspace_slug, plane_id, item_type, project_plane_id, "
-    "name, sequence_id, state_plane_id, priority, parent_plane_id, assignee_ids, label_ids, "
-    "start_date, target_date, completed_at, archived_at, plane_created_at, plane_updated_at, raw, "
-    "synced_at, gone_at) "
-    "SELECT DISTINCT ON (r.plane_id) $1, r.plane_id, r.item_type, r.project_plane_id, r.name, "
-    "r.sequence_id, r.state_plane_id, r.priority, r.parent_plane_id, "
-    "coalesce(r.assignee_ids, '{}'), coalesce(r.label_ids, '{}'), r.start_date, r.target_date, "
-    "r.completed_at, r.archived_at, r.plane_created_at, r.plane_updated_at, r.raw, now(), NULL "
-    "FROM jsonb_to_recordset($2::jsonb) AS r(plane_id text, item_type text, project_plane_id text, "
-    "name text, sequence_id int, state_plane_id text, priority text, parent_plane_id text, "
-    "assignee_ids text[], label_ids text[], start_date date, target_date date, "
-    "completed_at timestamptz, archived_at timestamptz, plane_created_at timestamptz, "
-    "plane_updated_at timestamptz, raw jsonb) "
-    "ORDER BY r.plane_id, r.plane_updated_at DESC NULLS LAST "
-    "ON CONFLICT (workspace_slug, plane_id) DO UPDATE SET item_type = excluded.item_type, "
-    "project_plane_id = excluded.project_plane_id, name = excluded.name, "
-    "sequence_id = excluded.sequence_id, state_plane_id = excluded.state_plane_id, "
-    "priority = excluded.priority, parent_plane_id = excluded.parent_plane_id, "
-    "assignee_ids = excluded.assignee_ids, label_ids = excluded.label_ids, "
-    "start_date = excluded.start_date, target_date = excluded.target_date, "
-    "completed_at = excluded.completed_at, archived_at = excluded.archived_at, "
-    "plane_created_at = excluded.plane_created_at, plane_updated_at = excluded.plane_updated_at, "
-    "raw = excluded.raw, synced_at = excluded.synced_at, gone_at = NULL "
-    "WHERE t.plane_updated_at IS NULL OR excluded.plane_updated_at IS NULL "
-    "OR excluded.plane_updated_at >= t.plane_updated_at",
-    2,
-    {TEXTOID, TEXTOID},
-    nullptr};
+KeptPlan& upsert_plan(plane::MirrorTable table) {
+  switch (table) {
+    case plane::MirrorTable::Projects: return upsert_projects;
+    case plane::MirrorTable::Items: return upsert_items;
+    case plane::MirrorTable::States: return upsert_states;
+    case plane::MirrorTable::Labels: return upsert_labels;
+    case plane::MirrorTable::Pages: return upsert_pages;
+  }
+  return upsert_items;
+}
 
-// Saves where the scan is; an empty cursor means the scan of that resource completed.
+const char* table_name(plane::MirrorTable table) {
+  switch (table) {
+    case plane::MirrorTable::Projects: return "work_plane.projects";
+    case plane::MirrorTable::Items: return "work_plane.items";
+    case plane::MirrorTable::States: return "work_plane.states";
+    case plane::MirrorTable::Labels: return "work_plane.labels";
+    case plane::MirrorTable::Pages: return "work_plane.pages";
+  }
+  return "work_plane.items";
+}
+
+// Saves where a scan is; an empty cursor means none (the scan completed or never paged).
 KeptPlan save_cursor{
-    "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, last_full_sync, "
-    "updated_at) VALUES ($1, $2, nullif($3, ''), CASE WHEN $3 = '' THEN now() END, now()) "
+    "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, updated_at) "
+    "VALUES ($1, $2, nullif($3, ''), now()) "
     "ON CONFLICT (workspace_slug, resource) DO UPDATE SET cursor = excluded.cursor, "
-    "last_full_sync = coalesce(excluded.last_full_sync, c.last_full_sync), updated_at = now()",
+    "updated_at = now()",
     3,
     {TEXTOID, TEXTOID, TEXTOID},
     nullptr};
@@ -78,25 +55,63 @@ KeptPlan save_progress{
     {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID},
     nullptr};
 
-KeptPlan load_cursor_plan{
-    "SELECT cursor FROM work_plane.events_cursor WHERE workspace_slug = $1 AND resource = $2",
+KeptPlan load_state_plan{
+    "SELECT cursor, (extract(epoch FROM watermark) * 1000000)::int8, available "
+    "FROM work_plane.events_cursor WHERE workspace_slug = $1 AND resource = $2",
     2,
     {TEXTOID, TEXTOID},
     nullptr};
 
+// The watermark is capped at the scan's start: rows changed meanwhile stay above it.
+KeptPlan complete_items_scan{
+    "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, watermark, "
+    "last_full_sync, updated_at) "
+    "VALUES ($1, $2, NULL, (SELECT least(max(i.plane_updated_at), $5) FROM work_plane.items i "
+    "WHERE i.workspace_slug = $1 AND i.project_plane_id = $3 AND i.item_type = $4), "
+    "CASE WHEN $6 THEN now() END, now()) "
+    "ON CONFLICT (workspace_slug, resource) DO UPDATE SET cursor = NULL, "
+    "watermark = coalesce(excluded.watermark, c.watermark), "
+    "last_full_sync = coalesce(excluded.last_full_sync, c.last_full_sync), updated_at = now()",
+    6,
+    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID},
+    nullptr};
+
+TimestampTz micros_to_timestamptz(std::int64_t unix_us) {
+  // Postgres timestamps count microseconds from 2000-01-01.
+  return static_cast<TimestampTz>(unix_us) -
+         static_cast<TimestampTz>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
 }  // namespace
 
-std::string PgMirrorSink::load_cursor(const std::string& resource) {
-  std::string cursor;
+void upsert_rows(plane::MirrorTable table, const char* slug, const char* rows_json) {
+  Datum args[2] = {CStringGetTextDatum(slug), CStringGetTextDatum(rows_json)};
+  exec_kept(upsert_plan(table), args, nullptr, false, SPI_OK_INSERT);
+}
+
+plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
+  plane::ResourceState state;
+  bool has_watermark = false;
+  std::int64_t watermark = 0;
   in_transaction([&]() noexcept {
     Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str())};
-    exec_kept(load_cursor_plan, values, nullptr, true, SPI_OK_SELECT);
+    exec_kept(load_state_plan, values, nullptr, true, SPI_OK_SELECT);
     if (SPI_processed > 0) {
-      char* text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-      if (text != nullptr) cursor.assign(text);
+      HeapTuple tup = SPI_tuptable->vals[0];
+      TupleDesc desc = SPI_tuptable->tupdesc;
+      char* text = SPI_getvalue(tup, desc, 1);
+      if (text != nullptr) state.cursor.assign(text);
+      bool isnull = false;
+      Datum w = SPI_getbinval(tup, desc, 2, &isnull);
+      if (!isnull) {
+        has_watermark = true;
+        watermark = DatumGetInt64(w);
+      }
+      state.available = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
     }
   });
-  return cursor;
+  if (has_watermark) state.watermark_us = watermark;
+  return state;
 }
 
 void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& rows,
@@ -104,20 +119,155 @@ void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& ro
                               const plane::SyncProgress& progress) {
   // All C++ work (serialisation) happens before entering Postgres code.
   const std::string rows_text = rows.dump();
-  KeptPlan& upsert = table == plane::MirrorTable::Projects ? upsert_projects : upsert_items;
+  const bool has_rows = !rows.empty();
   in_transaction([&]() noexcept {
     Datum slug = CStringGetTextDatum(slug_.c_str());
-    if (!rows.empty()) {
-      Datum args[2] = {slug, CStringGetTextDatum(rows_text.c_str())};
-      exec_kept(upsert, args, nullptr, false, SPI_OK_INSERT);
+    if (has_rows) upsert_rows(table, slug_.c_str(), rows_text.c_str());
+    if (!resource.empty()) {
+      Datum cursor_args[3] = {slug, CStringGetTextDatum(resource.c_str()),
+                              CStringGetTextDatum(next_cursor.c_str())};
+      exec_kept(save_cursor, cursor_args, nullptr, false, SPI_OK_INSERT);
     }
-    Datum cursor_args[3] = {slug, CStringGetTextDatum(resource.c_str()),
-                            CStringGetTextDatum(next_cursor.c_str())};
-    exec_kept(save_cursor, cursor_args, nullptr, false, SPI_OK_INSERT);
     Datum progress_args[5] = {slug, CStringGetTextDatum(progress.phase.c_str()),
                               Int64GetDatum(progress.pages_done), Int64GetDatum(progress.rows_done),
                               Int64GetDatum(progress.rows_expected)};
     exec_kept(save_progress, progress_args, nullptr, false, SPI_OK_UPDATE);
+  });
+}
+
+void PgMirrorSink::complete_scan(const std::string& resource, plane::MirrorTable table,
+                                 const plane::Scope& scope, std::int64_t scan_started_us,
+                                 bool backfill) {
+  if (table != plane::MirrorTable::Items || !scope.project_id) {
+    throw plane::PlaneError(plane::ErrorKind::Internal, "complete_scan supports work item scans only");
+  }
+  const std::string project = *scope.project_id;
+  in_transaction([&]() noexcept {
+    Datum values[6] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str()),
+                       CStringGetTextDatum(project.c_str()),
+                       CStringGetTextDatum(scope.item_type.c_str()),
+                       TimestampTzGetDatum(micros_to_timestamptz(scan_started_us)),
+                       BoolGetDatum(backfill)};
+    exec_kept(complete_items_scan, values, nullptr, false, SPI_OK_INSERT);
+  });
+}
+
+namespace {
+
+// "<table> t WHERE <live rows of scope not among the ids in $2>", from constant fragments only;
+// every value is a parameter: $1 slug, $2 ids (JSON array), $3 project, $4 item type.
+std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope) {
+  std::string sql = std::string(table_name(table)) +
+                    " t WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text($2::jsonb) s(id) "
+                    "WHERE s.id = t.plane_id)";
+  if (table != plane::MirrorTable::Projects && scope.project_id) {
+    sql += scope.project_id->empty() ? " AND t.project_plane_id IS NULL"
+                                     : " AND t.project_plane_id = $3";
+  }
+  if (table == plane::MirrorTable::Items) sql += " AND t.item_type = $4";
+  return sql;
+}
+
+}  // namespace
+
+long PgMirrorSink::mark_missing(plane::MirrorTable table, const plane::Scope& scope,
+                                const std::vector<std::string>& seen_ids) {
+  const std::string update = std::string("UPDATE ") + table_name(table) +
+                             " t SET gone_at = now() FROM (SELECT t.plane_id FROM " +
+                             missing_rows_sql(table, scope) + ") m WHERE t.workspace_slug = $1 "
+                             "AND t.plane_id = m.plane_id";
+  const std::string ids = nlohmann::json(seen_ids).dump();
+  const std::string project = scope.project_id.value_or("");
+  long marked = 0;
+  in_transaction([&]() noexcept {
+    Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(ids.c_str()),
+                       CStringGetTextDatum(project.c_str()),
+                       CStringGetTextDatum(scope.item_type.c_str())};
+    if (SPI_execute_with_args(update.c_str(), 4, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
+      elog(ERROR, "plane_connector: could not mark gone rows");
+    }
+    marked = static_cast<long>(SPI_processed);
+  });
+  return marked;
+}
+
+std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
+                                                    const plane::Scope& scope,
+                                                    const std::vector<std::string>& seen_ids) {
+  const std::string select = "SELECT t.plane_id FROM " + missing_rows_sql(table, scope);
+  const std::string ids = nlohmann::json(seen_ids).dump();
+  const std::string project = scope.project_id.value_or("");
+  std::vector<std::string> missing;
+  in_transaction([&]() noexcept {
+    Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(ids.c_str()),
+                       CStringGetTextDatum(project.c_str()),
+                       CStringGetTextDatum(scope.item_type.c_str())};
+    if (SPI_execute_with_args(select.c_str(), 4, types, values, nullptr, true, 0) != SPI_OK_SELECT) {
+      elog(ERROR, "plane_connector: could not compare ids");
+    }
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      char* id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+      if (id != nullptr) missing.emplace_back(id);
+    }
+  });
+  return missing;
+}
+
+long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) {
+  const std::string sql = std::string("UPDATE ") + table_name(table) +
+                          " t SET gone_at = now() WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
+                          "AND t.plane_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
+  const std::string list = nlohmann::json(ids).dump();
+  long marked = 0;
+  in_transaction([&]() noexcept {
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(list.c_str())};
+    if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
+      elog(ERROR, "plane_connector: could not mark gone rows");
+    }
+    marked = static_cast<long>(SPI_processed);
+  });
+  return marked;
+}
+
+std::vector<std::string> PgMirrorSink::find_stale(plane::MirrorTable table,
+                                                  const nlohmann::json& versions) {
+  const std::string sql =
+      std::string("SELECT r.id FROM jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
+                  "LEFT JOIN ") +
+      table_name(table) +
+      " t ON t.workspace_slug = $1 AND t.plane_id = r.id "
+      "WHERE t.plane_id IS NULL OR t.gone_at IS NOT NULL OR (r.updated_at IS NOT NULL AND "
+      "(t.plane_updated_at IS NULL OR t.plane_updated_at < r.updated_at))";
+  const std::string text = versions.dump();
+  std::vector<std::string> stale;
+  in_transaction([&]() noexcept {
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(text.c_str())};
+    if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, true, 0) != SPI_OK_SELECT) {
+      elog(ERROR, "plane_connector: could not compare versions");
+    }
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      char* id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+      if (id != nullptr) stale.emplace_back(id);
+    }
+  });
+  return stale;
+}
+
+void PgMirrorSink::set_available(const std::string& resource, bool available) {
+  in_transaction([&]() noexcept {
+    Oid types[3] = {TEXTOID, TEXTOID, BOOLOID};
+    Datum values[3] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str()),
+                       BoolGetDatum(available)};
+    SPI_execute_with_args(
+        "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, available) "
+        "VALUES ($1, $2, $3) ON CONFLICT (workspace_slug, resource) DO UPDATE "
+        "SET available = excluded.available, updated_at = now()",
+        3, types, values, nullptr, false, 0);
   });
 }
 

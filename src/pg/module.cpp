@@ -2,6 +2,7 @@
 #include "pg/gucs.hpp"
 #include "pg/pg_prelude.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/webhook_receiver.hpp"
 #include "pg/workers.hpp"
 
 extern "C" {
@@ -17,6 +18,8 @@ void _PG_init(void) {
   if (!process_shared_preload_libraries_in_progress) return;
   plane::pg::request_shared_state();
   plane::pg::register_launcher();
+  plane::pg::register_queue_worker();
+  plane::pg::register_webhook_receiver();
 }
 
 }  // extern "C"

@@ -22,6 +22,23 @@ void shmem_startup() {
     SpinLockInit(&state->mutex);
     state->launcher_pid = 0;
     state->launcher_latch = nullptr;
+    SpinLockInit(&state->budget_mutex);
+    for (auto& slot : state->budgets) {
+      slot.key_id[0] = '\0';
+      slot.last_used_ms = 0;
+      plane::budget_reset(slot.state);
+    }
+    state->queue_worker_pid = 0;
+    state->queue_worker_latch = nullptr;
+    SpinLockInit(&state->counters_mutex);
+    for (auto& c : state->counters) {
+      c.slug[0] = '\0';
+      for (pg_atomic_uint64* a : {&c.accepted, &c.duplicates, &c.unauthorized, &c.malformed,
+                                  &c.too_large, &c.applied}) {
+        pg_atomic_init_u64(a, 0);
+      }
+    }
+    pg_atomic_init_u64(&state->counters_overflow_rejected, 0);
   }
   LWLockRelease(AddinShmemInitLock);
 }
@@ -53,6 +70,71 @@ pid_t launcher_pid() {
   pid_t pid = state->launcher_pid;
   SpinLockRelease(&state->mutex);
   return pid;
+}
+
+BudgetSlot* lock_budget_slot(const char* key_id, std::int64_t now_ms) {
+  SpinLockAcquire(&state->budget_mutex);
+  BudgetSlot* victim = &state->budgets[0];
+  for (auto& slot : state->budgets) {
+    if (strcmp(slot.key_id, key_id) == 0) {
+      slot.last_used_ms = now_ms;
+      return &slot;
+    }
+    if (slot.key_id[0] == '\0' || slot.last_used_ms < victim->last_used_ms) victim = &slot;
+  }
+  // A new key takes a free slot, or the one unused longest (its window has long expired).
+  strlcpy(victim->key_id, key_id, sizeof victim->key_id);
+  victim->last_used_ms = now_ms;
+  plane::budget_reset(victim->state);
+  return victim;
+}
+
+void unlock_budget_slot() { SpinLockRelease(&state->budget_mutex); }
+
+void set_queue_worker(Latch* latch, pid_t pid) {
+  if (state == nullptr) return;
+  SpinLockAcquire(&state->mutex);
+  state->queue_worker_latch = latch;
+  state->queue_worker_pid = pid;
+  SpinLockRelease(&state->mutex);
+}
+
+pid_t queue_worker_pid() {
+  if (state == nullptr) return 0;
+  SpinLockAcquire(&state->mutex);
+  pid_t pid = state->queue_worker_pid;
+  SpinLockRelease(&state->mutex);
+  return pid;
+}
+
+bool wake_queue_worker() {
+  if (state == nullptr) return false;
+  SpinLockAcquire(&state->mutex);
+  Latch* latch = state->queue_worker_latch;
+  SpinLockRelease(&state->mutex);
+  if (latch == nullptr) return false;
+  SetLatch(latch);
+  return true;
+}
+
+WebhookCounters* webhook_counters(const char* slug) {
+  if (state == nullptr) return nullptr;
+  // Slots are claimed once and never released; the scan is short enough to do under the lock.
+  WebhookCounters* found = nullptr;
+  SpinLockAcquire(&state->counters_mutex);
+  for (auto& c : state->counters) {
+    if (c.slug[0] != '\0' && strcmp(c.slug, slug) == 0) {
+      found = &c;
+      break;
+    }
+    if (c.slug[0] == '\0') {
+      strlcpy(c.slug, slug, sizeof c.slug);
+      found = &c;
+      break;
+    }
+  }
+  SpinLockRelease(&state->counters_mutex);
+  return found;
 }
 
 bool wake_launcher() {

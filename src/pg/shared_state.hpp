@@ -1,14 +1,45 @@
 // Shared memory of the extension: where the launcher's latch is, so that sync_now can wake it.
 #pragma once
 
+#include "core/rate_budget.hpp"
 #include "pg/pg_prelude.hpp"
 
 namespace plane::pg {
+
+// One API key's request budget, shared by every worker that uses the key. The key is known only
+// by a SHA-256 digest of (API URL, key): never the key itself.
+struct BudgetSlot {
+  char key_id[65];           // hex digest; "" = free slot
+  std::int64_t last_used_ms;
+  plane::BudgetState state;
+};
+
+constexpr int kBudgetSlots = 32;
+
+// Webhook delivery counters per workspace (reset by a restart; the queue keeps the durable truth).
+struct WebhookCounters {
+  char slug[49];  // "" = free
+  pg_atomic_uint64 accepted;
+  pg_atomic_uint64 duplicates;
+  pg_atomic_uint64 unauthorized;
+  pg_atomic_uint64 malformed;
+  pg_atomic_uint64 too_large;
+  pg_atomic_uint64 applied;
+};
+
+constexpr int kWebhookCounterSlots = 64;
 
 struct SharedState {
   slock_t mutex;
   pid_t launcher_pid;
   Latch* launcher_latch;  // &PGPROC->procLatch of the launcher: lives in shared memory
+  slock_t budget_mutex;   // held only for the few arithmetic steps of a reservation
+  BudgetSlot budgets[kBudgetSlots];
+  pid_t queue_worker_pid;
+  Latch* queue_worker_latch;
+  slock_t counters_mutex;  // taken only to claim a counter slot
+  WebhookCounters counters[kWebhookCounterSlots];
+  pg_atomic_uint64 counters_overflow_rejected;  // rejections of workspaces past the slots
 };
 
 void request_shared_state();  // from _PG_init / shmem_request_hook
@@ -19,5 +50,28 @@ void clear_launcher();
 pid_t launcher_pid();
 // Sets the launcher's latch; false when no launcher is running.
 bool wake_launcher();
+
+void set_queue_worker(Latch* latch, pid_t pid);
+pid_t queue_worker_pid();
+bool wake_queue_worker();
+// The counters of a workspace, claiming a slot on first use; nullptr without shared memory or
+// when every slot is taken.
+WebhookCounters* webhook_counters(const char* slug);
+
+// Runs fn(BudgetState&) on the shared slot of key_id (allocating or recycling the least recently
+// used slot) under the budget spinlock. fn must be short, allocation-free and unable to throw.
+template <typename F>
+auto with_shared_budget(const char* key_id, std::int64_t now_ms, F&& fn) -> decltype(fn(std::declval<plane::BudgetState&>()));
+BudgetSlot* lock_budget_slot(const char* key_id, std::int64_t now_ms);  // returns with the lock held
+void unlock_budget_slot();
+
+template <typename F>
+auto with_shared_budget(const char* key_id, std::int64_t now_ms, F&& fn)
+    -> decltype(fn(std::declval<plane::BudgetState&>())) {
+  BudgetSlot* slot = lock_budget_slot(key_id, now_ms);
+  auto result = fn(slot->state);
+  unlock_budget_slot();
+  return result;
+}
 
 }  // namespace plane::pg

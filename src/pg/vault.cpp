@@ -22,45 +22,60 @@ std::string names_list(const std::vector<std::string>& names) {
 
 }  // namespace
 
-std::string read_vault_secret(const std::vector<std::string>& names) {
+namespace {
+
+// Looks the secret up with SPI already connected; only C-level work inside (see pg_call).
+void lookup_secret(const char* first, const char* second, std::string& role, std::string& secret,
+                   VaultLookup& lookup) noexcept {
+  role = GetUserNameFromId(GetUserId(), false);
+  if (SPI_execute("SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL", true, 1) !=
+      SPI_OK_SELECT) {
+    elog(ERROR, "plane_connector: could not look for Supabase Vault");
+  }
+  bool isnull = false;
+  const bool has_vault =
+      DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (!has_vault) {
+    lookup = VaultLookup::NoVault;
+    return;
+  }
+  Oid types[2] = {TEXTOID, TEXTOID};
+  Datum values[2] = {CStringGetTextDatum(first), CStringGetTextDatum(second)};
+  const int rc = SPI_execute_with_args(
+      "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name IN ($1, $2) "
+      "AND decrypted_secret IS NOT NULL ORDER BY (name = $1) DESC LIMIT 1",
+      2, types, values, nullptr, true, 1);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not read Supabase Vault");
+  if (SPI_processed == 0) {
+    lookup = VaultLookup::NotFound;
+    return;
+  }
+  char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  if (value != nullptr) {
+    secret.assign(value);
+    explicit_bzero(value, strlen(value));  // the copy in SPI memory is wiped, not just freed
+    pfree(value);
+    lookup = VaultLookup::Found;
+  }
+}
+
+std::string read_secret(const std::vector<std::string>& names, bool own_transaction,
+                        bool required) {
   const std::string first = names.at(0);
   const std::string second = names.size() > 1 ? names[1] : names[0];
   std::string secret;
   std::string role;
   VaultLookup lookup = VaultLookup::NotFound;
   try {
-    in_transaction([&]() noexcept {
-      role = GetUserNameFromId(GetUserId(), false);
-      if (SPI_execute("SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL", true, 1) !=
-          SPI_OK_SELECT) {
-        elog(ERROR, "plane_connector: could not look for Supabase Vault");
-      }
-      bool isnull = false;
-      const bool has_vault =
-          DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-      if (!has_vault) {
-        lookup = VaultLookup::NoVault;
-        return;
-      }
-      Oid types[2] = {TEXTOID, TEXTOID};
-      Datum values[2] = {CStringGetTextDatum(first.c_str()), CStringGetTextDatum(second.c_str())};
-      const int rc = SPI_execute_with_args(
-          "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name IN ($1, $2) "
-          "AND decrypted_secret IS NOT NULL ORDER BY (name = $1) DESC LIMIT 1",
-          2, types, values, nullptr, true, 1);
-      if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not read Supabase Vault");
-      if (SPI_processed == 0) {
-        lookup = VaultLookup::NotFound;
-        return;
-      }
-      char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-      if (value != nullptr) {
-        secret.assign(value);
-        explicit_bzero(value, strlen(value));  // the copy in SPI memory is wiped, not just freed
-        pfree(value);
-        lookup = VaultLookup::Found;
-      }
-    });
+    if (own_transaction) {
+      in_transaction([&]() noexcept { lookup_secret(first.c_str(), second.c_str(), role, secret, lookup); });
+    } else {
+      pg_call([&]() noexcept {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+        lookup_secret(first.c_str(), second.c_str(), role, secret, lookup);
+        SPI_finish();
+      });
+    }
   } catch (const PgError& e) {
     if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
       throw PlaneError(ErrorKind::Config,
@@ -80,9 +95,20 @@ std::string read_vault_secret(const std::vector<std::string>& names) {
                        "SELECT vault.create_secret('<value>', " + names_list({first}) + ")");
     case VaultLookup::NotFound: break;
   }
+  if (!required) return "";
   throw PlaneError(ErrorKind::Config, "no Vault secret named " + names_list(names) +
                                           ": store it with SELECT vault.create_secret('<value>', '" +
                                           first + "')");
+}
+
+}  // namespace
+
+std::string read_vault_secret(const std::vector<std::string>& names) {
+  return read_secret(names, /*own_transaction=*/true, /*required=*/true);
+}
+
+std::string read_vault_secret_in_transaction(const std::vector<std::string>& names, bool required) {
+  return read_secret(names, /*own_transaction=*/false, required);
 }
 
 plane::Credential VaultApiKeySource::credential() {

@@ -15,6 +15,10 @@ namespace plane::pg {
 // (background workers); it runs its own short transaction.
 std::string read_vault_secret(const std::vector<std::string>& names);
 
+// The same inside the caller's transaction (SQL functions). With required = false a missing secret
+// returns "" (a missing Vault still throws).
+std::string read_vault_secret_in_transaction(const std::vector<std::string>& names, bool required);
+
 // The workspace's API key: "plane_api_key:{slug}", else "plane_api_key"; sent as X-API-Key.
 class VaultApiKeySource final : public plane::CredentialSource {
  public:

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "pg/boundary.hpp"
+#include "pg/event_queue.hpp"
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/sync_run.hpp"
@@ -101,6 +102,19 @@ std::vector<DueInstallation> find_due(const std::vector<RunningSync>& running, i
   return due;
 }
 
+// History is bounded: plane_connector's rows in ops.run_events older than the retention go, in
+// batches so that one prune never holds a long transaction.
+void prune_history() {
+  in_transaction([&]() noexcept {
+    Oid types[1] = {INT4OID};
+    Datum values[1] = {Int32GetDatum(settings.retention_s)};
+    SPI_execute_with_args(
+        "DELETE FROM ops.run_events WHERE id IN (SELECT id FROM ops.run_events "
+        "WHERE source LIKE 'plane%' AND created_at < now() - make_interval(secs => $1) LIMIT 10000)",
+        1, types, values, nullptr, false, 0);
+  });
+}
+
 void mark_queued(const std::string& slug) {
   in_transaction([&]() noexcept {
     Oid types[1] = {TEXTOID};
@@ -145,6 +159,7 @@ void reap_finished(std::vector<RunningSync>& running) {
 void launcher_loop() {
   std::vector<RunningSync> running;
   bool recovered = false;
+  TimestampTz last_prune = 0;
   while (!ShutdownRequestPending) {
     if (ConfigReloadPending) {
       ConfigReloadPending = false;
@@ -157,6 +172,10 @@ void launcher_loop() {
         if (!recovered) {
           recover_interrupted_runs();
           recovered = true;
+        }
+        if (TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(), 10 * 60 * 1000)) {
+          prune_history();
+          last_prune = GetCurrentTimestamp();
         }
         const int slots = settings.max_sync_workers - static_cast<int>(running.size());
         long next_due_ms = -1;
@@ -190,6 +209,56 @@ void launcher_loop() {
 }
 
 }  // namespace
+
+void queue_loop() {
+  TimestampTz last_prune = 0;
+  while (!ShutdownRequestPending) {
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    long wait_ms = static_cast<long>(settings.launcher_naptime_s) * 1000;
+    try {
+      if (settings.queue_worker_enabled && extension_present()) {
+        // Drain while there is work; a full batch means there may be more right now.
+        int claimed = 0;
+        do {
+          pgstat_report_activity(STATE_RUNNING, "plane_connector: applying webhook events");
+          claimed = drain_batch_in_worker(std::max(1, settings.queue_batch_size));
+        } while (claimed >= settings.queue_batch_size && !ShutdownRequestPending);
+        if (TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(), 10 * 60 * 1000)) {
+          prune_applied_events();
+          last_prune = GetCurrentTimestamp();
+        }
+        const long next = seconds_until_next_event();  // a retry waiting for its backoff
+        if (next >= 0 && next * 1000 < wait_ms) wait_ms = std::max(next * 1000, 10L);
+      }
+    } catch (const std::exception& e) {
+      char message[512];
+      std::snprintf(message, sizeof message, "%s", e.what());
+      ereport(LOG, (errmsg("plane_connector queue worker: %s", message)));
+      wait_ms = 1000;
+    }
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    // Woken at commit of an enqueue (ingest_webhook), so an idle system applies within ms.
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                    PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
+
+void register_queue_worker() {
+  BackgroundWorker worker;
+  std::memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = 1;
+  std::snprintf(worker.bgw_library_name, BGW_MAXLEN, "%s", kLibrary);
+  std::snprintf(worker.bgw_function_name, BGW_MAXLEN, "plane_queue_worker_main");
+  std::snprintf(worker.bgw_name, BGW_MAXLEN, "plane_connector queue");
+  std::snprintf(worker.bgw_type, BGW_MAXLEN, "plane_connector queue");
+  RegisterBackgroundWorker(&worker);
+}
 
 void register_launcher() {
   BackgroundWorker worker;
@@ -231,6 +300,29 @@ void plane_launcher_main(Datum arg) {
   // Exit code 1 in every case: the postmaster restarts the launcher after bgw_restart_time unless
   // it is shutting down, so a launcher stopped by pg_terminate_backend or a failure comes back.
   proc_exit(1);
+}
+
+void plane_queue_worker_main(Datum arg) {
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(plane::pg::settings.database, nullptr, 0);
+  pgstat_report_appname("plane_connector queue");
+  plane::pg::set_queue_worker(MyLatch, MyProcPid);
+  char message[512];
+  bool failed = false;
+  try {
+    plane::pg::queue_loop();
+  } catch (const std::exception& e) {
+    std::snprintf(message, sizeof message, "%s", e.what());
+    failed = true;
+  } catch (...) {
+    std::snprintf(message, sizeof message, "unknown C++ exception");
+    failed = true;
+  }
+  plane::pg::set_queue_worker(nullptr, 0);
+  if (failed) ereport(LOG, (errmsg("plane_connector queue worker stopped: %s", message)));
+  proc_exit(1);  // restarted by the postmaster unless it is shutting down
 }
 
 void plane_sync_worker_main(Datum arg) {

@@ -8,10 +8,12 @@
 namespace plane::pg {
 
 void register_launcher();
+void register_queue_worker();
 
 }  // namespace plane::pg
 
 extern "C" {
 PGDLLEXPORT void plane_launcher_main(Datum arg);
 PGDLLEXPORT void plane_sync_worker_main(Datum arg);
+PGDLLEXPORT void plane_queue_worker_main(Datum arg);
 }

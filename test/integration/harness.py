@@ -193,5 +193,120 @@ def query(conn, sql, params=None):
 def scalar(conn, sql, params=None):
     cur = conn.cursor()
     cur.execute(sql, params)
+    if cur.description is None:  # a statement without a result (UPDATE, ...)
+        return cur.rowcount
     row = cur.fetchone()
     return None if row is None else row[0]
+
+
+import datetime as _dt
+import unittest as _unittest
+
+
+def utc(text):
+    """Parses the simulator's UTC ISO timestamps ('...Z') into aware datetimes."""
+    if text is None:
+        return None
+    return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class MirrorTestCase(_unittest.TestCase):
+    """One cluster and one simulator per test class; each test uses its own workspace slug."""
+
+    CLUSTER_CONF = []
+    SIM_ARGS = ["--rate-limit", "0"]
+    PAGE_SIZE = 50
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Simulator(*cls.SIM_ARGS)
+        cls.cluster = Cluster([f"plane.page_size = {cls.PAGE_SIZE}",
+                               "plane.launcher_naptime = 1"] + list(cls.CLUSTER_CONF))
+        cls.conn = None
+        try:
+            cls.cluster.start()
+            cls.conn = cls.cluster.connect()
+            install_extension(cls.conn)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "conn", None) is not None:
+            cls.conn.close()
+        cls.cluster.cleanup()
+        cls.sim.stop()
+
+    def add_workspace(self, slug, projects=2, items=120, tz="+05:30", key=None, store_key=True,
+                      **seed):
+        key = key or f"plane_api_{slug}_0123456789abcdef0123456789"
+        self.sim.seed(workspace=slug, projects=projects, items_per_project=items, tz=tz,
+                      api_key=key, seed=len(slug), **seed)
+        if store_key:
+            scalar(self.conn, "SELECT vault.create_secret(%s, %s)", (key, f"plane_api_key:{slug}"))
+        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation(%s, api_url => %s)",
+               (slug, self.sim.url))
+        return key
+
+    def status(self, slug):
+        rows = query(self.conn, "SELECT * FROM work_plane.sync_status WHERE workspace_slug = %s",
+                     (slug,))
+        return rows[0] if rows else None
+
+    def wait_for_run_end(self, slug, after_id=0, timeout=60):
+        """Waits for the next sync summary row in ops.run_events and returns it."""
+        return wait_until(
+            lambda: (query(self.conn,
+                           "SELECT * FROM ops.run_events WHERE workspace_slug = %s AND id > %s "
+                           "AND action IN ('sync', 'sync_failed') ORDER BY id LIMIT 1",
+                           (slug, after_id)) or [None])[0],
+            timeout=timeout, message=f"end of a sync run of {slug}")
+
+    def last_event_id(self):
+        return scalar(self.conn, "SELECT coalesce(max(id), 0) FROM ops.run_events")
+
+    def sync(self, slug, full=False, timeout=60):
+        before = self.last_event_id()
+        self.assertTrue(scalar(self.conn, "SELECT work_plane.sync_now(%s, %s)", (slug, full)))
+        return self.wait_for_run_end(slug, before, timeout=timeout)
+
+    def assert_mirror_matches(self, slug):
+        """The mirror holds exactly what Plane's API shows (live rows), row for row."""
+        truth = self.sim.state(slug)
+        projects = {p["id"]: p for p in truth["projects"]}
+        live_projects = {pid for pid, p in projects.items() if not p.get("archived_at")}
+        items = {i["id"]: i for i in truth["work_items"]
+                 if not i.get("archived_at") and not i.get("is_draft")
+                 and i["project"] in live_projects and not i.get("_triage")}
+        mirror_projects = {r["plane_id"]: r for r in query(
+            self.conn, "SELECT * FROM work_plane.projects WHERE workspace_slug = %s "
+                       "AND gone_at IS NULL", (slug,))}
+        mirror_items = {r["plane_id"]: r for r in query(
+            self.conn, "SELECT * FROM work_plane.items WHERE workspace_slug = %s "
+                       "AND item_type = 'issue' AND gone_at IS NULL", (slug,))}
+        self.assertEqual(set(projects), set(mirror_projects))
+        self.assertEqual(set(items), set(mirror_items))
+        for pid, p in projects.items():
+            row = mirror_projects[pid]
+            self.assertEqual(row["name"], p["name"])
+            self.assertEqual(row["identifier"], p["identifier"])
+            self.assertEqual(row["plane_updated_at"], utc(p["updated_at"]))
+            self.assertEqual(row["plane_created_at"], utc(p["created_at"]))
+            self.assertEqual(row["raw"]["id"], pid)
+        for iid, it in items.items():
+            row = mirror_items[iid]
+            self.assertEqual(row["name"], it["name"], iid)
+            self.assertEqual(row["project_plane_id"], it["project"])
+            self.assertEqual(row["sequence_id"], it["sequence_id"])
+            self.assertEqual(row["state_plane_id"], it["state"])
+            self.assertEqual(row["priority"], it["priority"])
+            self.assertEqual(row["parent_plane_id"], it.get("parent"))
+            self.assertEqual(row["assignee_ids"], it["assignees"])
+            self.assertEqual(row["label_ids"], it["labels"])
+            self.assertEqual(row["plane_created_at"], utc(it["created_at"]))
+            self.assertEqual(row["plane_updated_at"], utc(it["updated_at"]), iid)
+            self.assertEqual(str(row["start_date"]) if row["start_date"] else None,
+                             it.get("start_date"))
+            self.assertEqual(row["raw"]["id"], iid)
+        return truth

@@ -1,119 +1,17 @@
 """Integration tests of the sync slice: a real Postgres with plane_connector preloaded, the local
 Plane simulator, and the mirror compared with the simulator's data row for row."""
 import datetime as dt
-import os
 import unittest
 
-from harness import Cluster, Simulator, install_extension, query, scalar, wait_until
-
-PAGE_SIZE = 50
+from harness import MirrorTestCase, query, scalar, wait_until
 
 
-def utc(text):
-    """Parses the simulator's UTC ISO timestamps ('...Z') into aware datetimes."""
-    if text is None:
-        return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class SyncTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = Simulator("--rate-limit", "0")
-        cls.cluster = Cluster([
-            f"plane.page_size = {PAGE_SIZE}",
-            "plane.rate_limit_per_minute = 0",
-            "plane.max_attempts = 3",
-            "plane.http_timeout = '20s'",
-            "plane.launcher_naptime = 1",
-        ])
-        try:
-            cls.cluster.start()
-            cls.conn = cls.cluster.connect()
-            install_extension(cls.conn)
-        except Exception:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "conn", None) is not None:
-            cls.conn.close()
-        cls.cluster.cleanup()
-        cls.sim.stop()
-
-    # ---------------------------------------------------------------- helpers
-    def add_workspace(self, slug, projects=2, items=120, tz="+05:30", key=None, store_key=True,
-                      **seed):
-        key = key or f"plane_api_{slug}_0123456789abcdef0123456789"
-        self.sim.seed(workspace=slug, projects=projects, items_per_project=items, tz=tz,
-                      api_key=key, seed=len(slug), **seed)
-        if store_key:
-            scalar(self.conn, "SELECT vault.create_secret(%s, %s)", (key, f"plane_api_key:{slug}"))
-        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation(%s, api_url => %s)",
-               (slug, self.sim.url))
-        return key
-
-    def status(self, slug):
-        rows = query(self.conn, "SELECT * FROM work_plane.sync_status WHERE workspace_slug = %s",
-                     (slug,))
-        return rows[0] if rows else None
-
-    def wait_for_run_end(self, slug, after_id=0, timeout=60):
-        """Waits for the next sync summary row in ops.run_events and returns it."""
-        return wait_until(
-            lambda: (query(self.conn,
-                           "SELECT * FROM ops.run_events WHERE workspace_slug = %s AND id > %s "
-                           "AND action IN ('sync', 'sync_failed') ORDER BY id LIMIT 1",
-                           (slug, after_id)) or [None])[0],
-            timeout=timeout, message=f"end of a sync run of {slug}")
-
-    def last_event_id(self):
-        return scalar(self.conn, "SELECT coalesce(max(id), 0) FROM ops.run_events")
-
-    def sync(self, slug, full=False):
-        before = self.last_event_id()
-        self.assertTrue(scalar(self.conn, "SELECT work_plane.sync_now(%s, %s)", (slug, full)))
-        return self.wait_for_run_end(slug, before)
-
-    def assert_mirror_matches(self, slug):
-        truth = self.sim.state(slug)
-        projects = {p["id"]: p for p in truth["projects"]}
-        live_projects = {pid for pid, p in projects.items() if not p.get("archived_at")}
-        items = {i["id"]: i for i in truth["work_items"]
-                 if not i.get("archived_at") and not i.get("is_draft")
-                 and i["project"] in live_projects}
-        mirror_projects = {r["plane_id"]: r for r in query(
-            self.conn, "SELECT * FROM work_plane.projects WHERE workspace_slug = %s", (slug,))}
-        mirror_items = {r["plane_id"]: r for r in query(
-            self.conn, "SELECT * FROM work_plane.items WHERE workspace_slug = %s "
-                       "AND item_type = 'issue'", (slug,))}
-        self.assertEqual(set(projects), set(mirror_projects))
-        self.assertEqual(set(items), set(mirror_items))
-        for pid, p in projects.items():
-            row = mirror_projects[pid]
-            self.assertEqual(row["name"], p["name"])
-            self.assertEqual(row["identifier"], p["identifier"])
-            self.assertEqual(row["plane_updated_at"], utc(p["updated_at"]))
-            self.assertEqual(row["plane_created_at"], utc(p["created_at"]))
-            self.assertEqual(row["raw"]["id"], pid)
-        for iid, it in items.items():
-            row = mirror_items[iid]
-            self.assertEqual(row["name"], it["name"], iid)
-            self.assertEqual(row["project_plane_id"], it["project"])
-            self.assertEqual(row["sequence_id"], it["sequence_id"])
-            self.assertEqual(row["state_plane_id"], it["state"])
-            self.assertEqual(row["priority"], it["priority"])
-            self.assertEqual(row["parent_plane_id"], it.get("parent"))
-            self.assertEqual(row["assignee_ids"], it["assignees"])
-            self.assertEqual(row["label_ids"], it["labels"])
-            self.assertEqual(row["plane_created_at"], utc(it["created_at"]))
-            self.assertEqual(row["plane_updated_at"], utc(it["updated_at"]))
-            self.assertEqual(str(row["start_date"]) if row["start_date"] else None,
-                             it.get("start_date"))
-            self.assertEqual(row["raw"]["id"], iid)
-            self.assertIsNone(row["gone_at"])
-        return truth
+class SyncTest(MirrorTestCase):
+    CLUSTER_CONF = [
+        "plane.rate_limit_per_minute = 0",
+        "plane.max_attempts = 3",
+        "plane.http_timeout = '20s'",
+    ]
 
     # ---------------------------------------------------------------- tests
     def test_backfill_matches_simulator_row_for_row(self):
@@ -128,7 +26,9 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(st["state"], "idle")
         self.assertIsNotNone(st["last_success_at"])
         self.assertIsNone(st["last_error"])
-        self.assertEqual(st["rows_done"], run["details"]["projects"] + run["details"]["work_items"])
+        d = run["details"]
+        self.assertEqual(st["rows_done"], sum(d[k] for k in ("projects", "work_items", "states",
+                                                             "labels", "cycles", "modules")))
 
     def test_utc_offsets_land_as_the_right_instant(self):
         self.add_workspace("offsets", projects=1, items=10, tz="+05:30")
@@ -146,7 +46,7 @@ class SyncTest(unittest.TestCase):
         snapshot_sql = ("SELECT plane_id, to_jsonb(i) - 'synced_at' AS body, synced_at "
                         "FROM work_plane.items i WHERE workspace_slug = 'stable' ORDER BY plane_id")
         before = query(self.conn, snapshot_sql)
-        run = self.sync("stable")
+        run = self.sync("stable", full=True)  # re-reads every row
         self.assertEqual(run["action"], "sync")
         after = query(self.conn, snapshot_sql)
         self.assertEqual([r["body"] for r in before], [r["body"] for r in after])
@@ -236,8 +136,9 @@ class SyncTest(unittest.TestCase):
         self.sim.control("POST", "stats/reset")
         run = self.sync("resume")
         self.assertEqual(run["action"], "sync", run["details"])
-        # projects (1 page) + work items pages 2 and 3 only: pages 0 and 1 were not fetched again.
-        self.assertEqual(run["details"]["pages"], 3)
+        # Work item pages 2 and 3 only (100 of 200 rows): pages 0 and 1 were not fetched again.
+        self.assertEqual(run["details"]["work_items"], 100)
+        self.assertEqual(run["details"]["backfill_projects"], 1)
         self.assert_mirror_matches("resume")
         self.assertIsNone(scalar(self.conn, "SELECT cursor FROM work_plane.events_cursor "
                                             "WHERE workspace_slug = 'resume' AND resource = %s",

@@ -842,8 +842,12 @@ class Simulator:
                 for k in [k for k, c in self.creds.items() if c["workspace"] == ws.slug]:
                     del self.creds[k]
             self.workspaces[ws.slug] = ws
+            # A Plane API key is a user's token: one key may reach several of its workspaces.
+            prev = self.creds.get(ws.api_key)
+            others = set(prev.get("also", ())) | {prev["workspace"]} if prev else set()
+            others.discard(ws.slug)
             self.creds[ws.api_key] = {"workspace": ws.slug, "tz": ws.tz, "expires_at": None,
-                                      "kind": "api_key", "user": ws.owner}
+                                      "kind": "api_key", "user": ws.owner, "also": others}
         return {"workspace": ws.slug, "workspace_id": ws.id, "api_key": ws.api_key,
                 "webhook_secret": ws.webhook_secret, "webhook_id": ws.webhook_id,
                 "webhook_id_v2": ws.webhook_id_v2, "owner": ws.owner, "tz": ws.tz,
@@ -1045,7 +1049,9 @@ class Simulator:
                 if ws is None:
                     raise ApiError(403, {"detail": "Given API token is not valid"})
                 if kind != "users_me" and args[0] != ws.slug:
-                    raise ApiError(403, NO_PERMISSION)
+                    if args[0] not in cred.get("also", ()) or args[0] not in self.workspaces:
+                        raise ApiError(403, NO_PERMISSION)
+                    ws = self.workspaces[args[0]]
                 ctx.ws = ws
                 status, obj = getattr(self, methods[method])(ctx, *args[1:] if kind != "users_me" else ())
             return status, dumps_api(obj), extra, "normal"

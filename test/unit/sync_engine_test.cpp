@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,6 +14,7 @@
 #include "core/errors.hpp"
 #include "core/plane_client.hpp"
 #include "core/sync_engine.hpp"
+#include "core/timestamp.hpp"
 #include "fakes.hpp"
 
 namespace {
@@ -23,356 +24,364 @@ using fakes::FakeTransport;
 using fakes::FakeWaiter;
 using nlohmann::json;
 using plane::MirrorTable;
-using plane::SyncProgress;
+using plane::Scope;
 
 const std::string kPrefix = "https://api.plane.so/api/v1/workspaces/acme/";
+
+std::string ts(int minute) {  // distinct, ordered timestamps in the key owner's +05:30 offset
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "2026-03-01T10:%02d:00.000000+05:30", minute);
+  return buf;
+}
+
+json item(const std::string& id, const std::string& project, int updated_minute) {
+  return {{"id", id}, {"name", "item " + id}, {"project", project}, {"sequence_id", 1},
+          {"created_at", ts(0)}, {"updated_at", ts(updated_minute)}, {"state", "s1"},
+          {"priority", "none"}, {"assignees", json::array()}, {"labels", json::array()}};
+}
+
+json simple(const std::string& id, const std::string& project, bool archived = false) {
+  return {{"id", id}, {"name", id}, {"project", project}, {"created_at", ts(0)},
+          {"updated_at", ts(1)}, {"archived_at", archived ? json(ts(2)) : json(nullptr)}};
+}
 
 struct Applied {
   MirrorTable table;
   json rows;
   std::string resource;
   std::string next_cursor;
-  SyncProgress progress;
+};
+
+struct Completed {
+  std::string resource;
+  std::string project;
+  bool backfill;
+};
+
+struct Marked {
+  MirrorTable table;
+  Scope scope;
+  std::vector<std::string> seen;
 };
 
 class FakeSink : public plane::MirrorSink {
  public:
-  std::map<std::string, std::string> cursors;  // what the real sink keeps in events_cursor
+  std::map<std::string, plane::ResourceState> states;
   std::vector<Applied> applied;
-  std::vector<std::string> loads;
-  int fail_after_pages = -1;  // throw from the n-th apply_page (simulates a crash mid-scan)
+  std::vector<Completed> completed;
+  std::vector<Marked> marked;
+  std::vector<std::string> gone;
+  std::vector<std::string> stale;                // what find_stale answers
+  std::set<std::string> mirror_items;            // live work items the mirror holds (find_missing)
+  std::map<std::string, bool> availability;
 
-  std::string load_cursor(const std::string& resource) override {
-    loads.push_back(resource);
-    auto it = cursors.find(resource);
-    return it == cursors.end() ? "" : it->second;
+  plane::ResourceState load_state(const std::string& resource) override {
+    auto it = states.find(resource);
+    return it == states.end() ? plane::ResourceState{} : it->second;
   }
   void apply_page(MirrorTable table, const json& rows, const std::string& resource,
-                  const std::string& next_cursor, const SyncProgress& progress) override {
-    if (fail_after_pages >= 0 && static_cast<int>(applied.size()) >= fail_after_pages) {
-      throw plane::PlaneError(plane::ErrorKind::Internal, "simulated crash");
+                  const std::string& next_cursor, const plane::SyncProgress&) override {
+    applied.push_back(Applied{table, rows, resource, next_cursor});
+    if (!resource.empty()) states[resource].cursor = next_cursor;
+    if (table == MirrorTable::Items) {
+      for (const auto& r : rows) {
+        if (r["item_type"] == "issue") mirror_items.insert(r["plane_id"].get<std::string>());
+      }
     }
-    applied.push_back(Applied{table, rows, resource, next_cursor, progress});
-    cursors[resource] = next_cursor;
+  }
+  void complete_scan(const std::string& resource, MirrorTable, const Scope& scope, std::int64_t,
+                     bool backfill) override {
+    completed.push_back(Completed{resource, scope.project_id.value_or(""), backfill});
+    states[resource].cursor.clear();
+  }
+  long mark_missing(MirrorTable table, const Scope& scope, const std::vector<std::string>& seen) override {
+    marked.push_back(Marked{table, scope, seen});
+    return 0;
+  }
+  std::vector<std::string> find_missing(MirrorTable, const Scope&,
+                                        const std::vector<std::string>& seen) override {
+    std::vector<std::string> out;
+    for (const auto& id : mirror_items) {
+      if (std::find(seen.begin(), seen.end(), id) == seen.end()) out.push_back(id);
+    }
+    return out;
+  }
+  long mark_gone(MirrorTable, const std::vector<std::string>& ids) override {
+    for (const auto& id : ids) {
+      gone.push_back(id);
+      mirror_items.erase(id);
+    }
+    return static_cast<long>(ids.size());
+  }
+  std::vector<std::string> find_stale(MirrorTable, const json&) override { return stale; }
+  void set_available(const std::string& resource, bool available) override {
+    availability[resource] = available;
   }
 
-  std::vector<std::string> ids(MirrorTable table, const std::string& resource = "") const {
-    std::vector<std::string> out;
+  long rows(MirrorTable table, const std::string& item_type = "") const {
+    long n = 0;
     for (const auto& a : applied) {
-      if (a.table != table || (!resource.empty() && a.resource != resource)) continue;
-      for (const auto& r : a.rows) out.push_back(r["plane_id"].get<std::string>());
+      if (a.table != table) continue;
+      for (const auto& r : a.rows) {
+        if (item_type.empty() || r.value("item_type", "") == item_type) ++n;
+      }
     }
-    return out;
-  }
-  std::vector<std::string> cursors_saved(const std::string& resource) const {
-    std::vector<std::string> out;
-    for (const auto& a : applied) {
-      if (a.resource == resource) out.push_back(a.next_cursor);
-    }
-    return out;
+    return n;
   }
 };
 
-json project(const std::string& id, const char* archived_at = nullptr) {
-  json p = {{"id", id},
-            {"name", "Project " + id},
-            {"identifier", "P" + id.substr(1)},
-            {"network", 2},
-            {"created_at", "2026-01-01T10:00:00+05:30"},
-            {"updated_at", "2026-01-02T10:00:00+05:30"},
-            {"archived_at", nullptr}};
-  if (archived_at != nullptr) p["archived_at"] = archived_at;
-  return p;
-}
-
-json items(const std::string& project_id, int n) {
-  json out = json::array();
-  for (int i = 1; i <= n; ++i) {
-    out.push_back({{"id", project_id + "-i" + std::to_string(i)},
-                   {"name", "Item " + std::to_string(i)},
-                   {"sequence_id", i},
-                   {"project", project_id},
-                   {"state", "s1"},
-                   {"labels", json::array()},
-                   {"assignees", json::array()},
-                   {"created_at", "2026-01-03T00:00:00Z"},
-                   {"updated_at", "2026-01-03T00:00:00-08:00"}});
-  }
-  return out;
-}
-
-std::vector<std::string> item_ids(const std::string& project_id, int from, int to) {
-  std::vector<std::string> out;
-  for (int i = from; i <= to; ++i) out.push_back(project_id + "-i" + std::to_string(i));
-  return out;
-}
-
 class SyncEngineTest : public ::testing::Test {
  protected:
-  SyncEngineTest() : transport(&waiter), plane_server(kPrefix), budget(60, 60000) {
-    config.api_url = "https://api.plane.so";
-    config.workspace_slug = "acme";
-    config.per_page = 2;
-    config.max_attempts = 3;
-    // Five projects over three pages; p3 is archived. Work items: p1 five (three pages),
-    // p2 none, p4 exactly one full page, p5 one. The archived project has items too, which must
-    // never be requested (Plane hides them anyway).
-    plane_server.lists["projects/"] = json::array(
-        {project("p1"), project("p2"), project("p3", "2026-02-01T10:00:00+05:30"), project("p4"),
-         project("p5")});
-    plane_server.lists["projects/p1/work-items/"] = items("p1", 5);
-    plane_server.lists["projects/p2/work-items/"] = items("p2", 0);
-    plane_server.lists["projects/p3/work-items/"] = items("p3", 3);
-    plane_server.lists["projects/p4/work-items/"] = items("p4", 2);
-    plane_server.lists["projects/p5/work-items/"] = items("p5", 1);
-    transport.handler = [this](const plane::HttpRequest& r) { return plane_server(r); };
+  SyncEngineTest() : plane_(kPrefix), transport_(&waiter_) {
+    transport_.handler = [this](const plane::HttpRequest& r) {
+      fakes::ParsedUrl url = fakes::parse_url(r.url, kPrefix);
+      if (auto it = details.find(url.path); it != details.end()) {
+        plane_.requests.push_back(url);
+        return fakes::response(it->second.first, it->second.second.dump());
+      }
+      return plane_(r);
+    };
   }
 
-  plane::SyncSummary run() {
-    plane::PlaneClient client(config, transport, budget, credentials, waiter);
-    plane::SyncEngine engine(client, sink);
+  // Two live projects and an archived one; per live project: 2 states, 1 label, 1 cycle and 1
+  // archived cycle, 1 module, and work items (5 in p1, 1 in p2).
+  void seed() {
+    plane_.lists["projects/"] = json::array({simple("p1", "p1"), simple("p2", "p2"), simple("px", "px", true)});
+    for (const std::string p : {"p1", "p2"}) {
+      const std::string base = "projects/" + p + "/";
+      plane_.lists[base + "states/"] = json::array({simple(p + "-s1", p), simple(p + "-s2", p)});
+      plane_.lists[base + "labels/"] = json::array({simple(p + "-l1", p)});
+      plane_.lists[base + "cycles/"] = json::array({simple(p + "-c1", p)});
+      plane_.lists[base + "archived-cycles/"] = json::array({simple(p + "-c0", p, true)});
+      plane_.lists[base + "modules/"] = json::array({simple(p + "-m1", p)});
+      plane_.lists[base + "archived-modules/"] = json::array();
+    }
+    plane_.lists["projects/p1/work-items/"] = json::array(
+        {item("a", "p1", 1), item("b", "p1", 2), item("c", "p1", 3), item("d", "p1", 4), item("e", "p1", 5)});
+    plane_.lists["projects/p2/work-items/"] = json::array({item("z", "p2", 1)});
+    plane_.lists["projects/px/work-items/"] = json::array({item("hidden", "px", 1)});
+  }
+
+  plane::SyncSummary run(plane::SyncOptions options = {}, int per_page = 2) {
+    plane::PlaneClientConfig config;
+    config.api_url = "https://api.plane.so";
+    config.workspace_slug = "acme";
+    config.per_page = per_page;
+    config.max_attempts = 2;
+    plane::PlaneClient client(config, transport_, budget_, credentials_, waiter_);
+    options.now_us = 1'800'000'000'000'000;
+    plane::SyncEngine engine(client, sink, options);
     return engine.run();
   }
 
-  std::vector<fakes::ParsedUrl> requests_for(const std::string& path) const {
+  std::vector<fakes::ParsedUrl> requests_to(const std::string& path) const {
     std::vector<fakes::ParsedUrl> out;
-    for (const auto& r : plane_server.requests) {
+    for (const auto& r : plane_.requests) {
       if (r.path == path) out.push_back(r);
     }
     return out;
   }
 
-  plane::PlaneClientConfig config;
-  FakeWaiter waiter;
-  FakeTransport transport;
-  FakePlane plane_server;
-  plane::LocalRequestBudget budget;
-  fakes::FakeCredentials credentials;
   FakeSink sink;
+  std::map<std::string, std::pair<long, json>> details;  // path -> (status, body) for detail GETs
+  FakeWaiter waiter_;
+  FakePlane plane_;
+  FakeTransport transport_;
+  plane::LocalRequestBudget budget_{0, 60000};
+  fakes::FakeCredentials credentials_;
 };
 
-TEST_F(SyncEngineTest, AllRowsArrive) {
-  const plane::SyncSummary summary = run();
-  EXPECT_EQ(sink.ids(MirrorTable::Projects),
-            (std::vector<std::string>{"p1", "p2", "p3", "p4", "p5"}));
-  std::vector<std::string> expected = item_ids("p1", 1, 5);
-  for (const auto& id : item_ids("p4", 1, 2)) expected.push_back(id);
-  expected.push_back("p5-i1");
-  EXPECT_EQ(sink.ids(MirrorTable::Items), expected);
-  EXPECT_EQ(summary.projects, 5);
-  EXPECT_EQ(summary.work_items, 8);
-  // Pages: projects 3, p1 3, p2 1 (empty), p4 1, p5 1.
-  EXPECT_EQ(summary.pages, 9);
-  EXPECT_EQ(sink.applied.size(), 9u);
-  EXPECT_EQ(summary.http.requests, 9);
-  EXPECT_EQ(summary.http.retries, 0);
-}
-
-TEST_F(SyncEngineTest, RowsAreMapped) {
-  run();
-  const Applied& first_projects = sink.applied.at(0);
-  ASSERT_EQ(first_projects.table, MirrorTable::Projects);
-  const json& p1 = first_projects.rows.at(0);
-  EXPECT_EQ(p1["plane_id"], "p1");
-  EXPECT_EQ(p1["plane_created_at"], "2026-01-01T04:30:00.000000Z");
-  EXPECT_EQ(p1["raw"]["name"], "Project p1");
-  for (const auto& a : sink.applied) {
-    if (a.table != MirrorTable::Items) continue;
-    for (const auto& row : a.rows) {
-      EXPECT_EQ(row["item_type"], "issue");
-      EXPECT_EQ(row["plane_updated_at"], "2026-01-03T08:00:00.000000Z");
-      EXPECT_EQ(a.resource, plane::work_items_resource(row["project_plane_id"].get<std::string>()));
-    }
-  }
-}
-
-TEST_F(SyncEngineTest, ArchivedProjectIsMirroredButItsItemsAreNotRequested) {
-  run();
-  EXPECT_TRUE(requests_for("projects/p3/work-items/").empty());
-  for (const auto& id : sink.ids(MirrorTable::Items)) EXPECT_NE(id.rfind("p3-", 0), 0u) << id;
-  // The project row itself is kept, with archived_at in UTC.
-  bool found = false;
-  for (const auto& a : sink.applied) {
-    for (const auto& row : a.rows) {
-      if (a.table == MirrorTable::Projects && row["plane_id"] == "p3") {
-        found = true;
-        EXPECT_EQ(row["archived_at"], "2026-02-01T04:30:00.000000Z");
-      }
-    }
-  }
-  EXPECT_TRUE(found);
-  // And no cursor is ever consulted for it.
-  for (const auto& r : sink.loads) EXPECT_NE(r, plane::work_items_resource("p3"));
-}
-
-TEST_F(SyncEngineTest, EveryRequestUsesTheSamePerPageAndFollowsCursors) {
-  run();
-  ASSERT_FALSE(plane_server.requests.empty());
-  for (const auto& r : plane_server.requests) {
-    EXPECT_EQ(r.query.at("per_page"), "2") << r.path;
-    EXPECT_EQ(r.query.at("order_by"), "created_at") << r.path;
-  }
-  const auto p1 = requests_for("projects/p1/work-items/");
+TEST_F(SyncEngineTest, FirstRunBackfillsEveryObjectType) {
+  seed();
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(s.projects, 3);
+  EXPECT_EQ(s.states, 4);
+  EXPECT_EQ(s.labels, 2);
+  EXPECT_EQ(s.cycles, 4);  // live and archived
+  EXPECT_EQ(s.modules, 2);
+  EXPECT_EQ(s.work_items, 6);
+  EXPECT_EQ(s.backfill_projects, 2);
+  EXPECT_EQ(s.incremental_projects, 0);
+  EXPECT_EQ(sink.rows(MirrorTable::Items, "issue"), 6);
+  EXPECT_EQ(sink.rows(MirrorTable::Items, "cycle"), 4);
+  EXPECT_EQ(sink.rows(MirrorTable::Items, "module"), 2);
+  // The archived project's work items are hidden by Plane: never requested.
+  EXPECT_TRUE(requests_to("projects/px/work-items/").empty());
+  // Backfill reads oldest-first, with a constant per_page, following next_page_results.
+  const auto p1 = requests_to("projects/p1/work-items/");
   ASSERT_EQ(p1.size(), 3u);
-  EXPECT_EQ(p1[0].query.count("cursor"), 0u);
+  for (const auto& r : p1) {
+    EXPECT_EQ(r.query.at("order_by"), "created_at");
+    EXPECT_EQ(r.query.at("per_page"), "2");
+  }
   EXPECT_EQ(p1[1].query.at("cursor"), "2:1:0");
-  EXPECT_EQ(p1[2].query.at("cursor"), "2:2:0");
-  const auto projects = requests_for("projects/");
-  ASSERT_EQ(projects.size(), 3u);
-  EXPECT_EQ(projects[0].query.count("cursor"), 0u);
-  EXPECT_EQ(projects[2].query.at("cursor"), "2:2:0");
-  // Stops on next_page_results == false although the last page still carries "2:3:0".
-  EXPECT_EQ(requests_for("projects/p4/work-items/").size(), 1u);
+  // A cursor is saved after each page and cleared when the scan completes.
+  std::vector<std::string> cursors;
+  for (const auto& a : sink.applied) {
+    if (a.resource == "work_items:p1") cursors.push_back(a.next_cursor);
+  }
+  EXPECT_EQ(cursors, (std::vector<std::string>{"2:1:0", "2:2:0", ""}));
+  ASSERT_EQ(sink.completed.size(), 2u);
+  EXPECT_TRUE(sink.completed[0].backfill);
+  // Pages: Plane answered 404 (self-hosted): recorded as unavailable, no project pages asked.
+  EXPECT_FALSE(sink.availability.at("pages"));
+  EXPECT_TRUE(requests_to("projects/p1/pages/").empty());
+  EXPECT_FALSE(s.pages_available);
 }
 
-TEST_F(SyncEngineTest, CursorSavedPerPageAndClearedAtTheEnd) {
+TEST_F(SyncEngineTest, WholeListsMarkWhatTheyNoLongerReturn) {
+  seed();
   run();
-  EXPECT_EQ(sink.cursors_saved(plane::work_items_resource("p1")),
-            (std::vector<std::string>{"2:1:0", "2:2:0", ""}));
-  EXPECT_EQ(sink.cursors_saved(plane::work_items_resource("p2")), (std::vector<std::string>{""}));
-  EXPECT_EQ(sink.cursors_saved(plane::work_items_resource("p4")), (std::vector<std::string>{""}));
-  EXPECT_EQ(sink.cursors_saved(plane::work_items_resource("p5")), (std::vector<std::string>{""}));
-  // The small project list is always read whole: it never leaves a resume cursor behind.
-  for (const auto& c : sink.cursors_saved("projects")) EXPECT_EQ(c, "");
-  for (const auto& [resource, cursor] : sink.cursors) EXPECT_EQ(cursor, "") << resource;
+  auto cycles = std::find_if(sink.marked.begin(), sink.marked.end(), [](const Marked& m) {
+    return m.table == MirrorTable::Items && m.scope.item_type == "cycle" && m.scope.project_id == "p1";
+  });
+  ASSERT_NE(cycles, sink.marked.end());
+  std::vector<std::string> seen = cycles->seen;
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"p1-c0", "p1-c1"}));  // the archived list counts too
+  auto projects = std::find_if(sink.marked.begin(), sink.marked.end(),
+                               [](const Marked& m) { return m.table == MirrorTable::Projects; });
+  ASSERT_NE(projects, sink.marked.end());
+  EXPECT_FALSE(projects->scope.project_id.has_value());
+  EXPECT_EQ(projects->seen.size(), 3u);
 }
 
-TEST_F(SyncEngineTest, ResumesFromSavedCursor) {
-  sink.cursors[plane::work_items_resource("p1")] = "2:2:0";
-  run();
-  const auto p1 = requests_for("projects/p1/work-items/");
+TEST_F(SyncEngineTest, SecondRunIsIncrementalAndStopsBelowTheWatermark) {
+  seed();
+  // Newest first, as Plane answers order_by=-updated_at.
+  plane_.lists["projects/p1/work-items/"] = json::array(
+      {item("e", "p1", 50), item("d", "p1", 40), item("c", "p1", 30), item("b", "p1", 20), item("a", "p1", 10)});
+  plane::ResourceState st;
+  st.watermark_us = *plane::parse_timestamp_micros(ts(35));
+  sink.states["work_items:p1"] = st;
+  sink.states["work_items:p2"] = st;
+  plane::SyncOptions options;
+  options.overlap_ms = 0;
+  const plane::SyncSummary s = run(options);
+  EXPECT_EQ(s.incremental_projects, 2);
+  EXPECT_EQ(s.backfill_projects, 0);
+  const auto p1 = requests_to("projects/p1/work-items/");
+  // Page 0 (e, d) is above the watermark; page 1 (c, b) reaches below it: stop there.
+  ASSERT_EQ(p1.size(), 2u);
+  EXPECT_EQ(p1[0].query.at("order_by"), "-updated_at");
+  EXPECT_FALSE(sink.completed.front().backfill);
+  // An overlap widens the re-read window: with 30 minutes it goes one page further.
+  plane_.requests.clear();
+  options.overlap_ms = 30 * 60 * 1000;
+  run(options);
+  EXPECT_EQ(requests_to("projects/p1/work-items/").size(), 3u);
+}
+
+TEST_F(SyncEngineTest, FullOptionForcesABackfill) {
+  seed();
+  plane::ResourceState st;
+  st.watermark_us = *plane::parse_timestamp_micros(ts(59));
+  sink.states["work_items:p1"] = st;
+  plane::SyncOptions options;
+  options.full = true;
+  const plane::SyncSummary s = run(options);
+  EXPECT_EQ(s.backfill_projects, 2);
+  EXPECT_EQ(requests_to("projects/p1/work-items/").front().query.at("order_by"), "created_at");
+}
+
+TEST_F(SyncEngineTest, InterruptedBackfillResumesFromItsCursor) {
+  seed();
+  plane::ResourceState st;
+  st.cursor = "2:2:0";
+  sink.states["work_items:p1"] = st;
+  const plane::SyncSummary s = run();
+  const auto p1 = requests_to("projects/p1/work-items/");
   ASSERT_EQ(p1.size(), 1u);
   EXPECT_EQ(p1[0].query.at("cursor"), "2:2:0");
-  EXPECT_EQ(sink.ids(MirrorTable::Items, plane::work_items_resource("p1")),
-            (std::vector<std::string>{"p1-i5"}));
-  EXPECT_EQ(sink.cursors[plane::work_items_resource("p1")], "");
-  // Other projects start at the beginning.
-  EXPECT_EQ(requests_for("projects/p4/work-items/").at(0).query.count("cursor"), 0u);
+  EXPECT_EQ(s.work_items, 1 + 1);  // "e" from p1's last page, "z" from p2
 }
 
-TEST_F(SyncEngineTest, ResumeWithChangedPageSizeSkipsNothing) {
-  // Saved at 3 rows/page, page 1 (offset 3); now per_page is 2. Resuming at "2:1:0" (offset 2)
-  // re-reads one row; "2:2:0" (offset 4) would skip the fourth row.
-  sink.cursors[plane::work_items_resource("p1")] = "3:1:0";
-  run();
-  const auto p1 = requests_for("projects/p1/work-items/");
-  ASSERT_FALSE(p1.empty());
-  EXPECT_EQ(p1[0].query.at("cursor"), "2:1:0");
-  const auto got = sink.ids(MirrorTable::Items, plane::work_items_resource("p1"));
-  EXPECT_EQ(got, item_ids("p1", 3, 5));
+TEST_F(SyncEngineTest, AFromStartBackfillConfirmsMissingRowsBeforeMarkingThemGone) {
+  seed();
+  sink.mirror_items = {"deleted-in-plane", "skipped-by-paging"};
+  details["projects/p1/work-items/deleted-in-plane/"] = {404, json{{"detail", "Not found."}}};
+  details["projects/p1/work-items/skipped-by-paging/"] = {200, item("skipped-by-paging", "p1", 7)};
+  // p2's scan would see p1's ids as missing too: keep its own mirror empty by answering 404 there.
+  details["projects/p2/work-items/deleted-in-plane/"] = {404, json{{"detail", "Not found."}}};
+  details["projects/p2/work-items/skipped-by-paging/"] = {404, json{{"detail", "Not found."}}};
+  const plane::SyncSummary s = run();
+  EXPECT_NE(std::find(sink.gone.begin(), sink.gone.end(), "deleted-in-plane"), sink.gone.end());
+  // A row the listing skipped but Plane still has is refreshed, not marked gone by p1's scan.
+  EXPECT_GE(s.refetched, 1);
 }
 
-TEST_F(SyncEngineTest, GarbageSavedCursorStartsOver) {
-  sink.cursors[plane::work_items_resource("p1")] = "not-a-cursor";
-  run();
-  const auto p1 = requests_for("projects/p1/work-items/");
-  ASSERT_EQ(p1.size(), 3u);
-  EXPECT_EQ(p1[0].query.count("cursor"), 0u);
-  EXPECT_EQ(sink.ids(MirrorTable::Items, plane::work_items_resource("p1")), item_ids("p1", 1, 5));
-}
-
-TEST_F(SyncEngineTest, InterruptedScanResumesOnNextRun) {
-  // The sink dies while applying p1's second page: its first page (cursor "2:1:0") is committed.
-  sink.fail_after_pages = 4;  // 3 project pages + 1 item page succeed
-  EXPECT_THROW(run(), plane::PlaneError);
-  EXPECT_EQ(sink.cursors[plane::work_items_resource("p1")], "2:1:0");
-  EXPECT_EQ(sink.ids(MirrorTable::Items), item_ids("p1", 1, 2));
-
-  sink.fail_after_pages = -1;
-  plane_server.requests.clear();
-  run();
-  const auto p1 = requests_for("projects/p1/work-items/");
-  ASSERT_EQ(p1.size(), 2u);
-  EXPECT_EQ(p1[0].query.at("cursor"), "2:1:0");
-  std::set<std::string> all;
-  for (const auto& id : sink.ids(MirrorTable::Items, plane::work_items_resource("p1"))) {
-    all.insert(id);
+TEST_F(SyncEngineTest, ReconciliationListsIdsAndRefetchesStaleRows) {
+  seed();
+  plane::ResourceState st;
+  st.watermark_us = *plane::parse_timestamp_micros(ts(59));
+  sink.states["work_items:p1"] = st;
+  sink.states["work_items:p2"] = st;
+  sink.mirror_items = {"a", "b", "c", "d", "e", "z", "vanished"};
+  sink.stale = {"c"};
+  details["projects/p1/work-items/vanished/"] = {404, json{{"detail", "Not found."}}};
+  details["projects/p2/work-items/vanished/"] = {404, json{{"detail", "Not found."}}};
+  details["projects/p1/work-items/c/"] = {200, item("c", "p1", 58)};
+  details["projects/p2/work-items/c/"] = {404, json{{"detail", "Not found."}}};
+  plane::SyncOptions options;
+  options.reconcile = true;
+  const plane::SyncSummary s = run(options);
+  bool listed_ids = false;
+  for (const auto& r : requests_to("projects/p1/work-items/")) {
+    if (r.query.count("fields") && r.query.at("fields") == "id,updated_at") listed_ids = true;
   }
-  const auto want = item_ids("p1", 1, 5);
-  EXPECT_EQ(all, std::set<std::string>(want.begin(), want.end()));
-  EXPECT_EQ(sink.cursors[plane::work_items_resource("p1")], "");
+  EXPECT_TRUE(listed_ids);
+  EXPECT_NE(std::find(sink.gone.begin(), sink.gone.end(), "vanished"), sink.gone.end());
+  EXPECT_GE(s.refetched, 1);
+  EXPECT_EQ(s.gone, static_cast<long>(sink.gone.size()));
 }
 
-TEST_F(SyncEngineTest, ProgressCounts) {
+TEST_F(SyncEngineTest, ManyMissingRowsAreConfirmedByASecondListingNotOneByOne) {
+  seed();
+  for (int i = 0; i < 10; ++i) sink.mirror_items.insert("old" + std::to_string(i));
+  plane::SyncOptions options;
+  options.max_refetch = 3;
+  run(options);
+  long id_listings = 0;
+  for (const auto& r : requests_to("projects/p1/work-items/")) {
+    if (r.query.count("fields") && r.query.at("fields") == "id") ++id_listings;
+  }
+  EXPECT_GE(id_listings, 1);
+  EXPECT_EQ(std::count_if(sink.gone.begin(), sink.gone.end(),
+                          [](const std::string& id) { return id.rfind("old", 0) == 0; }),
+            10);
+  for (const auto& r : plane_.requests) EXPECT_EQ(r.path.find("/work-items/old"), std::string::npos);
+}
+
+TEST_F(SyncEngineTest, UnavailablePagesAreNotAskedAgainUnlessFull) {
+  seed();
+  plane::ResourceState st;
+  st.available = false;
+  sink.states["pages"] = st;
   run();
-  // rows_expected = 5 projects + the totals of every live project's item list (5+0+2+1).
-  const SyncProgress& last = sink.applied.back().progress;
-  EXPECT_EQ(last.rows_expected, 13);
-  EXPECT_EQ(last.rows_done, 13);
-  EXPECT_EQ(last.pages_done, 9);
-  EXPECT_EQ(last.phase, "work_items");
-
-  const SyncProgress& first = sink.applied.front().progress;
-  EXPECT_EQ(first.phase, "projects");
-  EXPECT_EQ(first.pages_done, 1);
-  EXPECT_EQ(first.rows_done, 2);
-  EXPECT_EQ(first.rows_expected, 5);  // known from the first envelope's total_results
-
-  long prev_pages = 0, prev_rows = 0;
-  for (const auto& a : sink.applied) {
-    EXPECT_EQ(a.progress.pages_done, prev_pages + 1);
-    EXPECT_EQ(a.progress.rows_done, prev_rows + static_cast<long>(a.rows.size()));
-    EXPECT_EQ(a.progress.phase, a.table == MirrorTable::Projects ? "projects" : "work_items");
-    EXPECT_LE(a.progress.rows_done, a.progress.rows_expected);
-    prev_pages = a.progress.pages_done;
-    prev_rows = a.progress.rows_done;
-  }
-  // After the first page of p1 the expected count includes p1's total.
-  EXPECT_EQ(sink.applied.at(3).progress.rows_expected, 10);
+  EXPECT_TRUE(requests_to("pages/").empty());
+  plane::SyncOptions options;
+  options.full = true;
+  run(options);
+  EXPECT_EQ(requests_to("pages/").size(), 1u);
 }
 
-TEST_F(SyncEngineTest, TransientErrorsMidScanAreRetried) {
-  int calls = 0;
-  transport.handler = [this, &calls](const plane::HttpRequest& r) {
-    if (++calls == 5) return fakes::response(502, "<html>Bad Gateway</html>");
-    return plane_server(r);
-  };
-  const plane::SyncSummary summary = run();
-  EXPECT_EQ(summary.work_items, 8);
-  EXPECT_EQ(summary.http.retries, 1);
-  EXPECT_EQ(summary.http.requests, 10);
+TEST_F(SyncEngineTest, PagesAreMirroredWhereTheServerHasThem) {
+  seed();
+  plane_.lists["pages/"] = json::array({simple("wiki1", "")});
+  plane_.lists["projects/p1/pages/"] = json::array({simple("pg1", "p1")});
+  plane_.lists["projects/p2/pages/"] = json::array();
+  const plane::SyncSummary s = run();
+  EXPECT_TRUE(s.pages_available);
+  EXPECT_EQ(s.pages, 2);
+  EXPECT_EQ(sink.rows(MirrorTable::Pages), 2);
 }
 
-TEST_F(SyncEngineTest, BareArrayItemListIsOnePage) {
-  transport.handler = [this](const plane::HttpRequest& r) {
-    if (r.url.find("projects/p5/work-items/") != std::string::npos) {
-      return fakes::response(200, items("p5", 3).dump());
-    }
-    return plane_server(r);
-  };
+TEST_F(SyncEngineTest, ProgressCountsRowsAgainstTotals) {
+  seed();
   run();
-  EXPECT_EQ(sink.ids(MirrorTable::Items, plane::work_items_resource("p5")), item_ids("p5", 1, 3));
-  EXPECT_EQ(sink.cursors_saved(plane::work_items_resource("p5")), (std::vector<std::string>{""}));
-}
-
-TEST_F(SyncEngineTest, ItemWithoutIdFailsTheRunWithParseError) {
-  plane_server.lists["projects/p4/work-items/"] = json::array({{{"name", "no id"}}});
-  try {
-    run();
-    FAIL() << "expected a PlaneError";
-  } catch (const plane::PlaneError& e) {
-    EXPECT_EQ(e.kind(), plane::ErrorKind::Parse);
-  }
-  // Earlier projects' pages were applied before the failure.
-  EXPECT_EQ(sink.cursors[plane::work_items_resource("p1")], "");
-}
-
-TEST_F(SyncEngineTest, AuthFailureStopsTheRunImmediately) {
-  transport.handler = [](const plane::HttpRequest&) {
-    return fakes::response(403, R"({"detail": "Given API token is not valid"})");
-  };
-  try {
-    run();
-    FAIL() << "expected a PlaneError";
-  } catch (const plane::PlaneError& e) {
-    EXPECT_EQ(e.kind(), plane::ErrorKind::Auth);
-  }
-  EXPECT_EQ(transport.sent.size(), 1u);
-  EXPECT_TRUE(sink.applied.empty());
-}
-
-TEST(WorkItemsResource, Name) {
-  EXPECT_EQ(plane::work_items_resource("abc"), "work_items:abc");
+  long rows = 0;
+  for (const auto& a : sink.applied) rows += static_cast<long>(a.rows.size());
+  EXPECT_EQ(rows, 3 + 4 + 2 + 4 + 2 + 6);
 }
 
 }  // namespace

@@ -1,0 +1,363 @@
+#include "pg/event_queue.hpp"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/webhook.hpp"
+#include "pg/boundary.hpp"
+#include "pg/gucs.hpp"
+#include "pg/mirror_sink.hpp"
+#include "pg/shared_state.hpp"
+#include "pg/spi_plan.hpp"
+
+namespace plane::pg {
+
+namespace {
+
+struct ClaimedEvent {
+  long long id;
+  std::string slug;
+  std::string payload;
+};
+
+// What applying one event does, prepared in C++ before any Postgres call.
+struct PreparedEvent {
+  long long id;
+  std::string slug;
+  std::string error;            // non-empty: the payload cannot be applied (dead at once)
+  bool request_sync = false;    // the payload was partial: let the sync engine fetch the object
+  plane::MirrorTable table = plane::MirrorTable::Items;
+  bool upsert = false;
+  bool gone = false;            // deleted: gone_at
+  bool archived = false;        // archived: archived_at (and gone_at for work items)
+  std::string plane_id;
+  nlohmann::json row;
+};
+
+KeptPlan claim_plan{
+    "UPDATE ops.event_queue q SET status = 'processing', attempts = q.attempts + 1, "
+    "leased_until = now() + make_interval(secs => $2) "
+    "WHERE q.id IN (SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
+    "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
+    " (e.status = 'processing' AND e.leased_until < now())) "
+    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "RETURNING q.id, q.workspace_slug, q.payload::text",
+    2,
+    {INT4OID, INT4OID},
+    nullptr};
+
+KeptPlan mark_done_plan{
+    "UPDATE ops.event_queue SET status = 'done', processed_at = now(), leased_until = NULL, "
+    "last_error = NULL WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+    1,
+    {TEXTOID},
+    nullptr};
+
+// pgmq/graphile-style backoff: exp(least(attempts, 10)) seconds; dead after the last attempt.
+KeptPlan mark_failed_plan{
+    "UPDATE ops.event_queue SET leased_until = NULL, last_error = left($2, 2000), "
+    "status = CASE WHEN $3 OR attempts >= $4 THEN 'dead' ELSE 'pending' END, "
+    "next_attempt_at = now() + make_interval(secs => exp(least(attempts, 10))) WHERE id = $1",
+    4,
+    {INT8OID, TEXTOID, BOOLOID, INT4OID},
+    nullptr};
+
+KeptPlan request_sync_plan{
+    "UPDATE work_plane.sync_state SET requested_at = coalesce(requested_at, now()), "
+    "state = CASE WHEN state IN ('running', 'queued') THEN state ELSE 'queued' END "
+    "WHERE workspace_slug = $1",
+    1,
+    {TEXTOID},
+    nullptr};
+
+const char* mirror_table_name(plane::MirrorTable t) {
+  switch (t) {
+    case plane::MirrorTable::Projects: return "work_plane.projects";
+    case plane::MirrorTable::Pages: return "work_plane.pages";
+    default: return "work_plane.items";
+  }
+}
+
+PreparedEvent prepare(const ClaimedEvent& claimed) {
+  PreparedEvent p;
+  p.id = claimed.id;
+  p.slug = claimed.slug;
+  try {
+    const plane::WebhookEvent event = plane::parse_webhook(claimed.payload, {});
+    std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(event);
+    if (!change) return p;  // nothing to apply (not a mirrored type)
+    p.table = change->table == "projects" ? plane::MirrorTable::Projects
+              : change->table == "pages"  ? plane::MirrorTable::Pages
+                                          : plane::MirrorTable::Items;
+    p.plane_id = change->plane_id;
+    switch (change->op) {
+      case plane::MirrorOp::Upsert:
+        // Without Plane's updated_at the row could not be ordered against the mirror: a partial
+        // payload is not applied; the workspace's sync (same client and budget, requests
+        // coalesced) fetches the object instead.
+        if (!change->row.contains("plane_updated_at") || change->row["plane_updated_at"].is_null()) {
+          p.request_sync = true;
+        } else {
+          p.upsert = true;
+          p.row = std::move(change->row);
+        }
+        break;
+      case plane::MirrorOp::Delete: p.gone = true; break;
+      case plane::MirrorOp::Archive: p.archived = true; break;
+    }
+  } catch (const plane::PlaneError& e) {
+    p.error = std::string("payload cannot be applied: ") + e.what();
+  }
+  return p;
+}
+
+// Statement texts for gone/archived marks, per table (constant fragments only).
+std::string gone_sql(plane::MirrorTable table) {
+  return std::string("UPDATE ") + mirror_table_name(table) +
+         " SET gone_at = coalesce(gone_at, now()) WHERE workspace_slug = $1 AND plane_id IN "
+         "(SELECT jsonb_array_elements_text($2::jsonb))";
+}
+
+std::string archived_sql(plane::MirrorTable table) {
+  // Archived work items vanish from Plane's lists like deleted ones (§1): gone too; archived
+  // projects, cycles, modules and pages stay listed.
+  std::string sql = std::string("UPDATE ") + mirror_table_name(table) +
+                    " SET archived_at = coalesce(archived_at, now())";
+  if (table == plane::MirrorTable::Items) {
+    sql += ", gone_at = CASE WHEN item_type = 'issue' THEN coalesce(gone_at, now()) ELSE gone_at END";
+  }
+  return sql + " WHERE workspace_slug = $1 AND plane_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
+}
+
+// One group of work: all upserts of a (workspace, table), or all marks of one kind.
+struct Group {
+  std::string slug;
+  plane::MirrorTable table;
+  int kind;  // 0 upsert, 1 gone, 2 archived, 3 request sync
+  nlohmann::json items = nlohmann::json::array();
+  std::vector<long long> event_ids;
+  std::string text;  // serialised before entering Postgres code
+  std::string sql;
+};
+
+std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
+  std::map<std::tuple<std::string, int, int>, Group> groups;
+  for (const auto& e : events) {
+    if (!e.error.empty()) continue;
+    int kind = e.upsert ? 0 : e.gone ? 1 : e.archived ? 2 : e.request_sync ? 3 : -1;
+    if (kind < 0) continue;
+    auto key = std::make_tuple(e.slug, static_cast<int>(e.table), kind);
+    Group& g = groups[key];
+    g.slug = e.slug;
+    g.table = e.table;
+    g.kind = kind;
+    if (kind == 0) {
+      g.items.push_back(e.row);
+    } else if (kind == 1 || kind == 2) {
+      g.items.push_back(e.plane_id);
+    }
+    g.event_ids.push_back(e.id);
+  }
+  std::vector<Group> out;
+  for (auto& [key, g] : groups) {
+    g.text = g.items.dump();
+    if (g.kind == 1) g.sql = gone_sql(g.table);
+    if (g.kind == 2) g.sql = archived_sql(g.table);
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+// Applies groups; with SPI connected. C-level only (called inside pg_call).
+void apply_groups(const std::vector<Group>& groups) noexcept {
+  bool wake_launcher_needed = false;
+  for (const auto& g : groups) {
+    if (g.kind == 0) {
+      upsert_rows(g.table, g.slug.c_str(), g.text.c_str());
+    } else if (g.kind == 1 || g.kind == 2) {
+      Oid types[2] = {TEXTOID, TEXTOID};
+      Datum values[2] = {CStringGetTextDatum(g.slug.c_str()), CStringGetTextDatum(g.text.c_str())};
+      if (SPI_execute_with_args(g.sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
+        elog(ERROR, "plane_connector: could not mark rows");
+      }
+    } else if (g.kind == 3) {
+      Datum values[1] = {CStringGetTextDatum(g.slug.c_str())};
+      exec_kept(request_sync_plan, values, nullptr, false, SPI_OK_UPDATE);
+      wake_launcher_needed = true;
+    }
+  }
+  if (wake_launcher_needed) {
+    // The launcher is woken directly: the sync request is visible once this transaction commits,
+    // and a launcher that looks early finds it on its next nap at the latest.
+    wake_launcher();
+  }
+}
+
+// Runs fn in an internal subtransaction; a Postgres ERROR rolls it back and is returned as text.
+template <typename F>
+bool in_subtransaction(F&& fn, std::string& error) {
+  MemoryContext cxt = CurrentMemoryContext;
+  ResourceOwner owner = CurrentResourceOwner;
+  bool ok = true;
+  try {
+    pg_call([&]() noexcept {
+      BeginInternalSubTransaction(nullptr);
+      MemoryContextSwitchTo(cxt);
+      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      fn();
+      SPI_finish();
+      ReleaseCurrentSubTransaction();
+      MemoryContextSwitchTo(cxt);
+      CurrentResourceOwner = owner;
+    });
+  } catch (const PgError& e) {
+    // pg_call flushed the error; the subtransaction is still open: roll it back.
+    pg_call([&]() noexcept {
+      RollbackAndReleaseCurrentSubTransaction();
+      MemoryContextSwitchTo(cxt);
+      CurrentResourceOwner = owner;
+    });
+    error = e.what();
+    ok = false;
+  }
+  return ok;
+}
+
+std::string ids_json(const std::vector<long long>& ids) { return nlohmann::json(ids).dump(); }
+
+// Applies claimed events inside the current transaction: first all together (set-based); if that
+// fails, one by one so that one bad event cannot hold back the others. Returns applied count.
+int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
+  std::vector<PreparedEvent> prepared;
+  prepared.reserve(claimed.size());
+  for (const auto& c : claimed) prepared.push_back(prepare(c));
+
+  std::vector<long long> done;
+  std::vector<std::pair<long long, std::string>> failed;   // retried later
+  std::vector<std::pair<long long, std::string>> poison;   // dead at once
+  for (const auto& p : prepared) {
+    if (!p.error.empty()) poison.emplace_back(p.id, p.error);
+  }
+  std::vector<Group> groups = group_events(prepared);
+  std::string error;
+  if (in_subtransaction([&]() noexcept { apply_groups(groups); }, error)) {
+    for (const auto& p : prepared) {
+      if (p.error.empty()) done.push_back(p.id);
+    }
+  } else {
+    for (const auto& p : prepared) {
+      if (!p.error.empty()) continue;
+      std::vector<Group> one = group_events({p});
+      std::string one_error;
+      if (in_subtransaction([&]() noexcept { apply_groups(one); }, one_error)) {
+        done.push_back(p.id);
+      } else {
+        failed.emplace_back(p.id, one_error);
+      }
+    }
+  }
+  const std::string done_text = ids_json(done);
+  const int max_attempts = settings.queue_max_attempts;
+  pg_call([&]() noexcept {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    if (!done.empty()) {
+      Datum values[1] = {CStringGetTextDatum(done_text.c_str())};
+      exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
+    }
+    for (const auto* list : {&failed, &poison}) {
+      for (const auto& [id, message] : *list) {
+        Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()),
+                           BoolGetDatum(list == &poison), Int32GetDatum(max_attempts)};
+        exec_kept(mark_failed_plan, values, nullptr, false, SPI_OK_UPDATE);
+      }
+    }
+    SPI_finish();
+  });
+  // Counters per workspace (shared memory, not transactional: a figure, not a ledger).
+  std::map<std::string, long> per_slug;
+  for (const auto& p : prepared) {
+    if (p.error.empty()) ++per_slug[p.slug];
+  }
+  for (const auto& [slug, n] : per_slug) {
+    if (WebhookCounters* c = webhook_counters(slug.c_str())) pg_atomic_fetch_add_u64(&c->applied, n);
+  }
+  return static_cast<int>(done.size());
+}
+
+// Claims up to `limit` ready events (SPI connected). C-level only.
+void claim(int limit, std::vector<ClaimedEvent>& out) noexcept {
+  Datum values[2] = {Int32GetDatum(limit), Int32GetDatum(settings.queue_lease_s)};
+  exec_kept(claim_plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    HeapTuple tup = SPI_tuptable->vals[i];
+    bool isnull = false;
+    out.emplace_back();  // owned by the caller's vector, not by this frame (see pg_call)
+    ClaimedEvent& e = out.back();
+    e.id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+    char* slug = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+    char* payload = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+    e.slug = slug != nullptr ? slug : "";
+    e.payload = payload != nullptr ? payload : "";
+  }
+}
+
+}  // namespace
+
+int process_events_inline(int max_events) {
+  int applied = 0;
+  int remaining = max_events;
+  while (remaining > 0) {
+    std::vector<ClaimedEvent> claimed;
+    const int limit = std::min(remaining, std::max(1, settings.queue_batch_size));
+    pg_call([&]() noexcept {
+      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      claim(limit, claimed);
+      SPI_finish();
+    });
+    if (claimed.empty()) break;
+    applied += apply_claimed(claimed);
+    remaining -= static_cast<int>(claimed.size());
+  }
+  return applied;
+}
+
+int drain_batch_in_worker(int batch_size) {
+  std::vector<ClaimedEvent> claimed;
+  // Claim and lease in a transaction of its own: a worker killed while applying loses nothing,
+  // its lease expires and the batch is claimed again.
+  in_transaction([&]() noexcept { claim(batch_size, claimed); });
+  if (claimed.empty()) return 0;
+  with_transaction([&] { apply_claimed(claimed); });
+  return static_cast<int>(claimed.size());
+}
+
+long seconds_until_next_event() {
+  long seconds = -1;
+  in_transaction([&]() noexcept {
+    SPI_execute(
+        "SELECT ceil(greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::int8 "
+        "FROM ops.event_queue WHERE source = 'plane' AND status = 'pending'",
+        true, 1);
+    bool isnull = true;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull) seconds = static_cast<long>(DatumGetInt64(d));
+  });
+  return seconds;
+}
+
+void prune_applied_events() {
+  in_transaction([&]() noexcept {
+    Oid types[1] = {INT4OID};
+    Datum values[1] = {Int32GetDatum(settings.queue_retention_s)};
+    SPI_execute_with_args(
+        "DELETE FROM ops.event_queue WHERE id IN (SELECT id FROM ops.event_queue "
+        "WHERE source = 'plane' AND status IN ('done', 'ignored') "
+        "AND coalesce(processed_at, created_at) < now() - make_interval(secs => $1) LIMIT 10000)",
+        1, types, values, nullptr, false, 0);
+  });
+}
+
+}  // namespace plane::pg

@@ -1,0 +1,139 @@
+#include "pg/webhook_ingest.hpp"
+
+#include <regex>
+
+#include "core/errors.hpp"
+#include "core/runtime.hpp"
+#include "core/webhook.hpp"
+#include "pg/boundary.hpp"
+#include "pg/gucs.hpp"
+#include "pg/shared_state.hpp"
+#include "pg/spi_plan.hpp"
+#include "pg/vault.hpp"
+
+namespace plane::pg {
+
+namespace {
+
+bool queue_wake_pending = false;
+bool queue_callback_registered = false;
+
+void on_commit_wake_queue(XactEvent event, void* arg) {
+  if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
+    if (queue_wake_pending) wake_queue_worker();
+    queue_wake_pending = false;
+  } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    queue_wake_pending = false;
+  }
+}
+
+KeptPlan installation_exists{
+    "SELECT 1 FROM work_plane.installations WHERE workspace_slug = $1", 1, {TEXTOID}, nullptr};
+
+// ON CONFLICT DO NOTHING: a retry or a duplicate delivery is a silent 200 that enqueues nothing.
+KeptPlan enqueue{
+    "INSERT INTO ops.event_queue (source, idempotency_key, workspace_slug, event_type, "
+    "delivery_id, payload, status) VALUES ('plane', $1, $2, $3, nullif($4, ''), $5::jsonb, $6) "
+    "ON CONFLICT (idempotency_key) DO NOTHING",
+    6,
+    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+    nullptr};
+
+enum class Counter { Accepted, Duplicate, Unauthorized, Malformed, TooLarge };
+
+void count(const std::string& slug, Counter which) {
+  WebhookCounters* c = webhook_counters(slug.c_str());
+  if (c == nullptr) {
+    if (which != Counter::Accepted && which != Counter::Duplicate && shared_state() != nullptr) {
+      pg_atomic_fetch_add_u64(&shared_state()->counters_overflow_rejected, 1);
+    }
+    return;
+  }
+  switch (which) {
+    case Counter::Accepted: pg_atomic_fetch_add_u64(&c->accepted, 1); break;
+    case Counter::Duplicate: pg_atomic_fetch_add_u64(&c->duplicates, 1); break;
+    case Counter::Unauthorized: pg_atomic_fetch_add_u64(&c->unauthorized, 1); break;
+    case Counter::Malformed: pg_atomic_fetch_add_u64(&c->malformed, 1); break;
+    case Counter::TooLarge: pg_atomic_fetch_add_u64(&c->too_large, 1); break;
+  }
+}
+
+bool valid_slug(const std::string& slug) {
+  static const std::regex syntax("^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$");
+  return std::regex_match(slug, syntax);
+}
+
+}  // namespace
+
+void wake_queue_worker_at_commit() {
+  if (!queue_callback_registered) {
+    RegisterXactCallback(on_commit_wake_queue, nullptr);
+    queue_callback_registered = true;
+  }
+  queue_wake_pending = true;
+}
+
+int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body) {
+  if (!valid_slug(slug)) return 404;
+  bool exists = false;
+  pg_call([&]() noexcept {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    Datum values[1] = {CStringGetTextDatum(slug.c_str())};
+    exec_kept(installation_exists, values, nullptr, true, SPI_OK_SELECT);
+    exists = SPI_processed > 0;
+    SPI_finish();
+  });
+  if (!exists) return 404;
+
+  const std::size_t max_body = static_cast<std::size_t>(settings.webhook_max_body_kb) * 1024;
+  if (body.size() > max_body) {
+    count(slug, Counter::TooLarge);
+    return 413;
+  }
+  std::string secret = read_vault_secret_in_transaction({"plane_webhook_secret:" + slug}, false);
+  if (secret.empty()) {
+    // Not the sender's fault: a 5xx makes Plane Cloud retry once the secret is stored.
+    ereport(WARNING, (errmsg("plane_connector: no Vault secret 'plane_webhook_secret:%s': webhook "
+                             "deliveries for it are refused with 503",
+                             slug.c_str()),
+                      errhint("SELECT vault.create_secret('<webhook secret>', "
+                              "'plane_webhook_secret:%s')",
+                              slug.c_str())));
+    return 503;
+  }
+  nlohmann::json headers = nlohmann::json::parse(headers_json.empty() ? "null" : headers_json,
+                                                 nullptr, false);
+  plane::WebhookResult result =
+      plane::handle_webhook(secret, body, plane::headers_from_json(headers), max_body);
+  plane::secure_wipe(secret);
+  switch (result.verdict) {
+    case plane::WebhookVerdict::Unauthorized: count(slug, Counter::Unauthorized); return 401;
+    case plane::WebhookVerdict::Malformed: count(slug, Counter::Malformed); return 400;
+    case plane::WebhookVerdict::TooLarge: count(slug, Counter::TooLarge); return 413;
+    case plane::WebhookVerdict::Accepted: break;
+  }
+  // jsonb refuses \u0000 in strings; refuse it here with a 400 rather than fail the statement.
+  if (body.find("\\u0000") != std::string_view::npos) {
+    count(slug, Counter::Malformed);
+    return 400;
+  }
+  const plane::WebhookEvent& event = *result.event;
+  const std::string payload(body);
+  const char* status = event.known ? "pending" : "ignored";  // unknown types: recorded, not applied
+  bool inserted = false;
+  pg_call([&]() noexcept {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    Datum values[6] = {CStringGetTextDatum(event.idempotency_key.c_str()),
+                       CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(event.event.c_str()),
+                       CStringGetTextDatum(event.delivery_id.c_str()),
+                       CStringGetTextDatum(payload.c_str()), CStringGetTextDatum(status)};
+    exec_kept(enqueue, values, nullptr, false, SPI_OK_INSERT);
+    inserted = SPI_processed > 0;
+    SPI_finish();
+  });
+  count(slug, inserted ? Counter::Accepted : Counter::Duplicate);
+  if (inserted && event.known) wake_queue_worker_at_commit();
+  return 200;
+}
+
+}  // namespace plane::pg
