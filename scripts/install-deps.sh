@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev                                                # core unit tests
   python3 python3-psycopg2                                    # simulator, integration tests, benchmarks
   util-linux curl                                             # runuser (Postgres runs unprivileged); curl for the bench floor
+  clang-14 libclang-rt-14-dev                                 # sanitizer and libFuzzer runtimes
 )
 
 missing=()

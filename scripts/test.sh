@@ -6,12 +6,14 @@
 #   4. pg_regress (make installcheck) on a private cluster without preloading
 #   5. integration tests: Postgres with the library preloaded + the simulator
 #   6. a quick smoke run of each benchmark (small sizes), so that they cannot rot
-# Set PLANE_TEST_ONLY="unit regress" (stages: unit simulator regress integration bench) to run some.
+#   and, after the unit tests: the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   and every libFuzzer target for FUZZ_SECONDS (default 20) each (scripts/fuzz.sh)
+# Set PLANE_TEST_ONLY="unit regress" (stages: unit sanitize fuzz simulator regress integration bench).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=/usr/bin/python3
-ONLY=${PLANE_TEST_ONLY:-"unit simulator regress integration bench"}
+ONLY=${PLANE_TEST_ONLY:-"unit sanitize fuzz simulator regress integration bench"}
 LOGDIR=$ROOT/build/test-logs
 mkdir -p "$LOGDIR"
 passed=0
@@ -73,6 +75,23 @@ if want unit; then
     cmake --build build/cmake -j2 2>&1 | grep -E 'warning:|error:' ;
     (cd build/cmake && ctest --output-on-failure 2>&1); } | tee "$LOGDIR/unit.log" | tail -5
   count_ctest "$LOGDIR/unit.log"
+fi
+
+if want sanitize; then
+  note "core unit tests under ASan + UBSan"
+  { cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DPLANE_SANITIZE=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null &&
+    cmake --build build/asan -j2 2>&1 | grep -E 'warning:|error:' ;
+    (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure 2>&1); } \
+    | tee "$LOGDIR/sanitize.log" | tail -3
+  count_ctest "$LOGDIR/sanitize.log"
+fi
+
+if want fuzz; then
+  note "fuzz targets (${FUZZ_SECONDS:-20} s each)"
+  bash scripts/fuzz.sh 2>&1 | tee "$LOGDIR/fuzz.log"
+  passed=$((passed + $(grep -c '^ok: ' "$LOGDIR/fuzz.log")))
+  failed=$((failed + $(grep -c '^FAILED: ' "$LOGDIR/fuzz.log")))
+  grep -qE '^(ok|FAILED): ' "$LOGDIR/fuzz.log" || failed=$((failed + 1))
 fi
 
 if want simulator; then

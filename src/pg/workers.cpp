@@ -36,12 +36,14 @@ bool extension_present() {
 
 // After a crash or restart, runs marked 'running' whose worker is gone are marked interrupted
 // (pg_cron does the same with in-flight jobs): sync_status must never show a dead run as live.
+// They are requested again at once, so the interrupted backfill resumes from its cursor.
 void recover_interrupted_runs() {
   in_transaction([&]() noexcept {
     SPI_execute(
         "UPDATE work_plane.sync_state SET state = 'interrupted', worker_pid = NULL, "
-        "last_error = 'interrupted: the sync worker stopped (restart or crash); the next run "
-        "resumes from the saved cursor', last_error_at = now(), updated_at = now() "
+        "requested_at = coalesce(requested_at, now()), "
+        "last_error = 'interrupted: the sync worker stopped (restart or crash); resumed from the "
+        "saved cursor', last_error_at = now(), updated_at = now() "
         "WHERE state IN ('running', 'queued') AND (worker_pid IS NULL OR worker_pid NOT IN "
         "(SELECT pid FROM pg_stat_activity))",
         false, 0);
