@@ -4,6 +4,7 @@
 
 #include "core/errors.hpp"
 #include "pg/boundary.hpp"
+#include "pg/spi_plan.hpp"
 
 namespace plane::pg {
 
@@ -25,13 +26,19 @@ std::string names_list(const std::vector<std::string>& names) {
 namespace {
 
 // Looks the secret up with SPI already connected; only C-level work inside (see pg_call).
+// Prepared once per process: secrets are read on every request and every webhook delivery.
+KeptPlan has_vault_plan{"SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL", 0, {}, nullptr};
+KeptPlan read_secret_plan{
+    "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name IN ($1, $2) "
+    "AND decrypted_secret IS NOT NULL ORDER BY (name = $1) DESC LIMIT 1",
+    2,
+    {TEXTOID, TEXTOID},
+    nullptr};
+
 void lookup_secret(const char* first, const char* second, std::string& role, std::string& secret,
                    VaultLookup& lookup) noexcept {
   role = GetUserNameFromId(GetUserId(), false);
-  if (SPI_execute("SELECT to_regclass('vault.decrypted_secrets') IS NOT NULL", true, 1) !=
-      SPI_OK_SELECT) {
-    elog(ERROR, "plane_connector: could not look for Supabase Vault");
-  }
+  exec_kept(has_vault_plan, nullptr, nullptr, true, SPI_OK_SELECT);
   bool isnull = false;
   const bool has_vault =
       DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -39,13 +46,8 @@ void lookup_secret(const char* first, const char* second, std::string& role, std
     lookup = VaultLookup::NoVault;
     return;
   }
-  Oid types[2] = {TEXTOID, TEXTOID};
   Datum values[2] = {CStringGetTextDatum(first), CStringGetTextDatum(second)};
-  const int rc = SPI_execute_with_args(
-      "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name IN ($1, $2) "
-      "AND decrypted_secret IS NOT NULL ORDER BY (name = $1) DESC LIMIT 1",
-      2, types, values, nullptr, true, 1);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not read Supabase Vault");
+  exec_kept(read_secret_plan, values, nullptr, true, SPI_OK_SELECT);
   if (SPI_processed == 0) {
     lookup = VaultLookup::NotFound;
     return;
