@@ -338,7 +338,9 @@ long seconds_until_next_event() {
   long seconds = -1;
   in_transaction([&]() noexcept {
     SPI_execute(
-        "SELECT ceil(greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::int8 "
+        // min() over no rows is NULL, and greatest() would turn that into 0: a busy loop.
+        "SELECT CASE WHEN min(next_attempt_at) IS NOT NULL THEN "
+        "ceil(greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::int8 END "
         "FROM ops.event_queue WHERE source = 'plane' AND status = 'pending'",
         true, 1);
     bool isnull = true;

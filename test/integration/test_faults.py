@@ -90,3 +90,25 @@ class CrashTest(MirrorTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IdleTest(MirrorTestCase):
+    """An idle installation costs nothing: the workers sleep on their latches between naps."""
+    CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'",
+                    "plane.launcher_naptime = 30"]
+
+    def test_idle_workers_do_not_busy_poll(self):
+        self.add_workspace("idle", projects=1, items=5)
+        self.wait_for_run_end("idle")
+        sql = ("SELECT backend_type, state_change FROM pg_stat_activity "
+               "WHERE backend_type IN ('plane_connector launcher', 'plane_connector queue') ORDER BY 1")
+        # Each worker reports its activity once per loop: idle, the report must not move.
+        first = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(query(self.conn, sql)),
+                           message="both workers")
+        self.sim.control("POST", "stats/reset")
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # observe for two seconds; any loop would show
+            later = query(self.conn, sql)
+            self.assertEqual([r["state_change"] for r in later], [r["state_change"] for r in first], later)
+            time.sleep(0.2)
+        self.assertEqual(self.sim.stats()["requests"], 0)
