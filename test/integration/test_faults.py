@@ -112,3 +112,78 @@ class IdleTest(MirrorTestCase):
             self.assertEqual([r["state_change"] for r in later], [r["state_change"] for r in first], later)
             time.sleep(0.2)
         self.assertEqual(self.sim.stats()["requests"], 0)
+
+
+class LoadTest(MirrorTestCase):
+    """50,000 webhook deliveries while a full sync runs and a second workspace fails: every
+    delivery is accepted, the queue drains, nothing is dead, memory stays bounded."""
+    CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'",
+                    "plane.max_attempts = 2"]
+    DELIVERIES = 50000
+
+    @staticmethod
+    def rss_anon_kib(pid):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+        return 0
+
+    def test_burst_during_a_full_sync_and_a_failing_workspace(self):
+        import datetime as dt
+        import hashlib
+        import hmac
+        import json
+        import uuid
+        secret = "plane_wh_load0123456789abcdef0123456789ab"
+        self.add_workspace("load", projects=1, items=500, webhook_secret=secret)
+        self.wait_for_run_end("load")
+        scalar(self.conn, "SELECT vault.create_secret(%s, 'plane_webhook_secret:load')", (secret,))
+        self.add_workspace("loadsync", projects=2, items=400)
+        self.wait_for_run_end("loadsync")
+        self.add_workspace("loadfail", projects=1, items=5, store_key=False)  # no key: fails
+        truth = self.sim.state("load")
+        items = [i for i in truth["work_items"] if not i.get("archived_at") and not i.get("is_draft")]
+        base = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+        headers, bodies, last_name = [], [], {}
+        for n in range(self.DELIVERIES):
+            it = dict(items[n % len(items)])
+            it["name"] = f"load {n}"
+            it["updated_at"] = (base + dt.timedelta(microseconds=n)).isoformat().replace("+00:00", "Z")
+            body = json.dumps({"version": "v2", "delivery_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4()),
+                               "entity_id": it["id"], "entity_type": "workitem", "event": "workitem.updated",
+                               "webhook_id": "w", "workspace_id": "ws", "data": it, "previous_attributes": {}})
+            sig = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+            headers.append(json.dumps({"X-Plane-Signature": sig}))
+            bodies.append(body)
+            last_name[it["id"]] = it["name"]
+        qpid = scalar(self.conn, "SELECT work_plane.queue_worker_pid()")
+        rss_before = self.rss_anon_kib(qpid)
+        self.sim.faults(delay_ms=20, path_regex="/workspaces/loadsync/")
+        try:
+            scalar(self.conn, "SELECT work_plane.sync_now('loadsync', true)")
+            scalar(self.conn, "SELECT work_plane.sync_now('loadfail')")
+            accepted = 0
+            for start in range(0, self.DELIVERIES, 1000):
+                accepted += scalar(self.conn, "SELECT count(*) FILTER (WHERE s = 200) FROM (SELECT "
+                                              "work_plane.ingest_webhook('load', h::jsonb, b) AS s FROM "
+                                              "unnest(%s::text[], %s::text[]) AS t(h, b)) x",
+                                   (headers[start:start + 1000], bodies[start:start + 1000]))
+            self.assertEqual(accepted, self.DELIVERIES)
+            wait_until(lambda: scalar(self.conn, "SELECT pending + processing FROM work_plane.queue_status") == 0,
+                       timeout=300, interval=0.5, message="the queue to drain")
+            sync = self.wait_for_run_end("loadsync", timeout=300)
+        finally:
+            self.sim.faults()
+        self.assertEqual(sync["action"], "sync", sync["details"])
+        self.assertEqual(self.status("loadfail")["state"], "failed")
+        counts = {r["status"]: r["n"] for r in query(
+            self.conn, "SELECT status, count(*) AS n FROM ops.event_queue WHERE workspace_slug = 'load' GROUP BY 1")}
+        self.assertEqual(counts.get("done", 0), self.DELIVERIES, counts)
+        names = {r["plane_id"]: r["name"] for r in query(
+            self.conn, "SELECT plane_id, name FROM work_plane.items WHERE workspace_slug = 'load' AND item_type = 'issue'")}
+        for plane_id, name in last_name.items():
+            self.assertEqual(names[plane_id], name)  # the newest of 100 out-of-batch updates won
+        growth_mib = (self.rss_anon_kib(qpid) - rss_before) / 1024
+        self.assertLess(growth_mib, 64, f"queue worker private memory grew by {growth_mib:.1f} MiB")
+        self.assert_mirror_matches("loadsync")
