@@ -9,10 +9,11 @@ std::string sha256_hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
   static const char* hex = "0123456789abcdef";
-  std::string out(2 * SHA256_DIGEST_LENGTH, '0');
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 0xF];
+  std::string out;
+  out.reserve(2 * static_cast<size_t>(SHA256_DIGEST_LENGTH));
+  for (unsigned char byte : digest) {
+    out.push_back(hex[byte >> 4]);
+    out.push_back(hex[byte & 0xF]);
   }
   return out;
 }

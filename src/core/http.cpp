@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "core/errors.hpp"
+#include "core/runtime.hpp"
 
 namespace plane {
 
@@ -108,11 +109,13 @@ HttpResponse CurlTransport::perform(const HttpRequest& request) {
   curl_easy_reset(easy);
   SlistPtr headers;
   for (const auto& [name, value] : request.headers) {
-    const std::string line = name + ": " + value;
-    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-    if (next == nullptr) throw PlaneError(ErrorKind::Internal, "out of memory building headers");
-    headers.release();
-    headers.reset(next);
+    std::string line = name;
+    line += ": ";
+    line += value;
+    curl_slist* head = curl_slist_append(headers.get(), line.c_str());
+    if (head == nullptr) throw PlaneError(ErrorKind::Internal, "out of memory building headers");
+    if (!headers) headers.reset(head);  // appending to a list returns the same head
+    secure_wipe(line);                  // it may have carried the credential
   }
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.get());

@@ -80,7 +80,7 @@ std::optional<std::int64_t> parse_timestamp_micros(std::string_view s) {
       pos += 2;
     }
     if (oh > 23 || om > 59) return std::nullopt;
-    offset_s = sign * (oh * 3600 + om * 60);
+    offset_s = sign * (static_cast<std::int64_t>(oh) * 3600 + static_cast<std::int64_t>(om) * 60);
   } else {
     return std::nullopt;
   }

@@ -458,12 +458,12 @@ WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
     }
     ev.event = event->get<std::string>();
     auto version = doc.find("version");
-    if (version == doc.end() || version->is_null()) {
+    const bool v1 = version == doc.end() || version->is_null() ||
+                    (version->is_string() && version->get_ref<const std::string&>() == "v1");
+    if (v1) {
       parse_v1(doc, headers, ev);
     } else if (!version->is_string() || version->get_ref<const std::string&>().empty()) {
       throw PlaneError(ErrorKind::Parse, "webhook \"version\" is not a non-empty string");
-    } else if (version->get_ref<const std::string&>() == "v1") {
-      parse_v1(doc, headers, ev);
     } else {
       parse_v2(doc, version->get<std::string>(), headers, ev);
     }
