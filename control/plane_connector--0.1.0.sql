@@ -33,6 +33,7 @@ CREATE TABLE work_plane.installations (
   conflict_policy  text CHECK (conflict_policy IN ('plane_wins', 'keep_local')),
   enabled          boolean NOT NULL DEFAULT true,
   poll_interval    interval CHECK (poll_interval >= interval '10 seconds'),
+  mcp_url          text CONSTRAINT mcp_url_is_http CHECK (mcp_url ~ '^https?://[^[:space:]/?#@]+(/[^[:space:]?#]*)?$'),
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   -- The database itself refuses writeback without a documented conflict policy.
@@ -42,6 +43,7 @@ CREATE TABLE work_plane.installations (
 COMMENT ON TABLE work_plane.installations IS 'One row per mirrored Plane workspace (tenant key: workspace_slug)';
 COMMENT ON COLUMN work_plane.installations.api_url IS 'Plane API base URL without /api/v1; NULL uses plane.api_url';
 COMMENT ON COLUMN work_plane.installations.poll_interval IS 'Time between syncs; NULL uses plane.poll_interval';
+COMMENT ON COLUMN work_plane.installations.mcp_url IS 'Plane MCP endpoint; NULL uses plane.mcp_url (Plane''s hosted API-key endpoint)';
 COMMENT ON COLUMN work_plane.installations.conflict_policy IS
   'plane_wins: a conflicting local patch is dropped and the mirror refreshed from Plane; keep_local: it is kept, marked conflicted, for a person to resolve. Plane is never overwritten in either case.';
 
@@ -251,7 +253,8 @@ CREATE FUNCTION work_plane.add_installation(
   workspace_slug text,
   space_id uuid DEFAULT NULL,
   api_url text DEFAULT NULL,
-  poll_interval interval DEFAULT NULL
+  poll_interval interval DEFAULT NULL,
+  mcp_url text DEFAULT NULL
 ) RETURNS work_plane.installations
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -269,13 +272,18 @@ BEGIN
     RAISE EXCEPTION 'invalid Plane API URL: must be http(s)://host[/path] without credentials, query or fragment'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  INSERT INTO work_plane.installations AS i (workspace_slug, space_id, api_url, poll_interval)
+  IF mcp_url IS NOT NULL AND mcp_url !~ '^https?://[^[:space:]/?#@]+(/[^[:space:]?#]*)?$' THEN
+    RAISE EXCEPTION 'invalid Plane MCP URL: must be http(s)://host[/path] without credentials, query or fragment'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  INSERT INTO work_plane.installations AS i (workspace_slug, space_id, api_url, poll_interval, mcp_url)
   VALUES (add_installation.workspace_slug, add_installation.space_id,
-          rtrim(add_installation.api_url, '/'), add_installation.poll_interval)
+          rtrim(add_installation.api_url, '/'), add_installation.poll_interval, add_installation.mcp_url)
   ON CONFLICT ON CONSTRAINT installations_pkey DO UPDATE
     SET space_id = coalesce(excluded.space_id, i.space_id),
         api_url = coalesce(excluded.api_url, i.api_url),
         poll_interval = coalesce(excluded.poll_interval, i.poll_interval),
+        mcp_url = coalesce(excluded.mcp_url, i.mcp_url),
         updated_at = now()
   RETURNING * INTO result;
   INSERT INTO work_plane.sync_state (workspace_slug) VALUES (add_installation.workspace_slug)
@@ -288,7 +296,7 @@ BEGIN
   RETURN result;
 END
 $fn$;
-COMMENT ON FUNCTION work_plane.add_installation(text, uuid, text, interval) IS
+COMMENT ON FUNCTION work_plane.add_installation(text, uuid, text, interval, text) IS
   'Registers (or updates) a Plane workspace to mirror; API-key auth by default, key read from Vault';
 
 CREATE FUNCTION work_plane.remove_installation(workspace_slug text) RETURNS boolean
@@ -651,6 +659,21 @@ COMMENT ON FUNCTION work_plane.create_work_item(text, text, jsonb) IS
   'Records a new work item to create in Plane (fields as for update_work_item; name required); returns the change id';
 
 -------------------------------------------------------------------------------------------------
+-- MCP: agent calls to Plane's MCP server, policy-gated and audited (source 'plane_mcp').
+-------------------------------------------------------------------------------------------------
+CREATE FUNCTION work_plane.mcp_call(workspace_slug text, tool text, arguments jsonb DEFAULT '{}')
+RETURNS jsonb
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_mcp_call';
+COMMENT ON FUNCTION work_plane.mcp_call(text, text, jsonb) IS
+  'Calls one tool of Plane''s MCP server and returns its result; calls that may change Plane are refused unless writeback is enabled; every call is logged in ops.run_events';
+CREATE FUNCTION work_plane.mcp_tools(workspace_slug text) RETURNS jsonb
+  LANGUAGE c VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_mcp_tools';
+COMMENT ON FUNCTION work_plane.mcp_tools(text) IS
+  'The MCP server''s tools, each with "mutating" as the policy gate judges it';
+
+-------------------------------------------------------------------------------------------------
 -- Tenancy: which roles may read which workspaces' mirror rows (row-level security below).
 -------------------------------------------------------------------------------------------------
 CREATE TABLE work_plane.workspace_access (
@@ -702,7 +725,7 @@ GRANT INSERT, DELETE ON work_plane.workspace_access TO plane_connector_admin;
 GRANT USAGE ON SCHEMA ops TO plane_connector_admin;
 GRANT SELECT ON ops.run_events, ops.event_queue TO plane_connector_admin;
 GRANT EXECUTE ON FUNCTION
-  work_plane.add_installation(text, uuid, text, interval),
+  work_plane.add_installation(text, uuid, text, interval, text),
   work_plane.remove_installation(text),
   work_plane.sync_now(text, boolean),
   work_plane.cancel_sync(text),
@@ -714,7 +737,9 @@ GRANT EXECUTE ON FUNCTION
   work_plane.launcher_pid(),
   work_plane.queue_worker_pid(),
   work_plane.update_work_item(text, text, jsonb),
-  work_plane.create_work_item(text, text, jsonb)
+  work_plane.create_work_item(text, text, jsonb),
+  work_plane.mcp_call(text, text, jsonb),
+  work_plane.mcp_tools(text)
   TO plane_connector_admin;
 GRANT EXECUTE ON FUNCTION work_plane.ingest_webhook(text, jsonb, text) TO plane_connector_ingest;
 

@@ -96,6 +96,10 @@ void define_settings() {
                            "Off: they wait for work_plane.process_events (e.g. from pg_cron).",
                            &settings.queue_worker_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr,
                            nullptr);
+  DefineCustomStringVariable("plane.mcp_url", "Default Plane MCP endpoint (streamable HTTP).",
+                             "An installation's mcp_url takes precedence.", &settings.mcp_url,
+                             "https://mcp.plane.so/http/api-key/mcp", PGC_SIGHUP, 0, check_api_url,
+                             nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress) {
     DefineCustomStringVariable("plane.webhook_listen_address",
                                "host:port where the embedded webhook receiver listens; empty: off.",

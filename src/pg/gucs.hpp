@@ -25,6 +25,7 @@ struct Settings {
   int queue_retention_s;     // applied events older than this are pruned
   char* webhook_listen_address;  // host:port of the embedded receiver; empty = off
   bool queue_worker_enabled;     // off: events wait for work_plane.process_events (pg_cron)
+  char* mcp_url;                 // default MCP endpoint (installations may override)
 };
 
 extern Settings settings;

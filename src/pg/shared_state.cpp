@@ -39,6 +39,8 @@ void shmem_startup() {
       }
     }
     pg_atomic_init_u64(&state->counters_overflow_rejected, 0);
+    for (auto& a : state->audit) pg_atomic_init_u32(&a.state, 0);
+    pg_atomic_init_u64(&state->audit_dropped, 0);
   }
   LWLockRelease(AddinShmemInitLock);
 }

@@ -29,6 +29,19 @@ struct WebhookCounters {
 
 constexpr int kWebhookCounterSlots = 64;
 
+// Audit rows that must survive the caller's transaction (an MCP call that ends in an ERROR is
+// still logged): written to shared memory, inserted into ops.run_events by the queue worker.
+struct AuditSlot {
+  pg_atomic_uint32 state;  // 0 free, 1 being written, 2 ready
+  char source[24];
+  char workspace_slug[49];
+  char action[160];
+  int32 plane_response_status;  // 0: none
+  char details[6144];           // JSON text, truncated to a valid JSON string when too long
+};
+
+constexpr int kAuditSlots = 64;
+
 struct SharedState {
   slock_t mutex;
   pid_t launcher_pid;
@@ -40,6 +53,8 @@ struct SharedState {
   slock_t counters_mutex;  // taken only to claim a counter slot
   WebhookCounters counters[kWebhookCounterSlots];
   pg_atomic_uint64 counters_overflow_rejected;  // rejections of workspaces past the slots
+  AuditSlot audit[kAuditSlots];
+  pg_atomic_uint64 audit_dropped;  // rows lost because every slot was full
 };
 
 void request_shared_state();  // from _PG_init / shmem_request_hook

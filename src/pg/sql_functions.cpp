@@ -8,6 +8,7 @@
 #include "core/writeback.hpp"
 #include "pg/boundary.hpp"
 #include "pg/event_queue.hpp"
+#include "pg/mcp_call.hpp"
 #include "pg/webhook_ingest.hpp"
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
@@ -213,4 +214,32 @@ PLANE_SQL_FUNCTION(plane_validate_patch) {
     result = DirectFunctionCall1(jsonb_in, CStringGetDatum(body.c_str()));
   });
   PG_RETURN_DATUM(result);
+}
+
+// work_plane.mcp_call(workspace_slug text, tool text, arguments jsonb) → jsonb
+PLANE_SQL_FUNCTION(plane_mcp_call) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
+    throw plane::PlaneError(plane::ErrorKind::Config, "workspace_slug and tool are required");
+  }
+  text* slug_text = PG_GETARG_TEXT_PP(0);
+  text* tool_text = PG_GETARG_TEXT_PP(1);
+  Jsonb* args = PG_ARGISNULL(2) ? nullptr : PG_GETARG_JSONB_P(2);
+  char* rendered = args != nullptr ? JsonbToCString(nullptr, &args->root, VARSIZE(args)) : nullptr;
+  const std::string slug(VARDATA_ANY(slug_text), VARSIZE_ANY_EXHDR(slug_text));
+  const std::string tool(VARDATA_ANY(tool_text), VARSIZE_ANY_EXHDR(tool_text));
+  const nlohmann::json arguments = rendered != nullptr ? nlohmann::json::parse(rendered) : nlohmann::json::object();
+  const std::string result = plane::pg::mcp_call(slug, tool, arguments).dump();
+  Datum out = 0;
+  plane::pg::pg_call([&]() noexcept { out = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.c_str())); });
+  PG_RETURN_DATUM(out);
+}
+
+// work_plane.mcp_tools(workspace_slug text) → jsonb
+PLANE_SQL_FUNCTION(plane_mcp_tools) {
+  text* slug_text = PG_GETARG_TEXT_PP(0);
+  const std::string slug(VARDATA_ANY(slug_text), VARSIZE_ANY_EXHDR(slug_text));
+  const std::string result = plane::pg::mcp_tools(slug).dump();
+  Datum out = 0;
+  plane::pg::pg_call([&]() noexcept { out = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.c_str())); });
+  PG_RETURN_DATUM(out);
 }

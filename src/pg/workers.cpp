@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "pg/audit_outbox.hpp"
 #include "pg/boundary.hpp"
 #include "pg/event_queue.hpp"
 #include "pg/gucs.hpp"
@@ -221,6 +222,7 @@ void queue_loop() {
     }
     long wait_ms = static_cast<long>(settings.launcher_naptime_s) * 1000;
     try {
+      if (extension_present()) flush_audit_outbox();
       if (settings.queue_worker_enabled && extension_present()) {
         // Drain while there is work; a full batch means there may be more right now.
         int claimed = 0;
