@@ -74,8 +74,9 @@ bool SyncEngine::sync_whole_list(const std::vector<std::string>& paths, MirrorTa
         page = client_.list_page(paths[i], {}, cursor);
       } catch (const PlaneError& e) {
         // An absent API is not an error: pages on self-hosted Plane, archived-* lists on old
-        // servers. Only the first path decides whether the whole resource exists.
-        if (is_not_found(e) && (optional || i > 0)) {
+        // servers. Only the first path decides whether the whole resource exists, and only a
+        // first page proves absence: a 404 further on leaves the listing incomplete.
+        if (is_not_found(e) && cursor.empty() && (optional || i > 0)) {
           if (i == 0) return false;
           break;
         }
@@ -137,7 +138,10 @@ void SyncEngine::sync_work_items(const std::string& project_id) {
   }
   sink_.complete_scan(resource, MirrorTable::Items, Scope{project_id, "issue"}, options_.now_us,
                       backfill);
-  if (options_.reconcile && !listed_all) reconcile_work_items(project_id);
+  // A backfill resumed from a cursor did not see rows edited on its earlier pages between the two
+  // runs, and the watermark it leaves may be above them: reconcile versions once to catch them.
+  const bool resumed = !saved.empty();
+  if ((options_.reconcile || resumed) && !listed_all) reconcile_work_items(project_id);
 }
 
 bool SyncEngine::backfill_work_items(const std::string& project_id, std::string cursor) {

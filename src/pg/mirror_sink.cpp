@@ -179,6 +179,7 @@ long PgMirrorSink::mark_missing(plane::MirrorTable table, const plane::Scope& sc
                              "AND t.plane_id = m.plane_id";
   const std::string ids = nlohmann::json(seen_ids).dump();
   const std::string project = scope.project_id.value_or("");
+  const bool cascade = table == plane::MirrorTable::Projects;
   long marked = 0;
   in_transaction([&]() noexcept {
     Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
@@ -189,6 +190,18 @@ long PgMirrorSink::mark_missing(plane::MirrorTable table, const plane::Scope& sc
       elog(ERROR, "plane_connector: could not mark gone rows");
     }
     marked = static_cast<long>(SPI_processed);
+    if (cascade) {
+      // A project gone from Plane takes its rows along: nothing under it is listed any more.
+      for (const char* child : {"work_plane.items", "work_plane.states", "work_plane.labels", "work_plane.pages"}) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "UPDATE %s c SET gone_at = now() FROM work_plane.projects p "
+                 "WHERE c.workspace_slug = $1 AND c.gone_at IS NULL AND p.workspace_slug = $1 "
+                 "AND p.plane_id = c.project_plane_id AND p.gone_at IS NOT NULL",
+                 child);
+        SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
+      }
+    }
   });
   return marked;
 }

@@ -19,6 +19,7 @@
 #include "core/errors.hpp"
 #include "core/http.hpp"
 #include "core/runtime.hpp"
+#include "core/timestamp.hpp"
 
 namespace fakes {
 
@@ -172,19 +173,27 @@ inline ParsedUrl parse_url(const std::string& url, const std::string& workspace_
 
 // Serves lists the way Plane's BasePaginator does: cursor "per_page:page:is_prev", offset =
 // page * request per_page (not the cursor's), next_cursor always a string, envelope keys in
-// Plane's order. Unknown paths get a 404 like Plane's.
+// Plane's order. Like Plane it honours order_by ("field" or "-field", stable; timestamps compare
+// as instants whatever their offset) and fields (a comma-separated projection), and answers a
+// detail GET "<list path><id>/" with the listed object. Unknown paths get a 404 like Plane's.
 class FakePlane {
  public:
   explicit FakePlane(std::string workspace_prefix) : prefix_(std::move(workspace_prefix)) {}
 
   std::map<std::string, nlohmann::json> lists;  // path -> array of objects
   std::vector<ParsedUrl> requests;
+  // Runs before each request is served: may change `lists` (a concurrent edit in Plane) or
+  // answer instead (a fault).
+  std::function<std::optional<plane::HttpResponse>(const ParsedUrl&)> before;
 
   plane::HttpResponse operator()(const plane::HttpRequest& request) {
     ParsedUrl url = parse_url(request.url, prefix_);
     requests.push_back(url);
+    if (before) {
+      if (auto answer = before(url)) return *answer;
+    }
     auto it = lists.find(url.path);
-    if (it == lists.end()) return response(404, R"({"detail": "Not found."})");
+    if (it == lists.end()) return detail(url.path);
     const long per_page = url.query.count("per_page") ? std::stol(url.query["per_page"]) : 1000;
     long page = 0;
     if (url.query.count("cursor")) {
@@ -194,11 +203,13 @@ class FakePlane {
         return response(400, R"({"detail": "Invalid cursor parameter."})");
       }
     }
-    const nlohmann::json& all = it->second;
+    const nlohmann::json all = ordered(it->second, url.query.count("order_by") ? url.query["order_by"] : "");
     const long total = static_cast<long>(all.size());
     const long offset = page * per_page;
     nlohmann::json results = nlohmann::json::array();
-    for (long i = offset; i < std::min(total, offset + per_page); ++i) results.push_back(all[i]);
+    for (long i = offset; i < std::min(total, offset + per_page); ++i) {
+      results.push_back(url.query.count("fields") ? project(all[i], url.query["fields"]) : all[i]);
+    }
     nlohmann::json doc = nlohmann::json::object();
     doc["grouped_by"] = nullptr;
     doc["sub_grouped_by"] = nullptr;
@@ -216,6 +227,54 @@ class FakePlane {
   }
 
  private:
+  static plane::HttpResponse not_found() { return response(404, R"({"detail": "Not found."})"); }
+
+  plane::HttpResponse detail(const std::string& path) const {
+    if (path.size() < 2 || path.back() != '/') return not_found();
+    const auto slash = path.rfind('/', path.size() - 2);
+    if (slash == std::string::npos) return not_found();
+    auto list = lists.find(path.substr(0, slash + 1));
+    if (list == lists.end()) return not_found();
+    const std::string id = path.substr(slash + 1, path.size() - slash - 2);
+    for (const auto& obj : list->second) {
+      if (obj.is_object() && obj.value("id", "") == id) return response(200, obj.dump());
+    }
+    return not_found();
+  }
+
+  static nlohmann::json ordered(const nlohmann::json& all, const std::string& order_by) {
+    nlohmann::json out = all;
+    if (order_by.empty() || !out.is_array()) return out;
+    const bool desc = order_by[0] == '-';
+    const std::string key = desc ? order_by.substr(1) : order_by;
+    auto sort_key = [&](const nlohmann::json& obj) -> std::optional<std::int64_t> {
+      if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return std::nullopt;
+      return plane::parse_timestamp_micros(obj[key].get<std::string>());
+    };
+    std::vector<nlohmann::json> rows(out.begin(), out.end());
+    std::stable_sort(rows.begin(), rows.end(), [&](const nlohmann::json& a, const nlohmann::json& b) {
+      const auto ka = sort_key(a), kb = sort_key(b);
+      if (ka && kb) return desc ? *ka > *kb : *ka < *kb;
+      if (ka || kb) return kb.has_value();  // no value first, like Postgres NULLS FIRST ascending
+      return desc ? a.value(key, nlohmann::json()) > b.value(key, nlohmann::json())
+                  : a.value(key, nlohmann::json()) < b.value(key, nlohmann::json());
+    });
+    return nlohmann::json(rows);
+  }
+
+  static nlohmann::json project(const nlohmann::json& obj, const std::string& fields) {
+    nlohmann::json out = nlohmann::json::object();
+    size_t pos = 0;
+    while (pos <= fields.size()) {
+      size_t comma = fields.find(',', pos);
+      if (comma == std::string::npos) comma = fields.size();
+      const std::string key = fields.substr(pos, comma - pos);
+      if (!key.empty() && obj.is_object() && obj.contains(key)) out[key] = obj[key];
+      pos = comma + 1;
+    }
+    return out;
+  }
+
   std::string prefix_;
 };
 

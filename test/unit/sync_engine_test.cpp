@@ -1,18 +1,26 @@
-// Unit tests for src/core/sync_engine: one sync of a workspace against a fake Plane that pages like
-// the real one (offset cursors, next_cursor always set, stop on next_page_results; plane-api.md §1),
-// recorded by a fake MirrorSink.
+// Unit tests for src/core/sync_engine: whole syncs of a workspace against a fake Plane that pages
+// like the real one (offset cursors, next_cursor always set, stop on next_page_results, order_by,
+// fields, detail GETs; plane-api.md §1), written to a fake mirror that keeps rows by table and id
+// with the Postgres sink's semantics (upserts never make a row older and clear gone_at, scoped
+// gone-marking, watermarks capped at the scan start, cursors per resource).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/errors.hpp"
 #include "core/plane_client.hpp"
+#include "core/rate_budget.hpp"
 #include "core/sync_engine.hpp"
 #include "core/timestamp.hpp"
 #include "fakes.hpp"
@@ -22,168 +30,417 @@ namespace {
 using fakes::FakePlane;
 using fakes::FakeTransport;
 using fakes::FakeWaiter;
+using fakes::ParsedUrl;
 using nlohmann::json;
 using plane::MirrorTable;
 using plane::Scope;
+using Ids = std::vector<std::string>;
 
 const std::string kPrefix = "https://api.plane.so/api/v1/workspaces/acme/";
+const std::int64_t kBaseUs = *plane::parse_timestamp_micros("2026-03-01T00:00:00Z");
 
-std::string ts(int minute) {  // distinct, ordered timestamps in the key owner's +05:30 offset
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "2026-03-01T10:%02d:00.000000+05:30", minute);
-  return buf;
+std::int64_t us(int minute) { return kBaseUs + std::int64_t{minute} * 60'000'000; }
+
+// Plane renders datetimes in the API key owner's zone: here +05:30, so the engine must compare
+// instants, not strings.
+std::string at(int minute) {
+  std::string local = plane::format_timestamp_utc(us(minute) + std::int64_t{330} * 60'000'000);
+  local.pop_back();  // "Z"
+  return local + "+05:30";
 }
 
-json item(const std::string& id, const std::string& project, int updated_minute) {
-  return {{"id", id}, {"name", "item " + id}, {"project", project}, {"sequence_id", 1},
-          {"created_at", ts(0)}, {"updated_at", ts(updated_minute)}, {"state", "s1"},
-          {"priority", "none"}, {"assignees", json::array()}, {"labels", json::array()}};
+const std::int64_t kNow = us(100'000);  // when every run starts unless a test says otherwise
+
+json work_item(const std::string& id, const std::string& project, int created, int updated,
+               const std::string& name = "") {
+  return {{"id", id},
+          {"name", name.empty() ? "item " + id : name},
+          {"project", project},
+          {"sequence_id", created},
+          {"created_at", at(created)},
+          {"updated_at", at(updated)},
+          {"state", project + "-s1"},
+          {"priority", "none"},
+          {"assignees", json::array()},
+          {"labels", json::array()},
+          {"archived_at", nullptr}};
 }
 
-json simple(const std::string& id, const std::string& project, bool archived = false) {
-  return {{"id", id}, {"name", id}, {"project", project}, {"created_at", ts(0)},
-          {"updated_at", ts(1)}, {"archived_at", archived ? json(ts(2)) : json(nullptr)}};
+json object(const std::string& id, const json& project, bool archived = false) {
+  return {{"id", id},
+          {"name", id},
+          {"project", project},
+          {"created_at", at(0)},
+          {"updated_at", at(1)},
+          {"archived_at", archived ? json(at(2)) : json(nullptr)}};
 }
 
-struct Applied {
+std::optional<std::int64_t> updated_us(const json& row) {
+  auto it = row.find("plane_updated_at");
+  if (it == row.end() || !it->is_string()) return std::nullopt;
+  return plane::parse_timestamp_micros(it->get<std::string>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mirror.
+
+struct Stored {
+  json row;
+  bool gone = false;
+};
+
+struct ApplyCall {
   MirrorTable table;
   json rows;
   std::string resource;
   std::string next_cursor;
+  plane::SyncProgress progress;
+  Ids ids() const {
+    Ids out;
+    for (const auto& r : rows) out.push_back(r["plane_id"].get<std::string>());
+    return out;
+  }
 };
 
-struct Completed {
+struct ScanCall {
   std::string resource;
-  std::string project;
+  MirrorTable table;
+  Scope scope;
+  std::int64_t started_us;
   bool backfill;
 };
 
-struct Marked {
+struct ScopeCall {
   MirrorTable table;
   Scope scope;
-  std::vector<std::string> seen;
+  Ids seen;
 };
 
 class FakeSink : public plane::MirrorSink {
  public:
+  // What the mirror holds, across runs.
+  std::map<MirrorTable, std::map<std::string, Stored>> tables;
   std::map<std::string, plane::ResourceState> states;
-  std::vector<Applied> applied;
-  std::vector<Completed> completed;
-  std::vector<Marked> marked;
-  std::vector<std::string> gone;
-  std::vector<std::string> stale;                // what find_stale answers
-  std::set<std::string> mirror_items;            // live work items the mirror holds (find_missing)
-  std::map<std::string, bool> availability;
+  std::map<std::string, int> full_syncs;  // last_full_sync set this many times
+
+  // What the current run asked (cleared by clear_log()).
+  std::vector<std::string> loads;
+  std::vector<ApplyCall> applies;
+  std::vector<ScanCall> scans;
+  std::vector<ScopeCall> missing_marks;
+  std::vector<ScopeCall> missing_finds;
+  std::vector<Ids> gone_marks;
+  std::vector<json> stale_checks;
+  std::vector<std::pair<std::string, bool>> availability_changes;
+
+  void clear_log() {
+    loads.clear();
+    applies.clear();
+    scans.clear();
+    missing_marks.clear();
+    missing_finds.clear();
+    gone_marks.clear();
+    stale_checks.clear();
+    availability_changes.clear();
+  }
 
   plane::ResourceState load_state(const std::string& resource) override {
+    loads.push_back(resource);
     auto it = states.find(resource);
     return it == states.end() ? plane::ResourceState{} : it->second;
   }
+
   void apply_page(MirrorTable table, const json& rows, const std::string& resource,
-                  const std::string& next_cursor, const plane::SyncProgress&) override {
-    applied.push_back(Applied{table, rows, resource, next_cursor});
+                  const std::string& next_cursor, const plane::SyncProgress& progress) override {
+    EXPECT_TRUE(rows.is_array());
+    applies.push_back(ApplyCall{table, rows, resource, next_cursor, progress});
+    auto& t = tables[table];
+    for (const auto& row : rows) {
+      EXPECT_TRUE(row.contains("plane_id") && row["plane_id"].is_string()) << row.dump();
+      const std::string id = row["plane_id"].get<std::string>();
+      auto it = t.find(id);
+      if (it != t.end()) {
+        // The upsert guard: never make a row older (the gone flag stays as it was then too).
+        const auto old_us = updated_us(it->second.row), new_us = updated_us(row);
+        if (old_us && new_us && *new_us < *old_us) continue;
+      }
+      t[id] = Stored{row, false};
+    }
     if (!resource.empty()) states[resource].cursor = next_cursor;
-    if (table == MirrorTable::Items) {
-      for (const auto& r : rows) {
-        if (r["item_type"] == "issue") mirror_items.insert(r["plane_id"].get<std::string>());
+  }
+
+  void complete_scan(const std::string& resource, MirrorTable table, const Scope& scope,
+                     std::int64_t scan_started_us, bool backfill) override {
+    scans.push_back(ScanCall{resource, table, scope, scan_started_us, backfill});
+    if (table != MirrorTable::Items || !scope.project_id) {
+      ADD_FAILURE() << "complete_scan supports work item scans only";
+      return;
+    }
+    auto& st = states[resource];
+    st.cursor.clear();
+    std::optional<std::int64_t> newest;
+    for (const auto& [id, stored] : tables[table]) {
+      if (!in_scope(table, stored.row, scope)) continue;
+      if (auto t = updated_us(stored.row); t && (!newest || *t > *newest)) newest = t;
+    }
+    if (newest) st.watermark_us = std::min(*newest, scan_started_us);
+    if (backfill) ++full_syncs[resource];
+  }
+
+  long mark_missing(MirrorTable table, const Scope& scope, const Ids& seen_ids) override {
+    missing_marks.push_back(ScopeCall{table, scope, sorted(seen_ids)});
+    const std::set<std::string> seen(seen_ids.begin(), seen_ids.end());
+    long marked = 0;
+    for (auto& [id, stored] : tables[table]) {
+      if (!stored.gone && in_scope(table, stored.row, scope) && seen.count(id) == 0) {
+        stored.gone = true;
+        ++marked;
       }
     }
+    return marked;
   }
-  void complete_scan(const std::string& resource, MirrorTable, const Scope& scope, std::int64_t,
-                     bool backfill) override {
-    completed.push_back(Completed{resource, scope.project_id.value_or(""), backfill});
-    states[resource].cursor.clear();
-  }
-  long mark_missing(MirrorTable table, const Scope& scope, const std::vector<std::string>& seen) override {
-    marked.push_back(Marked{table, scope, seen});
-    return 0;
-  }
-  std::vector<std::string> find_missing(MirrorTable, const Scope&,
-                                        const std::vector<std::string>& seen) override {
-    std::vector<std::string> out;
-    for (const auto& id : mirror_items) {
-      if (std::find(seen.begin(), seen.end(), id) == seen.end()) out.push_back(id);
+
+  Ids find_missing(MirrorTable table, const Scope& scope, const Ids& seen_ids) override {
+    missing_finds.push_back(ScopeCall{table, scope, sorted(seen_ids)});
+    const std::set<std::string> seen(seen_ids.begin(), seen_ids.end());
+    Ids out;
+    for (const auto& [id, stored] : tables[table]) {
+      if (!stored.gone && in_scope(table, stored.row, scope) && seen.count(id) == 0) out.push_back(id);
     }
     return out;
   }
-  long mark_gone(MirrorTable, const std::vector<std::string>& ids) override {
-    for (const auto& id : ids) {
-      gone.push_back(id);
-      mirror_items.erase(id);
-    }
-    return static_cast<long>(ids.size());
-  }
-  std::vector<std::string> find_stale(MirrorTable, const json&) override { return stale; }
-  void set_available(const std::string& resource, bool available) override {
-    availability[resource] = available;
-  }
 
-  long rows(MirrorTable table, const std::string& item_type = "") const {
-    long n = 0;
-    for (const auto& a : applied) {
-      if (a.table != table) continue;
-      for (const auto& r : a.rows) {
-        if (item_type.empty() || r.value("item_type", "") == item_type) ++n;
+  long mark_gone(MirrorTable table, const Ids& ids) override {
+    gone_marks.push_back(sorted(ids));
+    long marked = 0;
+    for (const auto& id : ids) {
+      auto it = tables[table].find(id);
+      if (it != tables[table].end() && !it->second.gone) {
+        it->second.gone = true;
+        ++marked;
       }
     }
-    return n;
+    return marked;
+  }
+
+  Ids find_stale(MirrorTable table, const json& versions) override {
+    stale_checks.push_back(versions);
+    Ids out;
+    for (const auto& v : versions) {
+      const std::string id = v.at("id").get<std::string>();
+      auto it = tables[table].find(id);
+      if (it == tables[table].end() || it->second.gone) {
+        out.push_back(id);
+        continue;
+      }
+      if (!v.at("updated_at").is_string()) continue;
+      const auto plane_us = plane::parse_timestamp_micros(v["updated_at"].get<std::string>());
+      const auto mirror_us = updated_us(it->second.row);
+      if (plane_us && (!mirror_us || *mirror_us < *plane_us)) out.push_back(id);
+    }
+    return out;
+  }
+
+  void set_available(const std::string& resource, bool available) override {
+    availability_changes.emplace_back(resource, available);
+    states[resource].available = available;
+  }
+
+  // Accessors for assertions.
+  const Stored* find(MirrorTable table, const std::string& id) const {
+    auto t = tables.find(table);
+    if (t == tables.end()) return nullptr;
+    auto it = t->second.find(id);
+    return it == t->second.end() ? nullptr : &it->second;
+  }
+  bool live(MirrorTable table, const std::string& id) const {
+    const Stored* s = find(table, id);
+    return s != nullptr && !s->gone;
+  }
+  bool gone(MirrorTable table, const std::string& id) const {
+    const Stored* s = find(table, id);
+    return s != nullptr && s->gone;
+  }
+  json row(MirrorTable table, const std::string& id) const {
+    const Stored* s = find(table, id);
+    return s == nullptr ? json() : s->row;
+  }
+  Ids live_ids(MirrorTable table, const std::string& item_type = "") const {
+    Ids out;
+    auto t = tables.find(table);
+    if (t == tables.end()) return out;
+    for (const auto& [id, stored] : t->second) {
+      if (stored.gone) continue;
+      if (!item_type.empty() && stored.row.value("item_type", "") != item_type) continue;
+      out.push_back(id);
+    }
+    return out;
+  }
+  // Applies for one resource (a work item scan saving its cursor).
+  std::vector<ApplyCall> applies_for(const std::string& resource) const {
+    std::vector<ApplyCall> out;
+    for (const auto& a : applies) {
+      if (a.resource == resource) out.push_back(a);
+    }
+    return out;
+  }
+
+  static bool in_scope(MirrorTable table, const json& row, const Scope& scope) {
+    if (table != MirrorTable::Projects && scope.project_id) {
+      const json& project = row.contains("project_plane_id") ? row["project_plane_id"] : json();
+      if (scope.project_id->empty()) {
+        if (!project.is_null()) return false;
+      } else if (project != *scope.project_id) {
+        return false;
+      }
+    }
+    if (table == MirrorTable::Items && row.value("item_type", "") != scope.item_type) return false;
+    return true;
+  }
+  static Ids sorted(Ids ids) {
+    std::sort(ids.begin(), ids.end());
+    return ids;
   }
 };
+
+// ---------------------------------------------------------------------------------------------
+// The fixture: one workspace "acme" with two live projects and an archived one.
+
+std::string query(const ParsedUrl& r, const std::string& key) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? std::string() : it->second;
+}
 
 class SyncEngineTest : public ::testing::Test {
  protected:
   SyncEngineTest() : plane_(kPrefix), transport_(&waiter_) {
-    transport_.handler = [this](const plane::HttpRequest& r) {
-      fakes::ParsedUrl url = fakes::parse_url(r.url, kPrefix);
-      if (auto it = details.find(url.path); it != details.end()) {
-        plane_.requests.push_back(url);
-        return fakes::response(it->second.first, it->second.second.dump());
-      }
-      return plane_(r);
-    };
+    transport_.handler = [this](const plane::HttpRequest& r) { return plane_(r); };
   }
 
-  // Two live projects and an archived one; per live project: 2 states, 1 label, 1 cycle and 1
-  // archived cycle, 1 module, and work items (5 in p1, 1 in p2).
+  // p1: work items a..f (created 1..6, updated 10..60, listed out of order: Plane sorts);
+  // p2: work item z. Each live project: 3 states (two pages at per_page 2), 1 label, 2 cycles +
+  // 1 archived, 1 module + 1 archived. px is archived: Plane lists it but hides its work items.
+  // No pages API (self-hosted) unless a test adds the lists.
   void seed() {
-    plane_.lists["projects/"] = json::array({simple("p1", "p1"), simple("p2", "p2"), simple("px", "px", true)});
-    for (const std::string p : {"p1", "p2"}) {
+    plane_.lists["projects/"] =
+        json::array({object("p1", nullptr), object("p2", nullptr), object("px", nullptr, true)});
+    for (const std::string p : {"p1", "p2", "px"}) {
       const std::string base = "projects/" + p + "/";
-      plane_.lists[base + "states/"] = json::array({simple(p + "-s1", p), simple(p + "-s2", p)});
-      plane_.lists[base + "labels/"] = json::array({simple(p + "-l1", p)});
-      plane_.lists[base + "cycles/"] = json::array({simple(p + "-c1", p)});
-      plane_.lists[base + "archived-cycles/"] = json::array({simple(p + "-c0", p, true)});
-      plane_.lists[base + "modules/"] = json::array({simple(p + "-m1", p)});
-      plane_.lists[base + "archived-modules/"] = json::array();
+      plane_.lists[base + "states/"] = json::array({object(p + "-s1", p), object(p + "-s2", p), object(p + "-s3", p)});
+      plane_.lists[base + "labels/"] = json::array({object(p + "-l1", p)});
+      plane_.lists[base + "cycles/"] = json::array({object(p + "-c1", p), object(p + "-c2", p)});
+      plane_.lists[base + "archived-cycles/"] = json::array({object(p + "-c0", p, true)});
+      plane_.lists[base + "modules/"] = json::array({object(p + "-m1", p)});
+      plane_.lists[base + "archived-modules/"] = json::array({object(p + "-m0", p, true)});
     }
-    plane_.lists["projects/p1/work-items/"] = json::array(
-        {item("a", "p1", 1), item("b", "p1", 2), item("c", "p1", 3), item("d", "p1", 4), item("e", "p1", 5)});
-    plane_.lists["projects/p2/work-items/"] = json::array({item("z", "p2", 1)});
-    plane_.lists["projects/px/work-items/"] = json::array({item("hidden", "px", 1)});
+    plane_.lists["projects/p1/work-items/"] =
+        json::array({work_item("c", "p1", 3, 30), work_item("a", "p1", 1, 10), work_item("f", "p1", 6, 60),
+                     work_item("b", "p1", 2, 20), work_item("e", "p1", 5, 50), work_item("d", "p1", 4, 40)});
+    plane_.lists["projects/p2/work-items/"] = json::array({work_item("z", "p2", 1, 5)});
+    plane_.lists["projects/px/work-items/"] = json::array({work_item("hidden", "px", 1, 5)});
   }
 
+  // One sync run; the request and sink logs then describe this run only.
   plane::SyncSummary run(plane::SyncOptions options = {}, int per_page = 2) {
+    plane_.requests.clear();
+    transport_.sent.clear();
+    sink.clear_log();
     plane::PlaneClientConfig config;
     config.api_url = "https://api.plane.so";
     config.workspace_slug = "acme";
     config.per_page = per_page;
     config.max_attempts = 2;
     plane::PlaneClient client(config, transport_, budget_, credentials_, waiter_);
-    options.now_us = 1'800'000'000'000'000;
+    if (options.now_us == 0) options.now_us = kNow;
     plane::SyncEngine engine(client, sink, options);
     return engine.run();
   }
 
-  std::vector<fakes::ParsedUrl> requests_to(const std::string& path) const {
-    std::vector<fakes::ParsedUrl> out;
+  static plane::SyncOptions opts(bool full, bool reconcile) {
+    plane::SyncOptions o;
+    o.full = full;
+    o.reconcile = reconcile;
+    return o;
+  }
+
+  // Requests of the last run to exactly this path.
+  std::vector<ParsedUrl> requests_to(const std::string& path) const {
+    std::vector<ParsedUrl> out;
     for (const auto& r : plane_.requests) {
       if (r.path == path) out.push_back(r);
     }
     return out;
   }
+  // Work item list requests of a project, by their fields parameter ("" for full objects).
+  std::vector<ParsedUrl> item_lists(const std::string& project, const std::string& fields = "") const {
+    std::vector<ParsedUrl> out;
+    for (const auto& r : requests_to("projects/" + project + "/work-items/")) {
+      if (query(r, "fields") == fields) out.push_back(r);
+    }
+    return out;
+  }
+  // Detail GETs of work items of a project (ids, in request order).
+  Ids item_details(const std::string& project) const {
+    const std::string base = "projects/" + project + "/work-items/";
+    Ids out;
+    for (const auto& r : plane_.requests) {
+      if (r.path.size() > base.size() && r.path.rfind(base, 0) == 0) {
+        out.push_back(r.path.substr(base.size(), r.path.size() - base.size() - 1));
+      }
+    }
+    return out;
+  }
+  long requests_under(const std::string& prefix) const {
+    return std::count_if(plane_.requests.begin(), plane_.requests.end(),
+                         [&](const ParsedUrl& r) { return r.path.rfind(prefix, 0) == 0; });
+  }
+  long requests_ending(const std::string& suffix) const {
+    return std::count_if(plane_.requests.begin(), plane_.requests.end(), [&](const ParsedUrl& r) {
+      return r.path.size() >= suffix.size() &&
+             r.path.compare(r.path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+  }
+
+  // Plane-side edits between or during runs.
+  void remove_from(const std::string& path, const std::string& id) {
+    json& list = plane_.lists.at(path);
+    const auto before = list.size();
+    list.erase(std::remove_if(list.begin(), list.end(), [&](const json& o) { return o["id"] == id; }),
+               list.end());
+    ASSERT_EQ(list.size() + 1, before) << id << " not in " << path;
+  }
+  void replace_in(const std::string& path, const json& obj) {
+    for (auto& o : plane_.lists.at(path)) {
+      if (o["id"] == obj["id"]) {
+        o = obj;
+        return;
+      }
+    }
+    plane_.lists.at(path).push_back(obj);
+  }
+  // Runs `edit` once, just before the first request matching path, fields and cursor is served.
+  void edit_before(const std::string& path, const std::string& fields, const std::string& cursor,
+                   std::function<void()> edit) {
+    auto done = std::make_shared<bool>(false);
+    plane_.before = [=](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+      if (!*done && r.path == path && query(r, "fields") == fields && query(r, "cursor") == cursor) {
+        *done = true;
+        edit();
+      }
+      return std::nullopt;
+    };
+  }
+  // Answers `status` to every request matching path and cursor.
+  void fail(const std::string& path, const std::string& cursor, long status) {
+    plane_.before = [=](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+      if (r.path == path && query(r, "cursor") == cursor && query(r, "fields").empty()) {
+        return fakes::response(status, R"({"detail": "fault"})");
+      }
+      return std::nullopt;
+    };
+  }
 
   FakeSink sink;
-  std::map<std::string, std::pair<long, json>> details;  // path -> (status, body) for detail GETs
   FakeWaiter waiter_;
   FakePlane plane_;
   FakeTransport transport_;
@@ -191,197 +448,666 @@ class SyncEngineTest : public ::testing::Test {
   fakes::FakeCredentials credentials_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// First run: a backfill of everything.
+
 TEST_F(SyncEngineTest, FirstRunBackfillsEveryObjectType) {
   seed();
   const plane::SyncSummary s = run();
+
   EXPECT_EQ(s.projects, 3);
-  EXPECT_EQ(s.states, 4);
+  EXPECT_EQ(s.states, 6);
   EXPECT_EQ(s.labels, 2);
-  EXPECT_EQ(s.cycles, 4);  // live and archived
-  EXPECT_EQ(s.modules, 2);
-  EXPECT_EQ(s.work_items, 6);
+  EXPECT_EQ(s.cycles, 6);  // live and archived
+  EXPECT_EQ(s.modules, 4);
+  EXPECT_EQ(s.work_items, 7);
+  EXPECT_EQ(s.pages, 0);
   EXPECT_EQ(s.backfill_projects, 2);
   EXPECT_EQ(s.incremental_projects, 0);
-  EXPECT_EQ(sink.rows(MirrorTable::Items, "issue"), 6);
-  EXPECT_EQ(sink.rows(MirrorTable::Items, "cycle"), 4);
-  EXPECT_EQ(sink.rows(MirrorTable::Items, "module"), 2);
-  // The archived project's work items are hidden by Plane: never requested.
-  EXPECT_TRUE(requests_to("projects/px/work-items/").empty());
-  // Backfill reads oldest-first, with a constant per_page, following next_page_results.
-  const auto p1 = requests_to("projects/p1/work-items/");
+  EXPECT_EQ(s.gone, 0);
+  EXPECT_EQ(s.refetched, 0);
+
+  EXPECT_EQ(sink.live_ids(MirrorTable::Projects), (Ids{"p1", "p2", "px"}));
+  EXPECT_TRUE(sink.row(MirrorTable::Projects, "px")["archived_at"].is_string());
+  EXPECT_TRUE(sink.row(MirrorTable::Projects, "p1")["archived_at"].is_null());
+  EXPECT_EQ(sink.live_ids(MirrorTable::States),
+            (Ids{"p1-s1", "p1-s2", "p1-s3", "p2-s1", "p2-s2", "p2-s3"}));
+  EXPECT_EQ(sink.live_ids(MirrorTable::Labels), (Ids{"p1-l1", "p2-l1"}));
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "cycle"),
+            (Ids{"p1-c0", "p1-c1", "p1-c2", "p2-c0", "p2-c1", "p2-c2"}));
+  EXPECT_TRUE(sink.row(MirrorTable::Items, "p1-c0")["archived_at"].is_string());
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "module"), (Ids{"p1-m0", "p1-m1", "p2-m0", "p2-m1"}));
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
+  EXPECT_EQ(sink.row(MirrorTable::Items, "z")["project_plane_id"], "p2");
+  EXPECT_EQ(sink.row(MirrorTable::States, "p2-s1")["project_plane_id"], "p2");
+
+  // The archived project's work items are hidden by Plane, and nothing of it is asked for.
+  EXPECT_EQ(requests_under("projects/px/"), 0);
+  EXPECT_FALSE(sink.live(MirrorTable::Items, "hidden"));
+  // Every listed resource of a live project is read once per page.
+  EXPECT_EQ(requests_to("projects/p1/states/").size(), 2u);
+  EXPECT_EQ(requests_to("projects/p2/archived-cycles/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/archived-modules/").size(), 1u);
+
+  // Backfill: oldest first, constant per_page, following next_page_results over three pages.
+  const auto p1 = item_lists("p1");
   ASSERT_EQ(p1.size(), 3u);
   for (const auto& r : p1) {
-    EXPECT_EQ(r.query.at("order_by"), "created_at");
-    EXPECT_EQ(r.query.at("per_page"), "2");
+    EXPECT_EQ(query(r, "order_by"), "created_at");
+    EXPECT_EQ(query(r, "per_page"), "2");
   }
-  EXPECT_EQ(p1[1].query.at("cursor"), "2:1:0");
-  // A cursor is saved after each page and cleared when the scan completes.
-  std::vector<std::string> cursors;
-  for (const auto& a : sink.applied) {
-    if (a.resource == "work_items:p1") cursors.push_back(a.next_cursor);
-  }
-  EXPECT_EQ(cursors, (std::vector<std::string>{"2:1:0", "2:2:0", ""}));
-  ASSERT_EQ(sink.completed.size(), 2u);
-  EXPECT_TRUE(sink.completed[0].backfill);
-  // Pages: Plane answered 404 (self-hosted): recorded as unavailable, no project pages asked.
-  EXPECT_FALSE(sink.availability.at("pages"));
-  EXPECT_TRUE(requests_to("projects/p1/pages/").empty());
+  EXPECT_EQ(p1[0].query.count("cursor"), 0u);
+  EXPECT_EQ(query(p1[1], "cursor"), "2:1:0");
+  EXPECT_EQ(query(p1[2], "cursor"), "2:2:0");
+  EXPECT_EQ(item_lists("p2").size(), 1u);
+  EXPECT_TRUE(item_details("p1").empty());
+
+  // Each project's scan completed as a backfill, watermark = newest updated_at it saw.
+  ASSERT_EQ(sink.scans.size(), 2u);
+  EXPECT_EQ(sink.scans[0].resource, "work_items:p1");
+  EXPECT_EQ(sink.scans[0].scope.project_id, std::optional<std::string>("p1"));
+  EXPECT_EQ(sink.scans[0].scope.item_type, "issue");
+  EXPECT_EQ(sink.scans[0].started_us, kNow);
+  EXPECT_TRUE(sink.scans[0].backfill);
+  EXPECT_EQ(sink.scans[1].resource, "work_items:p2");
+  EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(60));
+  EXPECT_EQ(sink.states["work_items:p2"].watermark_us, us(5));
+  EXPECT_EQ(sink.states["work_items:p1"].cursor, "");
+  EXPECT_EQ(sink.full_syncs["work_items:p1"], 1);
+
+  // A backfill from the first page has seen every live id: it looks for gone rows itself.
+  ASSERT_EQ(sink.missing_finds.size(), 2u);
+  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "b", "c", "d", "e", "f"}));
+  EXPECT_TRUE(sink.gone_marks.empty());
+
+  // No pages API: recorded, and no project's pages asked for.
   EXPECT_FALSE(s.pages_available);
+  EXPECT_EQ(sink.availability_changes, (std::vector<std::pair<std::string, bool>>{{"pages", false}}));
+  EXPECT_EQ(requests_to("pages/").size(), 1u);
+  EXPECT_EQ(requests_ending("/pages/"), 0);
+
+  // 2 projects + 2 × (2 states + labels + cycles + archived + modules + archived) + 3 + 1 items.
+  EXPECT_EQ(s.list_pages, 20);
+  EXPECT_EQ(s.http.requests, 21);  // and the pages 404
+  EXPECT_EQ(s.http.requests, static_cast<long>(transport_.sent.size()));
 }
 
-TEST_F(SyncEngineTest, WholeListsMarkWhatTheyNoLongerReturn) {
+TEST_F(SyncEngineTest, BackfillSavesTheCursorWithEveryPage) {
   seed();
   run();
-  auto cycles = std::find_if(sink.marked.begin(), sink.marked.end(), [](const Marked& m) {
-    return m.table == MirrorTable::Items && m.scope.item_type == "cycle" && m.scope.project_id == "p1";
-  });
-  ASSERT_NE(cycles, sink.marked.end());
-  std::vector<std::string> seen = cycles->seen;
-  std::sort(seen.begin(), seen.end());
-  EXPECT_EQ(seen, (std::vector<std::string>{"p1-c0", "p1-c1"}));  // the archived list counts too
-  auto projects = std::find_if(sink.marked.begin(), sink.marked.end(),
-                               [](const Marked& m) { return m.table == MirrorTable::Projects; });
-  ASSERT_NE(projects, sink.marked.end());
-  EXPECT_FALSE(projects->scope.project_id.has_value());
-  EXPECT_EQ(projects->seen.size(), 3u);
+  const auto pages = sink.applies_for("work_items:p1");
+  ASSERT_EQ(pages.size(), 3u);
+  EXPECT_EQ(pages[0].ids(), (Ids{"a", "b"}));
+  EXPECT_EQ(pages[0].next_cursor, "2:1:0");
+  EXPECT_EQ(pages[1].ids(), (Ids{"c", "d"}));
+  EXPECT_EQ(pages[1].next_cursor, "2:2:0");
+  EXPECT_EQ(pages[2].ids(), (Ids{"e", "f"}));
+  EXPECT_EQ(pages[2].next_cursor, "");  // the last page clears it
+  ASSERT_EQ(sink.applies_for("work_items:p2").size(), 1u);
+  // Small whole lists keep no cursor; every work item page does.
+  long without = 0;
+  for (const auto& a : sink.applies) {
+    if (!a.resource.empty()) continue;
+    ++without;
+    EXPECT_EQ(a.next_cursor, "");
+    for (const auto& r : a.rows) EXPECT_NE(r.value("item_type", ""), "issue");
+  }
+  EXPECT_EQ(without, 20 - 4);
 }
+
+TEST_F(SyncEngineTest, InterruptedBackfillResumesFromTheSavedCursor) {
+  seed();
+  fail("projects/p1/work-items/", "2:2:0", 503);  // retried once (max_attempts 2), then given up
+  EXPECT_THROW(run(), plane::PlaneError);
+  EXPECT_EQ(sink.states["work_items:p1"].cursor, "2:2:0");
+  EXPECT_FALSE(sink.states["work_items:p1"].watermark_us.has_value());
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d"}));
+  EXPECT_TRUE(sink.scans.empty());
+  EXPECT_TRUE(sink.missing_finds.empty());
+
+  plane_.before = nullptr;
+  const plane::SyncSummary s = run();
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 1u);  // only the page it stopped at
+  EXPECT_EQ(query(p1[0], "cursor"), "2:2:0");
+  EXPECT_EQ(query(p1[0], "order_by"), "created_at");
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
+  EXPECT_EQ(s.work_items, 2 + 1);  // e, f and p2's z
+  EXPECT_EQ(s.backfill_projects, 2);
+  ASSERT_EQ(sink.scans.size(), 2u);
+  EXPECT_TRUE(sink.scans[0].backfill);
+  EXPECT_EQ(sink.states["work_items:p1"].cursor, "");
+  EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(60));
+  // A resumed scan has not seen the first pages' ids: it does not judge gone rows from them; the
+  // project is reconciled by a complete id listing instead (rows edited between the runs too).
+  EXPECT_FALSE(item_lists("p1", "id,updated_at").empty());
+  ASSERT_EQ(sink.missing_finds.size(), 2u);
+  EXPECT_EQ(sink.missing_finds[0].scope.project_id, std::optional<std::string>("p1"));
+  EXPECT_EQ(sink.missing_finds[1].scope.project_id, std::optional<std::string>("p2"));
+}
+
+TEST_F(SyncEngineTest, ResumedCursorIsRebasedWhenPerPageChanged) {
+  seed();
+  sink.states["work_items:p1"].cursor = "2:2:0";  // offset 4 at per_page 2
+  run({}, 3);
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 1u);
+  EXPECT_EQ(query(p1[0], "cursor"), "3:1:0");  // offset 3: re-reads d rather than skipping e
+  EXPECT_EQ(query(p1[0], "per_page"), "3");
+  const auto pages = sink.applies_for("work_items:p1");
+  ASSERT_EQ(pages.size(), 1u);
+  EXPECT_EQ(pages[0].ids(), (Ids{"d", "e", "f"}));
+}
+
+TEST_F(SyncEngineTest, UnparsableSavedCursorStartsOver) {
+  seed();
+  sink.states["work_items:p1"].cursor = "garbage";
+  run();
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 3u);
+  EXPECT_EQ(p1[0].query.count("cursor"), 0u);
+  EXPECT_EQ(sink.missing_finds.size(), 2u);  // a from-start scan
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incremental runs.
 
 TEST_F(SyncEngineTest, SecondRunIsIncrementalAndStopsBelowTheWatermark) {
   seed();
-  // Newest first, as Plane answers order_by=-updated_at.
-  plane_.lists["projects/p1/work-items/"] = json::array(
-      {item("e", "p1", 50), item("d", "p1", 40), item("c", "p1", 30), item("b", "p1", 20), item("a", "p1", 10)});
-  plane::ResourceState st;
-  st.watermark_us = *plane::parse_timestamp_micros(ts(35));
-  sink.states["work_items:p1"] = st;
-  sink.states["work_items:p2"] = st;
+  const plane::SyncSummary first = run();
+  const size_t backfill_requests = item_lists("p1").size();
+  // In Plane: b edited, g created.
+  replace_in("projects/p1/work-items/", work_item("b", "p1", 2, 70, "b renamed"));
+  plane_.lists["projects/p1/work-items/"].push_back(work_item("g", "p1", 7, 80));
+
   plane::SyncOptions options;
   options.overlap_ms = 0;
   const plane::SyncSummary s = run(options);
   EXPECT_EQ(s.incremental_projects, 2);
   EXPECT_EQ(s.backfill_projects, 0);
-  const auto p1 = requests_to("projects/p1/work-items/");
-  // Page 0 (e, d) is above the watermark; page 1 (c, b) reaches below it: stop there.
+  // Newest first: g80 b70 | f60 e50 — e is below the watermark (60): stop after that page.
+  const auto p1 = item_lists("p1");
   ASSERT_EQ(p1.size(), 2u);
-  EXPECT_EQ(p1[0].query.at("order_by"), "-updated_at");
-  EXPECT_FALSE(sink.completed.front().backfill);
-  // An overlap widens the re-read window: with 30 minutes it goes one page further.
-  plane_.requests.clear();
-  options.overlap_ms = 30 * 60 * 1000;
+  EXPECT_LT(p1.size(), backfill_requests);
+  for (const auto& r : p1) EXPECT_EQ(query(r, "order_by"), "-updated_at");
+  EXPECT_EQ(query(p1[1], "cursor"), "2:1:0");
+  EXPECT_EQ(item_lists("p2").size(), 1u);
+  EXPECT_LT(s.list_pages, first.list_pages);
+
+  EXPECT_EQ(sink.row(MirrorTable::Items, "b")["name"], "b renamed");
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "g"));
+  EXPECT_EQ(s.work_items, 4 + 1);
+  // Incremental scans save no cursor; they complete without a backfill.
+  EXPECT_TRUE(sink.applies_for("work_items:p1").empty());
+  ASSERT_EQ(sink.scans.size(), 2u);
+  EXPECT_FALSE(sink.scans[0].backfill);
+  EXPECT_EQ(sink.full_syncs["work_items:p1"], 1);
+  EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(80));
+  // Nothing judged gone without a complete listing.
+  EXPECT_TRUE(sink.missing_finds.empty());
+  EXPECT_TRUE(sink.stale_checks.empty());
+  EXPECT_TRUE(item_details("p1").empty());
+}
+
+TEST_F(SyncEngineTest, OverlapRereadsBeforeTheWatermark) {
+  seed();
+  run();
+  replace_in("projects/p1/work-items/", work_item("b", "p1", 2, 70));
+  plane_.lists["projects/p1/work-items/"].push_back(work_item("g", "p1", 7, 80));
+  plane::SyncOptions options;
+  options.overlap_ms = 15 * 60 * 1000;  // stop below 60 - 15 = 45 minutes
   run(options);
-  EXPECT_EQ(requests_to("projects/p1/work-items/").size(), 3u);
+  // g80 b70 | f60 e50 | d40 c30 — stops there, the fourth page (a10) is never read.
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 3u);
+  EXPECT_EQ(query(p1[2], "cursor"), "2:2:0");
+}
+
+TEST_F(SyncEngineTest, WatermarkIsCappedAtTheScanStart) {
+  seed();
+  plane::SyncOptions options;
+  options.now_us = us(55);  // f (updated 60) changed while the scan ran
+  run(options);
+  EXPECT_EQ(sink.scans.at(0).started_us, us(55));
+  EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(55));
+  EXPECT_EQ(sink.states["work_items:p2"].watermark_us, us(5));
+  // The next scan therefore re-reads f: f60 e50 | — e is below 55, but f's page is read.
+  options.now_us = kNow;
+  options.overlap_ms = 0;
+  run(options);
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 1u);
+  EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(60));
 }
 
 TEST_F(SyncEngineTest, FullOptionForcesABackfill) {
   seed();
-  plane::ResourceState st;
-  st.watermark_us = *plane::parse_timestamp_micros(ts(59));
-  sink.states["work_items:p1"] = st;
-  plane::SyncOptions options;
-  options.full = true;
-  const plane::SyncSummary s = run(options);
-  EXPECT_EQ(s.backfill_projects, 2);
-  EXPECT_EQ(requests_to("projects/p1/work-items/").front().query.at("order_by"), "created_at");
-}
-
-TEST_F(SyncEngineTest, InterruptedBackfillResumesFromItsCursor) {
-  seed();
-  plane::ResourceState st;
-  st.cursor = "2:2:0";
-  sink.states["work_items:p1"] = st;
-  const plane::SyncSummary s = run();
-  const auto p1 = requests_to("projects/p1/work-items/");
-  ASSERT_EQ(p1.size(), 1u);
-  EXPECT_EQ(p1[0].query.at("cursor"), "2:2:0");
-  EXPECT_EQ(s.work_items, 1 + 1);  // "e" from p1's last page, "z" from p2
-}
-
-TEST_F(SyncEngineTest, AFromStartBackfillConfirmsMissingRowsBeforeMarkingThemGone) {
-  seed();
-  sink.mirror_items = {"deleted-in-plane", "skipped-by-paging"};
-  details["projects/p1/work-items/deleted-in-plane/"] = {404, json{{"detail", "Not found."}}};
-  details["projects/p1/work-items/skipped-by-paging/"] = {200, item("skipped-by-paging", "p1", 7)};
-  // p2's scan would see p1's ids as missing too: keep its own mirror empty by answering 404 there.
-  details["projects/p2/work-items/deleted-in-plane/"] = {404, json{{"detail", "Not found."}}};
-  details["projects/p2/work-items/skipped-by-paging/"] = {404, json{{"detail", "Not found."}}};
-  const plane::SyncSummary s = run();
-  EXPECT_NE(std::find(sink.gone.begin(), sink.gone.end(), "deleted-in-plane"), sink.gone.end());
-  // A row the listing skipped but Plane still has is refreshed, not marked gone by p1's scan.
-  EXPECT_GE(s.refetched, 1);
-}
-
-TEST_F(SyncEngineTest, ReconciliationListsIdsAndRefetchesStaleRows) {
-  seed();
-  plane::ResourceState st;
-  st.watermark_us = *plane::parse_timestamp_micros(ts(59));
-  sink.states["work_items:p1"] = st;
-  sink.states["work_items:p2"] = st;
-  sink.mirror_items = {"a", "b", "c", "d", "e", "z", "vanished"};
-  sink.stale = {"c"};
-  details["projects/p1/work-items/vanished/"] = {404, json{{"detail", "Not found."}}};
-  details["projects/p2/work-items/vanished/"] = {404, json{{"detail", "Not found."}}};
-  details["projects/p1/work-items/c/"] = {200, item("c", "p1", 58)};
-  details["projects/p2/work-items/c/"] = {404, json{{"detail", "Not found."}}};
-  plane::SyncOptions options;
-  options.reconcile = true;
-  const plane::SyncSummary s = run(options);
-  bool listed_ids = false;
-  for (const auto& r : requests_to("projects/p1/work-items/")) {
-    if (r.query.count("fields") && r.query.at("fields") == "id,updated_at") listed_ids = true;
-  }
-  EXPECT_TRUE(listed_ids);
-  EXPECT_NE(std::find(sink.gone.begin(), sink.gone.end(), "vanished"), sink.gone.end());
-  EXPECT_GE(s.refetched, 1);
-  EXPECT_EQ(s.gone, static_cast<long>(sink.gone.size()));
-}
-
-TEST_F(SyncEngineTest, ManyMissingRowsAreConfirmedByASecondListingNotOneByOne) {
-  seed();
-  for (int i = 0; i < 10; ++i) sink.mirror_items.insert("old" + std::to_string(i));
-  plane::SyncOptions options;
-  options.max_refetch = 3;
-  run(options);
-  long id_listings = 0;
-  for (const auto& r : requests_to("projects/p1/work-items/")) {
-    if (r.query.count("fields") && r.query.at("fields") == "id") ++id_listings;
-  }
-  EXPECT_GE(id_listings, 1);
-  EXPECT_EQ(std::count_if(sink.gone.begin(), sink.gone.end(),
-                          [](const std::string& id) { return id.rfind("old", 0) == 0; }),
-            10);
-  for (const auto& r : plane_.requests) EXPECT_EQ(r.path.find("/work-items/old"), std::string::npos);
-}
-
-TEST_F(SyncEngineTest, UnavailablePagesAreNotAskedAgainUnlessFull) {
-  seed();
-  plane::ResourceState st;
-  st.available = false;
-  sink.states["pages"] = st;
   run();
-  EXPECT_TRUE(requests_to("pages/").empty());
-  plane::SyncOptions options;
-  options.full = true;
-  run(options);
-  EXPECT_EQ(requests_to("pages/").size(), 1u);
+  const plane::SyncSummary s = run(opts(true, false));
+  EXPECT_EQ(s.backfill_projects, 2);
+  EXPECT_EQ(s.incremental_projects, 0);
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 3u);
+  for (const auto& r : p1) EXPECT_EQ(query(r, "order_by"), "created_at");
+  EXPECT_TRUE(sink.scans.at(0).backfill);
+  EXPECT_EQ(sink.full_syncs["work_items:p1"], 2);
+  EXPECT_EQ(sink.missing_finds.size(), 2u);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Gone-marking of whole lists.
+
+TEST_F(SyncEngineTest, WholeListsMarkWhatTheNextListingLacks) {
+  seed();
+  run();
+  // In Plane: cycle p1-c1 deleted, p1-c2 archived (moves to the archived list), label p1-l1 and
+  // state p1-s3 deleted, module p2-m1 deleted, the archived project px deleted.
+  remove_from("projects/p1/cycles/", "p1-c1");
+  remove_from("projects/p1/cycles/", "p1-c2");
+  plane_.lists["projects/p1/archived-cycles/"].push_back(object("p1-c2", "p1", true));
+  remove_from("projects/p1/labels/", "p1-l1");
+  remove_from("projects/p1/states/", "p1-s3");
+  remove_from("projects/p2/modules/", "p2-m1");
+  remove_from("projects/", "px");
+
+  const plane::SyncSummary s = run();
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "p1-c1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c2"));
+  EXPECT_TRUE(sink.row(MirrorTable::Items, "p1-c2")["archived_at"].is_string());
+  EXPECT_TRUE(sink.gone(MirrorTable::Labels, "p1-l1"));
+  EXPECT_TRUE(sink.gone(MirrorTable::States, "p1-s3"));
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "p2-m1"));
+  EXPECT_TRUE(sink.gone(MirrorTable::Projects, "px"));
+  EXPECT_EQ(s.gone, 5);
+  // Scopes: one project's or one item type's listing never touches another's rows.
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p2-c1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-m1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Labels, "p2-l1"));
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
+
+  auto cycles = std::find_if(sink.missing_marks.begin(), sink.missing_marks.end(), [](const ScopeCall& m) {
+    return m.table == MirrorTable::Items && m.scope.item_type == "cycle" && m.scope.project_id == "p1";
+  });
+  ASSERT_NE(cycles, sink.missing_marks.end());
+  EXPECT_EQ(cycles->seen, (Ids{"p1-c0", "p1-c2"}));  // the live and the archived list together
+  auto projects = std::find_if(sink.missing_marks.begin(), sink.missing_marks.end(),
+                               [](const ScopeCall& m) { return m.table == MirrorTable::Projects; });
+  ASSERT_NE(projects, sink.missing_marks.end());
+  EXPECT_FALSE(projects->scope.project_id.has_value());
+
+  // A row that comes back is live again, and nothing else changes.
+  plane_.lists["projects/p1/cycles/"].push_back(object("p1-c1", "p1"));
+  const plane::SyncSummary third = run();
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c1"));
+  EXPECT_EQ(third.gone, 0);
+}
+
+TEST_F(SyncEngineTest, OldServerWithoutArchivedListsStillSyncs) {
+  seed();
+  for (const std::string p : {"p1", "p2"}) {
+    plane_.lists.erase("projects/" + p + "/archived-cycles/");
+    plane_.lists.erase("projects/" + p + "/archived-modules/");
+  }
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(s.cycles, 4);
+  EXPECT_EQ(s.modules, 2);
+  EXPECT_EQ(requests_to("projects/p1/archived-cycles/").size(), 1u);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "cycle"), (Ids{"p1-c1", "p1-c2", "p2-c1", "p2-c2"}));
+  EXPECT_EQ(s.work_items, 7);  // and the rest of the run went on
+}
+
+TEST_F(SyncEngineTest, ANotFoundInTheMiddleOfAListIsNoProofOfAbsence) {
+  seed();
+  plane_.lists["projects/p1/archived-cycles/"] = json::array(
+      {object("p1-c0", "p1", true), object("p1-c8", "p1", true), object("p1-c9", "p1", true)});
+  plane_.lists["pages/"] = json::array({object("w1", nullptr), object("w2", nullptr), object("w3", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array();
+  plane_.lists["projects/p2/pages/"] = json::array();
+  run();
+  ASSERT_TRUE(sink.live(MirrorTable::Items, "p1-c9"));
+  ASSERT_TRUE(sink.live(MirrorTable::Pages, "w3"));
+
+  // The second page of a list answers 404: the listing is incomplete, so its unseen rows must not
+  // be marked gone, and a pages API that answered its first page is not "absent".
+  fail("projects/p1/archived-cycles/", "2:1:0", 404);
+  try {
+    run();
+  } catch (const plane::PlaneError&) {
+    // Failing the run is fine; judging rows gone from a partial listing is not.
+  }
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c9"));
+
+  fail("pages/", "2:1:0", 404);
+  try {
+    run();
+  } catch (const plane::PlaneError&) {
+  }
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "w3"));
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_TRUE(sink.states["pages"].available);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deleted work items.
+
+TEST_F(SyncEngineTest, FromStartBackfillConfirmsMissingRowsBeforeMarkingThemGone) {
+  seed();
+  run();
+  // f was deleted in Plane; during the next scan a is deleted after the first page was served,
+  // which shifts c out of the offset window: c is missing from the listing but still exists.
+  remove_from("projects/p1/work-items/", "f");
+  edit_before("projects/p1/work-items/", "", "2:1:0",
+              [this] { remove_from("projects/p1/work-items/", "a"); });
+  const plane::SyncSummary s = run(opts(true, false));
+
+  ASSERT_EQ(sink.missing_finds.size(), 2u);
+  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "b", "d", "e"}));
+  const Ids details = item_details("p1");
+  EXPECT_EQ(std::set<std::string>(details.begin(), details.end()), (std::set<std::string>{"c", "f"}));
+  EXPECT_EQ(details.size(), 2u);
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "f"));   // 404
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "c"));   // 200: refreshed, not marked
+  EXPECT_EQ(sink.gone_marks, (std::vector<Ids>{{"f"}}));
+  EXPECT_EQ(s.gone, 1);
+  EXPECT_EQ(s.refetched, 1);
+  EXPECT_EQ(s.list_pages, 20 - 1);  // p1 now has two pages
+}
+
+TEST_F(SyncEngineTest, ManyMissingRowsAreConfirmedByASecondIdListing) {
+  seed();
+  run();
+  remove_from("projects/p1/work-items/", "b");
+  remove_from("projects/p1/work-items/", "c");
+  // Plane now lists a d e f; a is deleted after the first page (a d) was served: e is skipped.
+  edit_before("projects/p1/work-items/", "", "2:1:0",
+              [this] { remove_from("projects/p1/work-items/", "a"); });
+  plane::SyncOptions options = opts(true, false);
+  options.max_refetch = 2;
+  const plane::SyncSummary s = run(options);
+
+  ASSERT_FALSE(sink.missing_finds.empty());
+  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "d", "f"}));  // candidates b c e: 3 > 2
+  const auto ids = item_lists("p1", "id");
+  ASSERT_EQ(ids.size(), 2u);  // d e | f
+  EXPECT_EQ(query(ids[0], "order_by"), "created_at");
+  EXPECT_TRUE(item_details("p1").empty());  // not one by one
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "b"));
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "c"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "e"));  // the second listing returned it
+  EXPECT_EQ(s.gone, 2);
+  EXPECT_EQ(s.refetched, 0);
+  EXPECT_EQ(s.list_pages, 2 + 14 + 2 + 1 + 2);
+}
+
+TEST_F(SyncEngineTest, ReconciliationMarksDeletedItemsGone) {
+  seed();
+  run();
+  remove_from("projects/p1/work-items/", "c");
+  const plane::SyncSummary s = run(opts(false, true));
+
+  EXPECT_EQ(s.incremental_projects, 2);
+  const auto listing = item_lists("p1", "id,updated_at");
+  ASSERT_EQ(listing.size(), 3u);  // a b | d e | f
+  EXPECT_EQ(query(listing[0], "order_by"), "created_at");
+  EXPECT_EQ(item_lists("p2", "id,updated_at").size(), 1u);
+  EXPECT_EQ(item_details("p1"), (Ids{"c"}));
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "c"));
+  EXPECT_EQ(sink.gone_marks, (std::vector<Ids>{{"c"}}));
+  EXPECT_EQ(s.gone, 1);
+  EXPECT_EQ(s.refetched, 0);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "d", "e", "f", "z"}));
+  // The versions compared: every listed id with its updated_at in UTC.
+  ASSERT_EQ(sink.stale_checks.size(), 2u);
+  ASSERT_EQ(sink.stale_checks[0].size(), 5u);
+  EXPECT_EQ(sink.stale_checks[0][0]["id"], "a");
+  EXPECT_EQ(sink.stale_checks[0][0]["updated_at"], plane::format_timestamp_utc(us(10)));
+}
+
+TEST_F(SyncEngineTest, ReconciliationKeepsACandidateThatStillExists) {
+  seed();
+  run();
+  // a is deleted after the id listing's first page: c shifts out of the window and goes unlisted.
+  edit_before("projects/p1/work-items/", "id,updated_at", "2:1:0",
+              [this] { remove_from("projects/p1/work-items/", "a"); });
+  const plane::SyncSummary s = run(opts(false, true));
+
+  EXPECT_EQ(item_details("p1"), (Ids{"c"}));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "c"));
+  EXPECT_TRUE(sink.gone_marks.empty());
+  EXPECT_EQ(s.gone, 0);
+  EXPECT_EQ(s.refetched, 1);
+  // The incremental scan (f e) did not read c: its only apply is the refetch.
+  auto refetch = std::find_if(sink.applies.begin(), sink.applies.end(), [](const ApplyCall& a) {
+    const Ids ids = a.ids();
+    return std::find(ids.begin(), ids.end(), "c") != ids.end();
+  });
+  ASSERT_NE(refetch, sink.applies.end());
+  EXPECT_EQ(refetch->ids(), (Ids{"c"}));
+  EXPECT_EQ(refetch->table, MirrorTable::Items);
+  EXPECT_EQ(refetch->progress.phase, "reconcile");
+  EXPECT_EQ(refetch->resource, "");
+}
+
+TEST_F(SyncEngineTest, ReconciliationRefetchesStaleVersions) {
+  seed();
+  run();
+  // b was edited in a way the incremental scan does not reach (older than the watermark), and the
+  // mirror holds a as gone though Plane lists it (e.g. restored).
+  replace_in("projects/p1/work-items/", work_item("b", "p1", 2, 45, "b edited"));
+  sink.tables[MirrorTable::Items]["a"].gone = true;
+  plane::SyncOptions options = opts(false, true);
+  options.overlap_ms = 0;
+  const plane::SyncSummary s = run(options);
+
+  EXPECT_EQ(item_lists("p1").size(), 1u);  // f60 e50: below the watermark already
+  const Ids details = item_details("p1");
+  EXPECT_EQ(std::set<std::string>(details.begin(), details.end()), (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(details.size(), 2u);
+  EXPECT_EQ(sink.row(MirrorTable::Items, "b")["name"], "b edited");
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "a"));
+  EXPECT_EQ(s.refetched, 2);
+  EXPECT_EQ(s.gone, 0);
+  EXPECT_TRUE(item_details("p2").empty());
+  EXPECT_EQ(s.backfill_projects, 0);
+}
+
+TEST_F(SyncEngineTest, ManyStaleVersionsRescanTheProject) {
+  seed();
+  run();
+  replace_in("projects/p1/work-items/", work_item("b", "p1", 2, 45, "b edited"));
+  replace_in("projects/p1/work-items/", work_item("c", "p1", 3, 46, "c edited"));
+  plane::SyncOptions options = opts(false, true);
+  options.overlap_ms = 0;
+  options.max_refetch = 1;
+  const plane::SyncSummary s = run(options);
+
+  EXPECT_TRUE(item_details("p1").empty());
+  const auto lists = item_lists("p1");
+  ASSERT_EQ(lists.size(), 1u + 3u);  // the incremental page, then a backfill from the start
+  EXPECT_EQ(query(lists[0], "order_by"), "-updated_at");
+  EXPECT_EQ(query(lists[1], "order_by"), "created_at");
+  EXPECT_EQ(lists[1].query.count("cursor"), 0u);
+  EXPECT_EQ(sink.row(MirrorTable::Items, "b")["name"], "b edited");
+  EXPECT_EQ(sink.row(MirrorTable::Items, "c")["name"], "c edited");
+  EXPECT_EQ(s.backfill_projects, 1);
+  EXPECT_EQ(s.incremental_projects, 2);
+  std::vector<bool> p1_scans;
+  for (const auto& sc : sink.scans) {
+    if (sc.resource == "work_items:p1") p1_scans.push_back(sc.backfill);
+  }
+  EXPECT_EQ(p1_scans, (std::vector<bool>{false, true}));
+  EXPECT_EQ(sink.states["work_items:p1"].cursor, "");
+}
+
+TEST_F(SyncEngineTest, AFromStartBackfillNeedsNoIdListing) {
+  seed();
+  const plane::SyncSummary s = run(opts(false, true));
+  EXPECT_TRUE(item_lists("p1", "id,updated_at").empty());
+  EXPECT_TRUE(item_lists("p2", "id,updated_at").empty());
+  EXPECT_TRUE(sink.stale_checks.empty());
+  EXPECT_EQ(s.list_pages, 20);
+}
+
+TEST_F(SyncEngineTest, AResumedBackfillIsReconciled) {
+  seed();
+  run();
+  remove_from("projects/p1/work-items/", "b");
+  sink.states["work_items:p1"].cursor = "2:2:0";  // a later backfill was interrupted there
+  const plane::SyncSummary s = run(opts(false, true));
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 1u);
+  EXPECT_EQ(query(p1[0], "cursor"), "2:2:0");
+  EXPECT_EQ(item_lists("p1", "id,updated_at").size(), 3u);
+  EXPECT_EQ(item_details("p1"), (Ids{"b"}));
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "b"));
+  EXPECT_EQ(s.gone, 1);
+  // Even without the reconcile option a resumed scan reconciles its project: the pages it
+  // skipped may hold rows deleted or edited since the interrupted run.
+  remove_from("projects/p1/work-items/", "d");
+  sink.states["work_items:p1"].cursor = "2:1:0";
+  run();
+  EXPECT_FALSE(item_lists("p1", "id,updated_at").empty());
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "d"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages.
 
 TEST_F(SyncEngineTest, PagesAreMirroredWhereTheServerHasThem) {
   seed();
-  plane_.lists["pages/"] = json::array({simple("wiki1", "")});
-  plane_.lists["projects/p1/pages/"] = json::array({simple("pg1", "p1")});
+  plane_.lists["pages/"] = json::array({object("w1", nullptr), object("w2", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
   plane_.lists["projects/p2/pages/"] = json::array();
+  plane_.lists["projects/px/pages/"] = json::array({object("pgx", "px")});
   const plane::SyncSummary s = run();
   EXPECT_TRUE(s.pages_available);
-  EXPECT_EQ(s.pages, 2);
-  EXPECT_EQ(sink.rows(MirrorTable::Pages), 2);
+  EXPECT_EQ(s.pages, 3);
+  EXPECT_TRUE(sink.availability_changes.empty());  // available was already the default
+  EXPECT_EQ(sink.live_ids(MirrorTable::Pages), (Ids{"pg1", "w1", "w2"}));
+  EXPECT_TRUE(sink.row(MirrorTable::Pages, "w1")["project_plane_id"].is_null());
+  EXPECT_EQ(sink.row(MirrorTable::Pages, "pg1")["project_plane_id"], "p1");
+  EXPECT_EQ(requests_to("projects/p1/pages/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/pages/").size(), 1u);
+  EXPECT_EQ(requests_under("projects/px/"), 0);
+
+  // A workspace page deleted: gone; project pages are another scope.
+  remove_from("pages/", "w2");
+  EXPECT_EQ(run().gone, 1);
+  EXPECT_TRUE(sink.gone(MirrorTable::Pages, "w2"));
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "pg1"));
+  remove_from("projects/p1/pages/", "pg1");
+  EXPECT_EQ(run().gone, 1);
+  EXPECT_TRUE(sink.gone(MirrorTable::Pages, "pg1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "w1"));
 }
 
-TEST_F(SyncEngineTest, ProgressCountsRowsAgainstTotals) {
+TEST_F(SyncEngineTest, PagesNotFoundAreRecordedAndNotAskedAgainUnlessFull) {
   seed();
-  run();
+  plane::SyncSummary s = run();
+  EXPECT_FALSE(s.pages_available);
+  EXPECT_EQ(sink.availability_changes, (std::vector<std::pair<std::string, bool>>{{"pages", false}}));
+  EXPECT_FALSE(sink.states["pages"].available);
+  EXPECT_EQ(requests_to("pages/").size(), 1u);
+  EXPECT_EQ(requests_ending("/pages/"), 0);
+
+  // Not full: no pages request at all, even though the server would now answer.
+  plane_.lists["pages/"] = json::array({object("w1", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
+  plane_.lists["projects/p2/pages/"] = json::array();
+  s = run();
+  EXPECT_FALSE(s.pages_available);
+  EXPECT_EQ(requests_ending("pages/"), 0);
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_EQ(s.pages, 0);
+
+  // Full: asked again, found, recorded and mirrored.
+  s = run(opts(true, false));
+  EXPECT_TRUE(s.pages_available);
+  EXPECT_EQ(sink.availability_changes, (std::vector<std::pair<std::string, bool>>{{"pages", true}}));
+  EXPECT_EQ(requests_to("projects/p1/pages/").size(), 1u);
+  EXPECT_EQ(s.pages, 2);
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "pg1"));
+}
+
+TEST_F(SyncEngineTest, FullSyncOfAServerStillWithoutPagesChangesNothing) {
+  seed();
+  sink.states["pages"].available = false;
+  const plane::SyncSummary s = run(opts(true, false));
+  EXPECT_EQ(requests_to("pages/").size(), 1u);
+  EXPECT_EQ(requests_ending("/pages/"), 0);
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_FALSE(s.pages_available);
+}
+
+TEST_F(SyncEngineTest, PagesOptionOffSkipsPages) {
+  seed();
+  plane_.lists["pages/"] = json::array({object("w1", nullptr)});
+  plane::SyncOptions options;
+  options.pages = false;
+  const plane::SyncSummary s = run(options);
+  EXPECT_EQ(requests_ending("pages/"), 0);
+  EXPECT_EQ(std::count(sink.loads.begin(), sink.loads.end(), "pages"), 0);
+  EXPECT_EQ(s.pages, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress and summary.
+
+TEST_F(SyncEngineTest, ProgressReportsPhasesAndCounters) {
+  seed();
+  plane_.lists["pages/"] = json::array({object("w1", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
+  plane_.lists["projects/p2/pages/"] = json::array();
+  const plane::SyncSummary s = run();
+
+  std::vector<std::string> phases;
   long rows = 0;
-  for (const auto& a : sink.applied) rows += static_cast<long>(a.rows.size());
-  EXPECT_EQ(rows, 3 + 4 + 2 + 4 + 2 + 6);
+  for (size_t i = 0; i < sink.applies.size(); ++i) {
+    const plane::SyncProgress& p = sink.applies[i].progress;
+    if (phases.empty() || phases.back() != p.phase) phases.push_back(p.phase);
+    rows += static_cast<long>(sink.applies[i].rows.size());
+    EXPECT_EQ(p.pages_done, static_cast<long>(i) + 1) << i;  // one apply per list page
+    EXPECT_EQ(p.rows_done, rows) << i;
+    EXPECT_GE(p.rows_expected, p.rows_done) << i;
+  }
+  EXPECT_EQ(phases, (std::vector<std::string>{"projects", "states", "labels", "cycles", "modules",
+                                              "work_items", "states", "labels", "cycles", "modules",
+                                              "work_items", "pages"}));
+  ASSERT_FALSE(sink.applies.empty());
+  EXPECT_EQ(sink.applies.front().progress.rows_expected, 3);  // the projects envelope's total
+  // Totals: 3 projects + 2 × (3 + 1 + 2 + 1 + 1 + 1) + 7 work items + 2 pages, all read.
+  EXPECT_EQ(sink.applies.back().progress.rows_expected, 30);
+  EXPECT_EQ(sink.applies.back().progress.rows_done, 30);
+
+  EXPECT_EQ(s.projects, 3);
+  EXPECT_EQ(s.states, 6);
+  EXPECT_EQ(s.labels, 2);
+  EXPECT_EQ(s.cycles, 6);
+  EXPECT_EQ(s.modules, 4);
+  EXPECT_EQ(s.work_items, 7);
+  EXPECT_EQ(s.pages, 2);
+  EXPECT_EQ(s.list_pages, static_cast<long>(sink.applies.size()));
+  EXPECT_EQ(s.list_pages, static_cast<long>(plane_.requests.size()));
+  EXPECT_EQ(s.http.requests, static_cast<long>(transport_.sent.size()));
+  EXPECT_EQ(s.http.retries, 0);
+  EXPECT_TRUE(s.pages_available);
+}
+
+TEST_F(SyncEngineTest, RetriedRequestsShowInTheSummary) {
+  seed();
+  int faults = 1;
+  plane_.before = [&faults](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+    if (r.path == "projects/p2/labels/" && faults > 0) {
+      --faults;
+      return fakes::response(502, "bad gateway");
+    }
+    return std::nullopt;
+  };
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(s.labels, 2);
+  EXPECT_EQ(s.http.retries, 1);
+  EXPECT_EQ(s.http.requests, 22);
+  EXPECT_EQ(s.list_pages, 20);
 }
 
 }  // namespace
