@@ -8,6 +8,7 @@ and request statistics.  See README.md next to this file.
 """
 
 import argparse
+import base64
 import collections
 import hashlib
 import hmac
@@ -17,6 +18,7 @@ import math
 import os
 import random
 import re
+import secrets
 import select
 import signal
 import socket
@@ -26,7 +28,7 @@ import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 UTC = timezone.utc
 
@@ -800,7 +802,589 @@ class Ctx:
     __slots__ = ("ws", "tz", "query", "body", "user", "fields", "method")
 
 
-class Simulator:
+# --------------------------------------------------------------------------- OAuth apps and MCP
+
+OAUTH_DEFAULT_SCOPE = ("projects:read projects.work_items:read projects.work_items:write "
+                       "projects.states:read projects.labels:read workspaces.members:read")
+OAUTH_CODE_TTL = 600
+MCP_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18")
+MCP_DEFAULTS = {"mode": "json", "error_status": 500, "fail": False, "fail_next": 0, "hang": False,
+                "page_size": 0, "sse_noise": True, "sse_crlf": False}
+_ACTION_ARG = {"type": "string", "description": "What to do"}
+MCP_TOOLS = [
+    {"name": "workitem", "title": "Work items",
+     "description": "Work items of a project. Actions: list (project_id, per_page, cursor, "
+                    "order_by), retrieve (project_id, work_item_id), retrieve_by_identifier "
+                    "(identifier, e.g. WEB-12), create (project_id, name, ...), update "
+                    "(project_id, work_item_id, fields to change).",
+     "inputSchema": {"type": "object", "required": ["action"], "properties": {
+         "action": dict(_ACTION_ARG, enum=["list", "retrieve", "retrieve_by_identifier", "create",
+                                           "update"]),
+         "project_id": {"type": "string"}, "work_item_id": {"type": "string"},
+         "identifier": {"type": "string"}, "per_page": {"type": "integer"},
+         "cursor": {"type": "string"}, "order_by": {"type": "string"},
+         "name": {"type": "string"}, "state": {"type": "string"}, "priority": {"type": "string"},
+         "assignees": {"type": "array", "items": {"type": "string"}},
+         "labels": {"type": "array", "items": {"type": "string"}},
+         "start_date": {"type": "string"}, "target_date": {"type": "string"},
+         "description_html": {"type": "string"}}},
+     "annotations": {"title": "Work items", "readOnlyHint": False, "destructiveHint": False,
+                     "idempotentHint": False, "openWorldHint": True}},
+    {"name": "project", "title": "Projects",
+     "description": "Projects of the workspace. Actions: list (per_page, cursor), retrieve "
+                    "(project_id).",
+     "inputSchema": {"type": "object", "required": ["action"], "properties": {
+         "action": dict(_ACTION_ARG, enum=["list", "retrieve"]),
+         "project_id": {"type": "string"}, "per_page": {"type": "integer"},
+         "cursor": {"type": "string"}}},
+     "annotations": {"title": "Projects", "readOnlyHint": True, "destructiveHint": False,
+                     "idempotentHint": True, "openWorldHint": True}},
+    {"name": "state", "title": "States",
+     "description": "Workflow states of a project. Actions: list (project_id), retrieve "
+                    "(project_id, state_id).",
+     "inputSchema": {"type": "object", "required": ["action"], "properties": {
+         "action": dict(_ACTION_ARG, enum=["list", "retrieve"]),
+         "project_id": {"type": "string"}, "state_id": {"type": "string"}}},
+     "annotations": {"title": "States", "readOnlyHint": True, "destructiveHint": False,
+                     "idempotentHint": True, "openWorldHint": True}},
+    {"name": "get_me", "title": "Current user",
+     "description": "The user the credential belongs to.",
+     "inputSchema": {"type": "object", "properties": {}},
+     "annotations": {"title": "Current user", "readOnlyHint": True, "destructiveHint": False,
+                     "idempotentHint": True, "openWorldHint": True}},
+]
+MCP_TOOL_NAMES = {t["name"] for t in MCP_TOOLS}
+MCP_PATHS = ("/mcp", "/mcp/", "/http/api-key/mcp", "/http/api-key/mcp/")
+
+
+class McpToolError(Exception):
+    """A tool failure: reported as a result with isError true, not as a JSON-RPC error."""
+
+
+def oauth_json(status, obj, headers=None):
+    h = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    h.update(headers or {})
+    return status, dumps_api(obj), h, "application/json"
+
+
+def oauth_error(status, error, description=None):
+    body = {"error": error}
+    if description:
+        body["error_description"] = description
+    return oauth_json(status, body)
+
+
+def rpc_error(mid, code, message, data=None):
+    err = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": mid, "error": err}
+
+
+class OAuthMcpMixin:
+    """OAuth2 for Plane apps (plane-api.md §4) and an MCP server (§6), mixed into Simulator.
+    Uses the Simulator's lock, creds, workspaces and REST endpoint methods."""
+
+    def _init_oauth_mcp(self):
+        old = getattr(self, "mcp_hang_event", None)
+        with self.lock:
+            self.oauth_apps = {}        # client_id -> app
+            self.oauth_codes = {}       # code -> grant
+            self.oauth_refresh = {}     # refresh token -> grant (deleted when used: rotation)
+            self.oauth_states = []      # `state` values seen by authorize-app, in order
+            self.oauth_log = collections.deque(maxlen=10000)  # token requests: grant, client, status
+            self.oauth_faults = {}
+            self.mcp_config = dict(MCP_DEFAULTS)
+            self.mcp_sessions = {}      # session id -> {"cred", "workspace", "initialized", ...}
+            self.mcp_log = collections.deque(maxlen=10000)    # MCP requests: method, session, tool
+            self.mcp_hang_event = threading.Event()
+        if old is not None:
+            old.set()
+
+    # ------------------------------------------------------------------ OAuth control
+    def oauth_control(self, method, parts, body):
+        sub = parts[0] if parts else ""
+        with self.lock:
+            if sub == "" and method == "GET":
+                return 200, {"apps": list(self.oauth_apps.values()), "states": list(self.oauth_states),
+                             "log": list(self.oauth_log), "faults": dict(self.oauth_faults),
+                             "live_refresh_tokens": len(self.oauth_refresh),
+                             "live_codes": len(self.oauth_codes)}
+            if sub == "apps" and method == "POST":
+                return 200, self._oauth_register(body)
+            if sub == "faults" and method == "POST":
+                f = {}
+                if body.get("fail_next_refresh"):
+                    f["fail_next_refresh"] = int(body["fail_next_refresh"])
+                    f["refresh_status"] = int(body.get("refresh_status", 400))
+                self.oauth_faults = f
+                return 200, {"faults": f}
+            if sub == "expire" and method == "POST":
+                return 200, self._oauth_expire(body)
+        raise ApiError(404, {"error": f"unknown control endpoint {method} /_sim/oauth/{'/'.join(parts)}"})
+
+    def _oauth_register(self, body):
+        ws = self.get_ws(body.get("workspace"))
+        redirect = body.get("redirect_uri")
+        if not redirect or not isinstance(redirect, str):
+            raise ApiError(400, {"error": "redirect_uri is required"})
+        client_id = str(body.get("client_id") or ("sim_client_" + secrets.token_hex(8)))
+        old = self.oauth_apps.get(client_id)
+        app = {"id": old["id"] if old else ws.uid(),
+               "client_id": client_id,
+               "client_secret": str(body.get("client_secret") or ("sim_secret_" + secrets.token_hex(16))),
+               "redirect_uri": redirect,
+               "app_installation_id": str(body.get("app_installation_id") or str(uuid.uuid4())),
+               "workspace": ws.slug,
+               "expires_in": int(body.get("expires_in", 86400)),
+               "scope": str(body.get("scope") or OAUTH_DEFAULT_SCOPE),
+               "app_bot": old["app_bot"] if old else ws.uid()}
+        self.oauth_apps[client_id] = app
+        return dict(app)
+
+    def _oauth_expire(self, body):
+        client_id = body.get("client_id")
+        kind = body.get("kind", "all")
+        n = 0
+        for cred in self.creds.values():
+            if "oauth_client" not in cred:
+                continue
+            if client_id and cred["oauth_client"] != client_id:
+                continue
+            if kind != "all" and cred["token_kind"] != kind:
+                continue
+            cred["expires_at"] = time.time() - 1
+            n += 1
+        if body.get("refresh_tokens"):
+            for tok in [t for t, g in self.oauth_refresh.items()
+                        if not client_id or g["client_id"] == client_id]:
+                del self.oauth_refresh[tok]
+                n += 1
+        return {"expired": n}
+
+    # ------------------------------------------------------------------ OAuth endpoints
+    def handle_oauth(self, method, path, query, headers, raw_body):
+        """Returns (status, body_bytes, headers, content_type)."""
+        try:
+            if path == "/auth/o/authorize-app/" and method == "GET":
+                return self._oauth_authorize(query)
+            if path == "/auth/o/token/" and method == "POST":
+                return self._oauth_token(headers, raw_body)
+            if path == "/auth/o/app-installation/" and method == "GET":
+                return self._oauth_installation(query, headers)
+            if path in ("/auth/o/authorize-app/", "/auth/o/token/", "/auth/o/app-installation/"):
+                return oauth_json(405, {"detail": f'Method "{method}" not allowed.'})
+            return oauth_json(404, NOT_FOUND)
+        except ApiError as e:
+            return e.status, dumps_api(e.body), dict(e.headers), "application/json"
+
+    def _oauth_authorize(self, q):
+        with self.lock:
+            app = self.oauth_apps.get(q.get("client_id") or "")
+            if app is None:
+                return oauth_error(400, "invalid_client", "Unknown client_id.")
+            if q.get("response_type") != "code":
+                return oauth_error(400, "unsupported_response_type")
+            if q.get("redirect_uri") != app["redirect_uri"]:
+                return oauth_error(400, "invalid_request", "Mismatching redirect URI.")
+            state = q.get("state")
+            self.oauth_states.append(state)
+            code = "sim_code_" + secrets.token_hex(16)
+            self.oauth_codes[code] = {"client_id": app["client_id"], "redirect_uri": app["redirect_uri"],
+                                      "scope": q.get("scope") or app["scope"],
+                                      "expires_at": time.time() + OAUTH_CODE_TTL}
+            params = [("code", code)]
+            if state is not None:
+                params.append(("state", state))
+            params.append(("app_installation_id", app["app_installation_id"]))
+        redirect = app["redirect_uri"]
+        location = redirect + ("&" if "?" in redirect else "?") + urlencode(params)
+        return 302, b"", {"Location": location}, "application/json"
+
+    def _oauth_client(self, headers, form):
+        """(app or None, used_basic)."""
+        auth = headers.get("Authorization") or ""
+        if auth[:6].lower() == "basic ":
+            try:
+                cid, _, secret = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None, True
+            used_basic = True
+        else:
+            cid, secret, used_basic = form.get("client_id", ""), form.get("client_secret", ""), False
+        app = self.oauth_apps.get(cid)
+        if app is None or not hmac.compare_digest(app["client_secret"].encode(), secret.encode()):
+            return None, used_basic
+        return app, used_basic
+
+    def _oauth_issue(self, app, scope, bot=False):
+        ws = self.workspaces.get(app["workspace"])
+        if ws is None:
+            raise ApiError(400, {"error": "invalid_grant", "error_description": "Workspace is gone."})
+        prefix = "pln_bot_" if bot else "pln_"
+        access = prefix + secrets.token_hex(20)
+        self.creds[access] = {"workspace": ws.slug, "tz": ws.tz, "kind": "bearer", "user": ws.owner,
+                              "expires_at": time.time() + app["expires_in"],
+                              "oauth_client": app["client_id"],
+                              "token_kind": "bot" if bot else "access"}
+        out = {"access_token": access, "expires_in": app["expires_in"], "token_type": "Bearer",
+               "scope": scope}
+        if not bot:
+            refresh = "pln_refresh_" + secrets.token_hex(20)
+            self.oauth_refresh[refresh] = {"client_id": app["client_id"], "scope": scope}
+            out["refresh_token"] = refresh
+        return out
+
+    def _oauth_token(self, headers, raw_body):
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        form, app, used_basic = {}, None, False
+        try:
+            form = {k: v[-1] for k, v in
+                    parse_qs(raw_body.decode("utf-8"), keep_blank_values=True).items()}
+        except UnicodeDecodeError:
+            ctype = "undecodable"
+        grant = form.get("grant_type", "")
+        with self.lock:
+            if ctype != "application/x-www-form-urlencoded":
+                res = oauth_error(400, "invalid_request",
+                                  "Content-Type must be application/x-www-form-urlencoded "
+                                  "(and the body UTF-8).")
+            else:
+                app, used_basic = self._oauth_client(headers, form)
+                res = self._oauth_grant(grant, form, app, used_basic)
+            self.oauth_log.append({"grant_type": grant, "client_id": app["client_id"] if app else None,
+                                   "basic_auth": used_basic, "status": res[0],
+                                   "error": json.loads(res[1]).get("error") if res[0] >= 400 else None})
+        return res
+
+    def _oauth_grant(self, grant, form, app, used_basic):
+        if not grant:
+            return oauth_error(400, "invalid_request", "Missing grant_type parameter.")
+        if grant not in ("authorization_code", "refresh_token", "client_credentials"):
+            return oauth_error(400, "unsupported_grant_type")
+        if app is None:
+            return oauth_error(401, "invalid_client")
+        if grant == "authorization_code":
+            code = form.get("code", "")
+            rec = self.oauth_codes.pop(code, None)    # single use, even when refused below
+            if (rec is None or rec["client_id"] != app["client_id"]
+                    or time.time() > rec["expires_at"]):
+                return oauth_error(400, "invalid_grant")
+            if form.get("redirect_uri") != rec["redirect_uri"]:
+                return oauth_error(400, "invalid_grant", "Mismatching redirect URI.")
+            return oauth_json(200, self._oauth_issue(app, rec["scope"]))
+        if grant == "refresh_token":
+            f = self.oauth_faults
+            if f.get("fail_next_refresh", 0) > 0:
+                f["fail_next_refresh"] -= 1
+                status = f.get("refresh_status", 400)
+                if status == 400:
+                    return oauth_error(400, "invalid_grant")
+                return oauth_error(status, "server_error", "Simulated failure.")
+            tok = form.get("refresh_token", "")
+            rec = self.oauth_refresh.get(tok)
+            if rec is None or rec["client_id"] != app["client_id"]:
+                return oauth_error(400, "invalid_grant")
+            del self.oauth_refresh[tok]                 # rotation: the old token is spent
+            return oauth_json(200, self._oauth_issue(app, rec["scope"]))
+        # client_credentials: a bot token for the app's installation
+        if not used_basic:
+            return oauth_error(401, "invalid_client",
+                               "client_credentials requires HTTP Basic client authentication.")
+        if form.get("app_installation_id") != app["app_installation_id"]:
+            return oauth_error(400, "invalid_grant", "Unknown app installation.")
+        return oauth_json(200, self._oauth_issue(app, form.get("scope") or app["scope"], bot=True))
+
+    def _bearer_cred(self, headers):
+        auth = headers.get("Authorization") or ""
+        if auth[:7].lower() != "bearer " or not auth[7:].strip():
+            return None, None
+        tok = auth[7:].strip()
+        cred = self.creds.get(tok)
+        if cred is None or (cred["expires_at"] is not None and time.time() >= cred["expires_at"]):
+            return tok, None
+        return tok, cred
+
+    def _oauth_installation(self, q, headers):
+        with self.lock:
+            _, cred = self._bearer_cred(headers)
+            if cred is None or cred["kind"] != "bearer":
+                return oauth_json(401, {"detail": "Authentication credentials were not provided."
+                                        if not headers.get("Authorization") else "Invalid token."})
+            want = q.get("id")
+            out = []
+            for app in self.oauth_apps.values():
+                if app["workspace"] != cred["workspace"]:
+                    continue
+                if want and app["app_installation_id"] != want:
+                    continue
+                ws = self.workspaces.get(app["workspace"])
+                if ws is None:
+                    continue
+                out.append({"id": app["app_installation_id"], "workspace": ws.id,
+                            "workspace_detail": {"name": ws.name, "slug": ws.slug, "id": ws.id,
+                                                 "logo_url": None},
+                            "app_bot": app["app_bot"], "status": "installed",
+                            "application": app["id"], "installed_by": ws.owner})
+        return oauth_json(200, out)
+
+    # ------------------------------------------------------------------ MCP control
+    def mcp_control(self, method, parts, body):
+        sub = parts[0] if parts else ""
+        if sub == "" and method == "GET":
+            with self.lock:
+                return 200, {"config": dict(self.mcp_config), "sessions": len(self.mcp_sessions),
+                             "log": list(self.mcp_log)}
+        if sub == "config" and method == "POST":
+            cfg = dict(MCP_DEFAULTS)
+            unknown = set(body) - set(cfg)
+            if unknown:
+                raise ApiError(400, {"error": f"unknown MCP settings {sorted(unknown)}"})
+            cfg.update(body)
+            if cfg["mode"] not in ("json", "sse"):
+                raise ApiError(400, {"error": "mode must be json or sse"})
+            cfg["error_status"] = int(cfg["error_status"])
+            cfg["fail_next"] = int(cfg["fail_next"])
+            cfg["page_size"] = int(cfg["page_size"])
+            with self.lock:
+                old = self.mcp_hang_event
+                self.mcp_config = cfg
+                self.mcp_hang_event = threading.Event()
+            old.set()   # release requests hanging under the previous configuration
+            return 200, {"config": cfg}
+        if sub == "reset" and method == "POST":
+            with self.lock:
+                self.mcp_sessions.clear()
+                self.mcp_log.clear()
+            return 200, {"ok": True}
+        raise ApiError(404, {"error": f"unknown control endpoint {method} /_sim/mcp/{'/'.join(parts)}"})
+
+    # ------------------------------------------------------------------ MCP endpoint
+    def handle_mcp(self, method, headers, raw_body, client_gone):
+        """Returns (status, body_bytes, headers, content_type), or None to drop the connection."""
+        while True:
+            cfg, ev = self.mcp_config, self.mcp_hang_event
+            if not cfg["hang"]:
+                break
+            while not ev.wait(0.2):
+                if self.shutting_down.is_set() or client_gone():
+                    return None
+        with self.lock:
+            if self.mcp_config is cfg and cfg["fail_next"] > 0:
+                cfg["fail_next"] -= 1
+                failing = True
+            else:
+                failing = cfg["fail"]
+        if failing:
+            return cfg["error_status"], dumps_api({"error": "Simulated MCP failure."}), {}, "application/json"
+        if method not in ("POST", "DELETE"):
+            return 405, b"", {"Allow": "POST, DELETE"}, "application/json"
+        # Auth: a Plane API key (or a bearer token) as Bearer, plus the workspace slug.
+        with self.lock:
+            tok, cred = self._bearer_cred(headers)
+        if cred is None:
+            return (401, dumps_api({"error": "invalid_token",
+                                    "error_description": "Missing or invalid bearer token"}),
+                    {"WWW-Authenticate": 'Bearer error="invalid_token"'}, "application/json")
+        slug = headers.get("X-Workspace-slug")
+        if not slug:
+            return self._mcp_reply(400, rpc_error(None, -32600, "X-Workspace-slug header is required"))
+        if slug != cred["workspace"] and (slug not in cred.get("also", ()) or slug not in self.workspaces):
+            return 403, dumps_api({"error": "forbidden", "error_description":
+                                   "The credential cannot reach this workspace"}), {}, "application/json"
+        sid = headers.get("Mcp-Session-Id")
+        if method == "DELETE":
+            with self.lock:
+                sess = self.mcp_sessions.get(sid or "")
+                if sess is None or sess["cred"] != tok:
+                    return 404, b"", {}, "application/json"
+                del self.mcp_sessions[sid]
+            return 200, b"", {}, "application/json"
+        accept = (headers.get("Accept") or "").lower()
+        if "application/json" not in accept or "text/event-stream" not in accept:
+            return self._mcp_reply(406, rpc_error(None, -32600, "Not Acceptable: Client must accept "
+                                                  "both application/json and text/event-stream"))
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return self._mcp_reply(415, rpc_error(None, -32600,
+                                                  "Unsupported Media Type: Content-Type must be application/json"))
+        version = headers.get("Mcp-Protocol-Version")
+        if version and version not in MCP_PROTOCOL_VERSIONS:
+            return self._mcp_reply(400, rpc_error(None, -32600,
+                                                  f"Bad Request: Unsupported protocol version: {version}"))
+        try:
+            msg = json.loads(raw_body)
+        except ValueError:
+            return self._mcp_reply(400, rpc_error(None, -32700, "Parse error"))
+        messages = msg if isinstance(msg, list) else [msg]
+        if not messages or not all(isinstance(m, dict) for m in messages):
+            return self._mcp_reply(400, rpc_error(None, -32600, "Invalid Request"))
+        is_init = any(m.get("method") == "initialize" for m in messages)
+        new_sid = None
+        with self.lock:
+            if is_init:
+                if len(messages) != 1:
+                    return self._mcp_reply(400, rpc_error(None, -32600,
+                                                          "initialize must not be part of a batch"))
+                new_sid = uuid.uuid4().hex
+                sess = {"cred": tok, "workspace": slug, "initialized": False, "protocol": None}
+            else:
+                if not sid:
+                    return self._mcp_reply(400, rpc_error(None, -32000, "Bad Request: Missing session ID"))
+                sess = self.mcp_sessions.get(sid)
+                if sess is None or sess["cred"] != tok or sess["workspace"] != slug:
+                    return self._mcp_reply(404, rpc_error(None, -32001, "Session not found"))
+            replies = []
+            for m in messages:
+                r = self._mcp_message(m, sess, sid or new_sid, cred)
+                if r is not None:
+                    replies.append(r)
+            if new_sid:
+                self.mcp_sessions[new_sid] = sess
+        extra = {"Mcp-Session-Id": new_sid} if new_sid else {}
+        if not replies:
+            return 202, b"", extra, "application/json"
+        return self._mcp_reply(200, replies if isinstance(msg, list) else replies[0], extra)
+
+    def _mcp_reply(self, status, payload, extra=None):
+        extra = dict(extra or {})
+        if status != 200 or self.mcp_config["mode"] == "json":
+            return status, dumps_api(payload), extra, "application/json"
+        nl = "\r\n" if self.mcp_config["sse_crlf"] else "\n"
+        out = []
+        if self.mcp_config["sse_noise"]:
+            out.append(": plane_sim keep-alive" + nl + nl)
+            note = {"jsonrpc": "2.0", "method": "notifications/message",
+                    "params": {"level": "info", "logger": "plane_sim", "data": "working"}}
+            out.append("event: message" + nl + "data: " + json.dumps(note) + nl + nl)
+        for i, m in enumerate(payload if isinstance(payload, list) else [payload]):
+            # Pretty-printed, so one JSON-RPC message spans several data: lines.
+            lines = json.dumps(m, indent=1, ensure_ascii=False).split("\n")
+            out.append("event: message" + nl + f"id: {i + 1}" + nl +
+                       "".join("data: " + line + nl for line in lines) + nl)
+        extra["Cache-Control"] = "no-cache"
+        return status, "".join(out).encode("utf-8"), extra, "text/event-stream"
+
+    def _mcp_message(self, m, sess, sid, cred):
+        """One JSON-RPC message; returns the response object, or None for notifications."""
+        method = m.get("method")
+        mid = m.get("id")
+        entry = {"method": method, "id": mid, "session": sid, "workspace": sess["workspace"]}
+        self.mcp_log.append(entry)
+        if method is None:          # a response to a server request: nothing to do
+            return None
+        if m.get("jsonrpc") != "2.0" or not isinstance(method, str):
+            return rpc_error(mid, -32600, "Invalid Request") if "id" in m else None
+        if "id" not in m:           # notification
+            if method == "notifications/initialized":
+                sess["initialized"] = True
+            return None
+        params = m.get("params") if isinstance(m.get("params"), dict) else {}
+        if method == "initialize":
+            asked = params.get("protocolVersion")
+            sess["protocol"] = asked if asked in MCP_PROTOCOL_VERSIONS else "2025-03-26"
+            sess["client"] = params.get("clientInfo")
+            return {"jsonrpc": "2.0", "id": mid, "result": {
+                "protocolVersion": sess["protocol"],
+                "capabilities": {"tools": {"listChanged": False}, "logging": {}},
+                "serverInfo": {"name": "plane-mcp-server (plane_sim)", "version": "0.3.1"},
+                "instructions": "Simulated Plane MCP server."}}
+        if method == "ping":
+            return {"jsonrpc": "2.0", "id": mid, "result": {}}
+        if method == "tools/list":
+            size = self.mcp_config["page_size"] or len(MCP_TOOLS)
+            cursor = params.get("cursor")
+            try:
+                start = int(cursor) if cursor else 0
+                if start < 0 or start > len(MCP_TOOLS):
+                    raise ValueError
+            except (TypeError, ValueError):
+                return rpc_error(mid, -32602, "Invalid cursor")
+            result = {"tools": MCP_TOOLS[start:start + size]}
+            if start + size < len(MCP_TOOLS):
+                result["nextCursor"] = str(start + size)
+            return {"jsonrpc": "2.0", "id": mid, "result": result}
+        if method == "tools/call":
+            name = params.get("name")
+            args = params.get("arguments", {})
+            entry["tool"], entry["arguments"] = name, args
+            if name not in MCP_TOOL_NAMES:
+                return rpc_error(mid, -32602, f"Unknown tool: {name}")
+            if args is None:
+                args = {}
+            if not isinstance(args, dict):
+                return rpc_error(mid, -32602, "arguments must be an object")
+            try:
+                obj = self._mcp_tool(name, args, sess, cred)
+            except McpToolError as e:
+                entry["is_error"] = True
+                return {"jsonrpc": "2.0", "id": mid, "result": {
+                    "content": [{"type": "text", "text": f"Error: {e}"}], "isError": True}}
+            entry["is_error"] = False
+            structured = obj if isinstance(obj, dict) else {"result": obj}
+            return {"jsonrpc": "2.0", "id": mid, "result": {
+                "content": [{"type": "text", "text": json.dumps(obj, ensure_ascii=False)}],
+                "structuredContent": structured, "isError": False}}
+        return rpc_error(mid, -32601, f"Method not found: {method}")
+
+    def _mcp_tool(self, name, args, sess, cred):
+        """Runs a tool against the simulator's data (caller holds the lock); McpToolError on failure."""
+        ctx = Ctx()
+        ctx.method = "GET"
+        ctx.user = cred["user"]
+        ctx.tz = parse_tz(cred["tz"])
+        ctx.fields = None
+        ctx.body = {}
+        ctx.ws = self.workspaces.get(sess["workspace"])
+        if ctx.ws is None:
+            raise McpToolError(f"workspace {sess['workspace']!r} does not exist")
+        ctx.query = {k: str(args[k]) for k in ("per_page", "cursor", "order_by") if args.get(k) is not None}
+        action = args.get("action")
+
+        def need(*keys):
+            missing = [k for k in keys if not isinstance(args.get(k), str) or not args.get(k)]
+            if missing:
+                raise McpToolError(f"{name} {action}: missing argument(s) {', '.join(missing)}")
+            return [args[k] for k in keys]
+
+        try:
+            if name == "get_me":
+                return self.api_me(ctx)[1]
+            if name == "project":
+                if action == "list":
+                    return self.api_projects(ctx)[1]
+                if action == "retrieve":
+                    return self.api_project(ctx, *need("project_id"))[1]
+            elif name == "state":
+                if action == "list":
+                    return self.api_states(ctx, *need("project_id"))[1]
+                if action == "retrieve":
+                    return self.api_state(ctx, *need("project_id", "state_id"))[1]
+            elif name == "workitem":
+                if action == "list":
+                    return self.api_items(ctx, *need("project_id"))[1]
+                if action == "retrieve":
+                    return self.api_item(ctx, *need("project_id", "work_item_id"))[1]
+                if action == "retrieve_by_identifier":
+                    ident, _, seq = need("identifier")[0].rpartition("-")
+                    if not ident or not seq.isdigit():
+                        raise McpToolError("identifier must look like WEB-12")
+                    return self.api_item_by_key(ctx, ident, seq)[1]
+                if action in ("create", "update"):
+                    skip = {"action", "project_id", "work_item_id", "per_page", "cursor", "order_by"}
+                    ctx.body = {k: v for k, v in args.items() if k not in skip}
+                    ctx.method = "POST" if action == "create" else "PATCH"
+                    if action == "create":
+                        return self.api_item_create(ctx, *need("project_id"))[1]
+                    return self.api_item_patch(ctx, *need("project_id", "work_item_id"))[1]
+        except ApiError as e:
+            raise McpToolError(f"Plane answered HTTP {e.status}: {json.dumps(e.body)}")
+        valid = [p["inputSchema"]["properties"]["action"]["enum"] for p in MCP_TOOLS if p["name"] == name]
+        raise McpToolError(f"unknown action {action!r} for tool {name}; valid actions: "
+                           f"{', '.join(valid[0]) if valid else '-'}")
+
+
+class Simulator(OAuthMcpMixin):
     def __init__(self, rate_limit=60, rate_window=60.0, verbose=False):
         self.lock = threading.RLock()
         self.rl_lock = threading.Lock()
@@ -816,6 +1400,7 @@ class Simulator:
         self.fault_rng = random.Random(0)
         self.hang_event = threading.Event()
         self.reset_stats()
+        self._init_oauth_mcp()
 
     # ------------------------------------------------------------------ state management
     def reset_stats(self):
@@ -832,6 +1417,7 @@ class Simulator:
             self.buckets.clear()
         self.set_faults({})
         self.reset_stats()
+        self._init_oauth_mcp()
 
     def seed(self, p):
         t0 = time.monotonic()
@@ -1374,6 +1960,10 @@ class Simulator:
                         n = len(ws.outbox)
                         ws.outbox.clear()
                         return 200, {"cleared": n}
+            if route == "oauth":
+                return self.oauth_control(method, parts[1:], body)
+            if route == "mcp":
+                return self.mcp_control(method, parts[1:], body)
             return 404, {"error": f"unknown control endpoint {method} {path}"}
         except ApiError as e:
             return e.status, e.body
@@ -1508,13 +2098,23 @@ class Handler(BaseHTTPRequestHandler):
                 return
             status, data, headers, mode = res
             self.send(status, data, headers, truncate=(mode == "truncate"))
+        elif path.startswith("/auth/o/"):
+            status, data, headers, ctype = sim.handle_oauth(method, path, query, self.headers, raw)
+            self.send(status, data, headers, content_type=ctype)
+        elif path in MCP_PATHS:
+            res = sim.handle_mcp(method, self.headers, raw, self.client_gone)
+            if res is None:
+                self.close_connection = True
+                return
+            status, data, headers, ctype = res
+            self.send(status, data, headers, content_type=ctype)
         else:
             self.send(404, dumps_api(NOT_FOUND), {})
 
-    def send(self, status, data, headers, truncate=False):
+    def send(self, status, data, headers, truncate=False, content_type="application/json"):
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for k, v in headers.items():
                 self.send_header(k, v)

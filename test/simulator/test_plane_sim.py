@@ -1,5 +1,6 @@
 """Self-test for the Plane API simulator: python3 -m unittest test/simulator/test_plane_sim.py -v"""
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -14,6 +15,7 @@ import time
 import unittest
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM = os.path.join(HERE, "plane_sim.py")
@@ -448,6 +450,385 @@ class SimTest(unittest.TestCase):
                                     key="plane_api_big", ws="big")
             self.assertEqual(status, 200)
         self.assertLess(time.time() - t0, 2.0)
+
+
+    # ------------------------------------------------------------------ OAuth apps
+    def oauth_app(self, slug, **kw):
+        self.private_ws(slug)
+        spec = {"workspace": slug, "client_id": f"cid-{slug}", "client_secret": f"secret-{slug}",
+                "redirect_uri": "https://db.example/cb?tenant=1", "app_installation_id": f"inst-{slug}"}
+        spec.update(kw)
+        return self.ctl("POST", "oauth/apps", spec)
+
+    def token(self, form, basic=None, content_type="application/x-www-form-urlencoded"):
+        headers = {"Content-Type": content_type}
+        if basic:
+            headers["Authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+        status, hdrs, raw = self.request_raw("POST", "/auth/o/token/", urlencode(form).encode(), headers)
+        return status, json.loads(raw)
+
+    @classmethod
+    def request_raw(cls, method, path, data=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=10)
+        try:
+            c.request(method, path, body=data, headers=headers or {})
+            resp = c.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            c.close()
+
+    def authorize(self, app, state="st-1", redirect=None):
+        q = urlencode({"client_id": app["client_id"], "response_type": "code",
+                       "redirect_uri": redirect or app["redirect_uri"], "state": state,
+                       "scope": "projects:read projects.work_items:read"})
+        return self.request_raw("GET", "/auth/o/authorize-app/?" + q)
+
+    def test_oauth_authorization_code_flow(self):
+        app = self.oauth_app("oauth1")
+        status, hdrs, _ = self.authorize(app, state="state/+= 1")
+        self.assertEqual(status, 302)
+        loc = urlsplit(hdrs["Location"])
+        self.assertEqual(f"{loc.scheme}://{loc.netloc}{loc.path}", "https://db.example/cb")
+        q = parse_qs(loc.query)
+        self.assertEqual(q["tenant"], ["1"])
+        self.assertEqual(q["state"], ["state/+= 1"])
+        self.assertEqual(q["app_installation_id"], ["inst-oauth1"])
+        code = q["code"][0]
+        self.assertIn("state/+= 1", self.ctl("GET", "oauth")["states"])
+        # refused authorize requests
+        self.assertEqual(self.authorize(app, redirect="https://evil.example/cb")[0], 400)
+        self.assertEqual(self.authorize(dict(app, client_id="nope"))[0], 400)
+        # the token endpoint takes forms only
+        form = {"grant_type": "authorization_code", "code": code, "client_id": app["client_id"],
+                "client_secret": app["client_secret"], "redirect_uri": app["redirect_uri"]}
+        status, doc = self.token(form, content_type="application/json")
+        self.assertEqual((status, doc["error"]), (400, "invalid_request"))
+        status, doc = self.token(dict(form, client_secret="wrong"))
+        self.assertEqual((status, doc), (401, {"error": "invalid_client"}))
+        status, doc = self.token(dict(form, grant_type="password"))
+        self.assertEqual((status, doc), (400, {"error": "unsupported_grant_type"}))
+        status, tok = self.token(form)
+        self.assertEqual(status, 200)
+        self.assertEqual(set(tok), {"access_token", "refresh_token", "token_type", "expires_in", "scope"})
+        self.assertEqual((tok["token_type"], tok["expires_in"]), ("Bearer", 86400))
+        self.assertEqual(tok["scope"], "projects:read projects.work_items:read")
+        self.assertTrue(tok["access_token"].startswith("pln_"))
+        self.assertTrue(tok["refresh_token"].startswith("pln_refresh_"))
+        # codes are single use
+        status, doc = self.token(form)
+        self.assertEqual((status, doc), (400, {"error": "invalid_grant"}))
+        # the access token works on the REST API as a bearer token
+        status, _, raw = self.request("GET", "/api/v1/workspaces/oauth1/projects/",
+                                      headers={"Authorization": "Bearer " + tok["access_token"]})
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(raw)["total_count"], 1)
+        # a redirect_uri that differs from the authorize request's is refused
+        _, hdrs, _ = self.authorize(app)
+        code2 = parse_qs(urlsplit(hdrs["Location"]).query)["code"][0]
+        status, doc = self.token(dict(form, code=code2, redirect_uri="https://db.example/other"))
+        self.assertEqual((status, doc["error"]), (400, "invalid_grant"))
+        log = self.ctl("GET", "oauth")["log"]
+        self.assertEqual([(e["grant_type"], e["status"]) for e in log[-6:]],
+                         [("authorization_code", 400), ("authorization_code", 401), ("password", 400),
+                          ("authorization_code", 200), ("authorization_code", 400),
+                          ("authorization_code", 400)])
+
+    def test_oauth_refresh_rotation_expiry_and_faults(self):
+        app = self.oauth_app("oauth2", expires_in=3600)
+        _, hdrs, _ = self.authorize(app)
+        code = parse_qs(urlsplit(hdrs["Location"]).query)["code"][0]
+        base = {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+        status, first = self.token(dict(base, grant_type="authorization_code", code=code,
+                                        redirect_uri=app["redirect_uri"]))
+        self.assertEqual((status, first["expires_in"]), (200, 3600))
+        status, second = self.token(dict(base, grant_type="refresh_token",
+                                         refresh_token=first["refresh_token"]))
+        self.assertEqual(status, 200)
+        self.assertNotEqual(second["refresh_token"], first["refresh_token"])
+        self.assertNotEqual(second["access_token"], first["access_token"])
+        # rotation: the spent refresh token is refused
+        status, doc = self.token(dict(base, grant_type="refresh_token",
+                                      refresh_token=first["refresh_token"]))
+        self.assertEqual((status, doc), (400, {"error": "invalid_grant"}))
+        # the next refresh fails on demand (without spending the token), then works again
+        self.ctl("POST", "oauth/faults", {"fail_next_refresh": 1})
+        refresh = dict(base, grant_type="refresh_token", refresh_token=second["refresh_token"])
+        self.assertEqual(self.token(refresh), (400, {"error": "invalid_grant"}))
+        self.ctl("POST", "oauth/faults", {"fail_next_refresh": 1, "refresh_status": 503})
+        status, doc = self.token(refresh)
+        self.assertEqual((status, doc["error"]), (503, "server_error"))
+        status, third = self.token(refresh)
+        self.assertEqual(status, 200)
+        # expiring the tokens makes the API answer 401
+        api = "/api/v1/workspaces/oauth2/projects/"
+        auth = {"Authorization": "Bearer " + third["access_token"]}
+        self.assertEqual(self.request("GET", api, headers=auth)[0], 200)
+        res = self.ctl("POST", "oauth/expire", {"client_id": app["client_id"]})
+        self.assertEqual(res["expired"], 3)
+        status, _, raw = self.request("GET", api, headers=auth)
+        self.assertEqual((status, json.loads(raw)), (401, {"detail": "Token has expired."}))
+        # ... but the refresh token still gets a fresh, working pair
+        status, fourth = self.token(dict(base, grant_type="refresh_token",
+                                         refresh_token=third["refresh_token"]))
+        self.assertEqual(status, 200)
+        self.assertEqual(self.request("GET", api, headers={
+            "Authorization": "Bearer " + fourth["access_token"]})[0], 200)
+
+    def test_oauth_bot_token_and_app_installation(self):
+        app = self.oauth_app("oauth3", expires_in=120)
+        form = {"grant_type": "client_credentials", "app_installation_id": "inst-oauth3",
+                "scope": "projects:read"}
+        # Basic auth is required for client_credentials
+        status, doc = self.token(dict(form, client_id=app["client_id"], client_secret=app["client_secret"]))
+        self.assertEqual((status, doc["error"]), (401, "invalid_client"))
+        status, doc = self.token(form, basic=f"{app['client_id']}:wrong")
+        self.assertEqual((status, doc), (401, {"error": "invalid_client"}))
+        status, doc = self.token(dict(form, app_installation_id="other"),
+                                 basic=f"{app['client_id']}:{app['client_secret']}")
+        self.assertEqual((status, doc["error"]), (400, "invalid_grant"))
+        status, bot = self.token(form, basic=f"{app['client_id']}:{app['client_secret']}")
+        self.assertEqual(status, 200)
+        self.assertTrue(bot["access_token"].startswith("pln_bot_"))
+        self.assertNotIn("refresh_token", bot)
+        self.assertEqual((bot["expires_in"], bot["scope"]), (120, "projects:read"))
+        auth = {"Authorization": "Bearer " + bot["access_token"]}
+        status, _, raw = self.request_raw("GET", "/auth/o/app-installation/?id=inst-oauth3", headers=auth)
+        self.assertEqual(status, 200)
+        inst = json.loads(raw)
+        self.assertEqual(len(inst), 1)
+        self.assertEqual(inst[0]["id"], "inst-oauth3")
+        self.assertEqual(inst[0]["workspace_detail"]["slug"], "oauth3")
+        self.assertEqual(inst[0]["status"], "installed")
+        status, _, raw = self.request_raw("GET", "/auth/o/app-installation/?id=unknown", headers=auth)
+        self.assertEqual((status, json.loads(raw)), (200, []))
+        self.assertEqual(self.request_raw("GET", "/auth/o/app-installation/?id=inst-oauth3")[0], 401)
+        self.assertEqual(self.request_raw("GET", "/auth/o/app-installation/?id=inst-oauth3",
+                                          headers={"Authorization": "Bearer nope"})[0], 401)
+        # the bot token reads the REST API; an API key is not an OAuth bearer token
+        self.assertEqual(self.request("GET", "/api/v1/workspaces/oauth3/projects/", headers=auth)[0], 200)
+        self.assertEqual(self.request_raw("GET", "/auth/o/app-installation/", headers={
+            "Authorization": "Bearer plane_api_oauth3"})[0], 401)
+
+    # ------------------------------------------------------------------ MCP
+    MCP_HEADERS = {"Authorization": "Bearer plane_api_acme", "X-Workspace-slug": "acme",
+                   "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+    def mcp_post(self, message, session=None, headers=None, ws="acme"):
+        h = dict(self.MCP_HEADERS, **{"Authorization": f"Bearer plane_api_{ws}", "X-Workspace-slug": ws})
+        if session:
+            h["Mcp-Session-Id"] = session
+        h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}
+        status, hdrs, raw = self.request_raw("POST", "/mcp", json.dumps(message).encode(), h)
+        ctype = hdrs.get("Content-Type", "")
+        if ctype.startswith("text/event-stream"):
+            msgs = [json.loads(d) for d in sse_data(raw.decode())]
+            doc = next((m for m in msgs if "id" in m and m.get("id") == message.get("id")), None)
+            return status, hdrs, doc, msgs
+        return status, hdrs, (json.loads(raw) if raw else None), None
+
+    def mcp_session(self, ws="acme"):
+        status, hdrs, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "test"}}}, ws=ws)
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["result"]["protocolVersion"], "2025-03-26")
+        sid = hdrs["Mcp-Session-Id"]
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "method": "notifications/initialized"}, sid,
+                                          ws=ws)
+        self.assertEqual((status, doc), (202, None))
+        return sid
+
+    def mcp_call(self, sid, name, arguments, mid=7, ws="acme"):
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": mid, "method": "tools/call",
+                                           "params": {"name": name, "arguments": arguments}}, sid, ws=ws)
+        self.assertEqual(status, 200)
+        return doc
+
+    def test_mcp_json_session_tools_and_calls(self):
+        self.addCleanup(self.ctl, "POST", "mcp/config", {})
+        self.ctl("POST", "mcp/reset")
+        st = self.private_ws("mcpws")   # writes go to a private workspace, not the shared one
+        pid, ws = st["projects"][0]["id"], "mcpws"
+        sid = self.mcp_session(ws)
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, sid, ws=ws)
+        tools = {t["name"]: t for t in doc["result"]["tools"]}
+        self.assertNotIn("nextCursor", doc["result"])
+        self.assertEqual(set(tools), {"workitem", "project", "state", "get_me"})
+        self.assertFalse(tools["workitem"]["annotations"]["readOnlyHint"])
+        self.assertTrue(tools["get_me"]["annotations"]["readOnlyHint"])
+        self.assertIn("update", tools["workitem"]["inputSchema"]["properties"]["action"]["enum"])
+        # list / retrieve / update against the simulator's data
+        res = self.mcp_call(sid, "workitem", {"action": "list", "project_id": pid, "per_page": 5}, ws=ws)
+        self.assertFalse(res["result"]["isError"])
+        page = res["result"]["structuredContent"]
+        self.assertEqual((page["count"], page["total_count"]), (5, 20))
+        self.assertEqual(json.loads(res["result"]["content"][0]["text"]), page)
+        victim = page["results"][0]
+        self.assertTrue(victim["updated_at"].endswith("+05:30"))
+        res = self.mcp_call(sid, "workitem", {"action": "retrieve", "project_id": pid,
+                                              "work_item_id": victim["id"]}, ws=ws)
+        self.assertEqual(res["result"]["structuredContent"]["name"], victim["name"])
+        res = self.mcp_call(sid, "workitem", {"action": "update", "project_id": pid,
+                                              "work_item_id": victim["id"], "priority": "urgent",
+                                              "name": "Renamed by MCP"}, ws=ws)
+        after = res["result"]["structuredContent"]
+        self.assertEqual((after["name"], after["priority"]), ("Renamed by MCP", "urgent"))
+        self.assertGreater(datetime.fromisoformat(after["updated_at"]),
+                           datetime.fromisoformat(victim["updated_at"]))
+        truth = {r["id"]: r for r in self.ctl("GET", "state/mcpws")["work_items"]}
+        self.assertEqual(truth[victim["id"]]["name"], "Renamed by MCP")
+        ident = st["projects"][0]["identifier"]
+        res = self.mcp_call(sid, "workitem", {"action": "retrieve_by_identifier",
+                                              "identifier": f"{ident}-{after['sequence_id']}"}, ws=ws)
+        self.assertEqual(res["result"]["structuredContent"]["id"], victim["id"])
+        res = self.mcp_call(sid, "get_me", {}, ws=ws)
+        self.assertIn("display_name", res["result"]["structuredContent"])
+        res = self.mcp_call(sid, "project", {"action": "list"}, ws=ws)
+        self.assertEqual(res["result"]["structuredContent"]["total_count"], 1)
+        # tool failures are results with isError; unknown tools and methods are JSON-RPC errors
+        for args in ({"action": "delete", "project_id": pid},
+                     {"action": "retrieve", "project_id": pid, "work_item_id": "missing"},
+                     {"action": "update", "project_id": pid, "work_item_id": victim["id"],
+                      "priority": "extreme"},
+                     {"action": "retrieve"}):
+            res = self.mcp_call(sid, "workitem", args, ws=ws)
+            self.assertTrue(res["result"]["isError"], args)
+            self.assertTrue(res["result"]["content"][0]["text"].startswith("Error: "))
+        res = self.mcp_call(sid, "nope", {}, ws=ws)
+        self.assertEqual(res["error"]["code"], -32602)
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 9, "method": "resources/list"}, sid, ws=ws)
+        self.assertEqual((status, doc["error"]["code"], doc["id"]), (200, -32601, 9))
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 10, "method": "ping"}, sid, ws=ws)
+        self.assertEqual(doc, {"jsonrpc": "2.0", "id": 10, "result": {}})
+        log = self.ctl("GET", "mcp")["log"]
+        calls = [e for e in log if e["method"] == "tools/call"]
+        self.assertEqual(calls[2]["tool"], "workitem")
+        self.assertEqual(calls[2]["arguments"]["action"], "update")
+        self.assertTrue(all(e["session"] == sid for e in log[2:]))
+        # DELETE ends the session
+        self.assertEqual(self.request_raw("DELETE", "/mcp", headers=dict(self.MCP_HEADERS, **{
+            "Mcp-Session-Id": sid, "Authorization": "Bearer plane_api_mcpws",
+            "X-Workspace-slug": ws}))[0], 200)
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 11, "method": "ping"}, sid, ws=ws)
+        self.assertEqual(status, 404)
+
+    def test_mcp_protocol_errors_and_auth(self):
+        ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+        sid = self.mcp_session()
+        status, hdrs, doc, _ = self.mcp_post(ping, sid, {"Authorization": None})
+        self.assertEqual(status, 401)
+        self.assertIn("Bearer", hdrs["WWW-Authenticate"])
+        self.assertEqual(self.mcp_post(ping, sid, {"Authorization": "Bearer plane_api_wrong"})[0], 401)
+        status, _, doc, _ = self.mcp_post(ping, sid, {"X-Workspace-slug": None})
+        self.assertEqual((status, doc["error"]["code"]), (400, -32600))
+        self.private_ws("mcpother")
+        self.assertEqual(self.mcp_post(ping, sid, {"X-Workspace-slug": "mcpother"})[0], 403)
+        status, _, doc, _ = self.mcp_post(ping)
+        self.assertEqual((status, doc["error"]["message"]), (400, "Bad Request: Missing session ID"))
+        status, _, doc, _ = self.mcp_post(ping, "no-such-session")
+        self.assertEqual((status, doc["id"]), (404, None))
+        self.assertEqual(self.mcp_post(ping, sid, {"Accept": "application/json"})[0], 406)
+        self.assertEqual(self.mcp_post(ping, sid, {"Content-Type": "text/plain"})[0], 415)
+        self.assertEqual(self.mcp_post(ping, sid, {"Mcp-Protocol-Version": "1999-01-01"})[0], 400)
+        self.assertEqual(self.mcp_post(ping, sid, {"Mcp-Protocol-Version": "2025-03-26"})[0], 200)
+        status, _, raw = self.request_raw("POST", "/mcp", b"{not json", dict(self.MCP_HEADERS, **{
+            "Mcp-Session-Id": sid}))
+        self.assertEqual((status, json.loads(raw)["error"]["code"]), (400, -32700))
+        self.assertEqual(self.request_raw("GET", "/mcp", headers=self.MCP_HEADERS)[0], 405)
+        # the hosted path works too, and an OAuth or /_sim/tokens bearer token is accepted
+        self.ctl("POST", "tokens", {"workspace": "acme", "token": "mcp-bearer"})
+        status, hdrs, _ = self.request_raw("POST", "/http/api-key/mcp", json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).encode(),
+            dict(self.MCP_HEADERS, Authorization="Bearer mcp-bearer"))
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["Mcp-Session-Id"])
+        # a batch of a request and a notification
+        status, _, doc, _ = self.mcp_post([{"jsonrpc": "2.0", "id": 5, "method": "ping"},
+                                           {"jsonrpc": "2.0", "method": "notifications/cancelled"}], sid)
+        self.assertEqual((status, doc), (200, [{"jsonrpc": "2.0", "id": 5, "result": {}}]))
+
+    def test_mcp_sse_replies_and_tools_pagination(self):
+        self.addCleanup(self.ctl, "POST", "mcp/config", {})
+        self.ctl("POST", "mcp/config", {"mode": "sse", "page_size": 3, "sse_crlf": True})
+        sid = self.mcp_session()   # initialize answered over SSE too
+        status, hdrs, doc, msgs = self.mcp_post({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}, sid)
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/event-stream"))
+        self.assertEqual(len(msgs), 2)   # a log notification, then the response
+        self.assertEqual(msgs[0]["method"], "notifications/message")
+        self.assertEqual([t["name"] for t in doc["result"]["tools"]], ["workitem", "project", "state"])
+        self.assertEqual(doc["result"]["nextCursor"], "3")
+        status, _, raw = self.request_raw("POST", "/mcp", json.dumps(
+            {"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"cursor": "3"}}).encode(),
+            dict(self.MCP_HEADERS, **{"Mcp-Session-Id": sid}))
+        text = raw.decode()
+        self.assertIn("\r\n\r\n", text)
+        self.assertTrue(text.startswith(": "))
+        data_lines = [ln for ln in text.split("\r\n") if ln.startswith("data:")]
+        self.assertGreater(len(data_lines), 3)   # the response spans several data: lines
+        doc = [json.loads(d) for d in sse_data(text)][-1]
+        self.assertEqual([t["name"] for t in doc["result"]["tools"]], ["get_me"])
+        self.assertNotIn("nextCursor", doc["result"])
+        status, _, doc, _ = self.mcp_post({"jsonrpc": "2.0", "id": 6, "method": "tools/list",
+                                           "params": {"cursor": "bogus"}}, sid)
+        self.assertEqual(doc["error"]["code"], -32602)
+        self.ctl("POST", "mcp/config", {"mode": "sse", "sse_noise": False})
+        status, _, raw = self.request_raw("POST", "/mcp", json.dumps(
+            {"jsonrpc": "2.0", "id": 8, "method": "ping"}).encode(),
+            dict(self.MCP_HEADERS, **{"Mcp-Session-Id": sid}))
+        self.assertEqual([json.loads(d) for d in sse_data(raw.decode())],
+                         [{"jsonrpc": "2.0", "id": 8, "result": {}}])
+
+    def test_mcp_faults_500_and_hang(self):
+        self.addCleanup(self.ctl, "POST", "mcp/config", {})
+        sid = self.mcp_session()
+        ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+        self.ctl("POST", "mcp/config", {"fail": True})
+        self.assertEqual(self.mcp_post(ping, sid)[0], 500)
+        self.assertEqual(self.mcp_post(ping, sid)[0], 500)
+        self.ctl("POST", "mcp/config", {"fail_next": 1, "error_status": 503})
+        self.assertEqual(self.mcp_post(ping, sid)[0], 503)
+        self.assertEqual(self.mcp_post(ping, sid)[0], 200)
+        self.ctl("POST", "mcp/config", {"hang": True})
+        out = {}
+
+        def hung():
+            out["status"] = self.mcp_post(ping, sid)[0]
+
+        th = threading.Thread(target=hung)
+        th.start()
+        time.sleep(0.3)
+        self.assertNotIn("status", out)
+        self.assertEqual(self.api("projects/")[0], 200)   # the REST API is not blocked
+        self.ctl("POST", "mcp/config", {})
+        th.join(5)
+        self.assertEqual(out.get("status"), 200)
+        # a client that gives up on a hung request is dropped, not answered later
+        self.ctl("POST", "mcp/config", {"hang": True})
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=0.5)
+        with self.assertRaises(OSError):
+            c.request("POST", "/mcp", json.dumps(ping).encode(),
+                      dict(self.MCP_HEADERS, **{"Mcp-Session-Id": sid}))
+            c.getresponse()
+        c.close()
+        self.ctl("POST", "mcp/config", {})
+        self.assertEqual(self.mcp_post(ping, sid)[0], 200)
+
+
+def sse_data(text):
+    """The data of each event of a text/event-stream body (multi-line data joined with \\n)."""
+    events, data = [], None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            if data is not None:
+                events.append("\n".join(data))
+            data = None
+        elif line.startswith("data:"):
+            value = line[5:]
+            data = (data or []) + [value[1:] if value.startswith(" ") else value]
+    if data is not None:
+        events.append("\n".join(data))
+    return events
 
 
 if __name__ == "__main__":

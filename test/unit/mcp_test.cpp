@@ -123,7 +123,7 @@ TEST(McpSse, EdgeCases) {
   EXPECT_EQ(plane::parse_sse_data("data: a:b: c\n\n"), std::vector<std::string>{"a:b: c"});
   EXPECT_EQ(plane::parse_sse_data("dataX: no\ndata: yes\n\n"), std::vector<std::string>{"yes"});
   EXPECT_EQ(plane::parse_sse_data("data: 1\n\ndata: 2\n\n"), (std::vector<std::string>{"1", "2"}));
-  const std::string with_nul("data: a\0b\n\n", 12);
+  const std::string with_nul("data: a\0b\n\n", 11);
   EXPECT_EQ(plane::parse_sse_data(with_nul), std::vector<std::string>{std::string("a\0b", 3)});
 }
 
