@@ -169,3 +169,35 @@ class McpTest(MirrorTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class McpSimulatorTest(MirrorTestCase):
+    """The same calls against the Plane simulator's own MCP endpoint (its data, its tools)."""
+    CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'"]
+
+    def test_simulator_mcp_reads_writes_and_gate(self):
+        self.add_workspace("mcpsim", projects=1, items=5)
+        self.wait_for_run_end("mcpsim")
+        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation('mcpsim', mcp_url => %s)",
+               (self.sim.url + "/mcp",))
+        truth = self.sim.state("mcpsim")
+        project = truth["projects"][0]["id"]
+        target = truth["work_items"][0]["id"]
+        for mode in ("json", "sse"):
+            self.sim.control("POST", "mcp/config", {"mode": mode})
+            result = scalar(self.conn, "SELECT work_plane.mcp_call('mcpsim', 'workitem', %s::jsonb)",
+                            (json.dumps({"action": "list", "project_id": project}),))
+            self.assertFalse(result.get("isError"), result)
+        self.sim.control("POST", "mcp/config", {})
+        update = json.dumps({"action": "update", "project_id": project, "work_item_id": target, "name": "via MCP"})
+        with self.assertRaises(psycopg2.Error):
+            scalar(self.conn, "SELECT work_plane.mcp_call('mcpsim', 'workitem', %s::jsonb)", (update,))
+        scalar(self.conn, "SELECT work_plane.set_writeback_policy('mcpsim', 'enabled', 'plane_wins')")
+        result = scalar(self.conn, "SELECT work_plane.mcp_call('mcpsim', 'workitem', %s::jsonb)", (update,))
+        self.assertFalse(result.get("isError"), result)
+        self.assertEqual({i["id"]: i for i in self.sim.state("mcpsim")["work_items"]}[target]["name"], "via MCP")
+        actions = wait_until(lambda: (lambda r: r if len(r) >= 4 else None)(
+            [r["action"] for r in query(self.conn, "SELECT action FROM ops.run_events WHERE source = 'plane_mcp' "
+                                                   "AND workspace_slug = 'mcpsim' ORDER BY id")]),
+            timeout=10, message="four audited MCP calls")
+        self.assertEqual(actions.count("workitem.update"), 2)  # refused, then applied
