@@ -11,14 +11,21 @@ from harness import MirrorTestCase, query, scalar, wait_until
 class CrashTest(MirrorTestCase):
     CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'"]
 
-    def reconnect(self):
+    def reconnect(self, old_launcher=None):
+        # A connection made before the postmaster noticed a crash dies in the reset: wait until a
+        # query answers and a launcher other than the one before runs.
         def attempt():
             try:
-                type(self).conn = self.cluster.connect()
-                return True
+                c = self.cluster.connect()
+                pid = scalar(c, "SELECT work_plane.launcher_pid()")
+                if pid and pid != old_launcher:
+                    type(self).conn = c
+                    return True
+                c.close()
             except Exception:
-                return False
-        wait_until(attempt, timeout=60, message="the server to accept connections again")
+                pass
+            return False
+        wait_until(attempt, timeout=60, interval=0.2, message="the server and a new launcher")
 
     def start_slow_backfill(self, slug, items=600):
         self.add_workspace(slug, projects=1, items=items)
@@ -45,10 +52,11 @@ class CrashTest(MirrorTestCase):
         cursor = scalar(self.conn, "SELECT cursor FROM work_plane.events_cursor WHERE workspace_slug = 'kill9' "
                                    "AND resource LIKE 'work_items:%%'")
         self.assertTrue(cursor)
+        launcher = scalar(self.conn, "SELECT work_plane.launcher_pid()")
         os.kill(pid, signal.SIGKILL)  # the postmaster resets every backend after this
         self.conn.close()
         self.sim.faults()
-        self.reconnect()
+        self.reconnect(launcher)
         self.finish_and_check("kill9")
 
     def test_immediate_shutdown_and_restart_mid_sync(self):
