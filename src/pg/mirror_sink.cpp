@@ -156,11 +156,13 @@ namespace {
 
 // "<table> t WHERE <live rows of scope not among the ids in $2>", from constant fragments only;
 // every value is a parameter: $1 slug, $2 ids (JSON array), $3 project, $4 item type.
+// An anti-join against the listed ids (hashable, linear): a correlated NOT EXISTS over
+// jsonb_array_elements_text re-expands the whole list for every mirror row (quadratic).
 std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope) {
   std::string sql = std::string(table_name(table)) +
-                    " t WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text($2::jsonb) s(id) "
-                    "WHERE s.id = t.plane_id)";
+                    " t LEFT JOIN (SELECT DISTINCT jsonb_array_elements_text($2::jsonb) AS id) s "
+                    "ON s.id = t.plane_id WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
+                    "AND s.id IS NULL";
   if (table != plane::MirrorTable::Projects && scope.project_id) {
     sql += scope.project_id->empty() ? " AND t.project_plane_id IS NULL"
                                      : " AND t.project_plane_id = $3";
