@@ -111,11 +111,18 @@ class IdleTest(MirrorTestCase):
         sql = ("SELECT backend_type, state_change FROM pg_stat_activity "
                "WHERE backend_type IN ('plane_connector launcher', 'plane_connector queue') ORDER BY 1")
         # Each worker reports its activity once per loop: idle, the report must not move.
-        first = wait_until(lambda: (lambda r: r if len(r) == 2 else None)(query(self.conn, sql)),
-                           message="both workers")
+        # The end of the run wakes the launcher (worker exit, commit) a last time, so first
+        # wait for the reports to settle: unchanged across half a second.
+        def settled():
+            before = query(self.conn, sql)
+            time.sleep(0.5)
+            after = query(self.conn, sql)
+            same = len(before) == 2 and [r["state_change"] for r in before] == [r["state_change"] for r in after]
+            return after if same else None
+        first = wait_until(settled, timeout=20, message="both workers to settle")
         self.sim.control("POST", "stats/reset")
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:  # observe for two seconds; any loop would show
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:  # observe for three seconds; any loop would show
             later = query(self.conn, sql)
             self.assertEqual([r["state_change"] for r in later], [r["state_change"] for r in first], later)
             time.sleep(0.2)
