@@ -34,6 +34,13 @@ CREATE TABLE work_plane.installations (
   enabled          boolean NOT NULL DEFAULT true,
   poll_interval    interval CHECK (poll_interval >= interval '10 seconds'),
   mcp_url          text CONSTRAINT mcp_url_is_http CHECK (mcp_url ~ '^https?://[^[:space:]/?#@]+(/[^[:space:]?#]*)?$'),
+  -- OAuth (set by oauth_callback): whose token the workers use, the app installation bot tokens are
+  -- requested for, and whether Plane still accepts the refresh token.
+  oauth_user_id       text CHECK (oauth_user_id ~ '^[A-Za-z0-9_-]{1,64}$'),
+  app_installation_id text CHECK (app_installation_id ~ '^[A-Za-z0-9_-]{1,64}$'),
+  oauth_scopes        text,
+  auth_status      text NOT NULL DEFAULT 'ok' CHECK (auth_status IN ('ok', 'reauthorization_required')),
+  auth_error       text,
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   -- The database itself refuses writeback without a documented conflict policy.
@@ -44,6 +51,10 @@ COMMENT ON TABLE work_plane.installations IS 'One row per mirrored Plane workspa
 COMMENT ON COLUMN work_plane.installations.api_url IS 'Plane API base URL without /api/v1; NULL uses plane.api_url';
 COMMENT ON COLUMN work_plane.installations.poll_interval IS 'Time between syncs; NULL uses plane.poll_interval';
 COMMENT ON COLUMN work_plane.installations.mcp_url IS 'Plane MCP endpoint; NULL uses plane.mcp_url (Plane''s hosted API-key endpoint)';
+COMMENT ON COLUMN work_plane.installations.auth_mode IS
+  'api_key: X-API-Key from Vault; oauth: a user''s OAuth token (refreshed by the workers); bot: an app installation''s bot token (re-requested when it lapses)';
+COMMENT ON COLUMN work_plane.installations.auth_status IS
+  'reauthorization_required once Plane refused the refresh (or bot) grant: run oauth_authorize_url again';
 COMMENT ON COLUMN work_plane.installations.conflict_policy IS
   'plane_wins: a conflicting local patch is dropped and the mirror refreshed from Plane; keep_local: it is kept, marked conflicted, for a person to resolve. Plane is never overwritten in either case.';
 
@@ -57,6 +68,21 @@ CREATE TABLE work_plane.tokens_ref (
   updated_at        timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (workspace_slug, user_id, kind)
 );
+
+-- OAuth `state` values handed out by oauth_authorize_url: only their SHA-256 is kept. Single use
+-- (used_at), bound to one workspace and redirect URI, expiring (plane.oauth_state_ttl).
+CREATE TABLE work_plane.oauth_states (
+  state_sha256   text PRIMARY KEY CHECK (state_sha256 ~ '^[0-9a-f]{64}$'),
+  workspace_slug text NOT NULL REFERENCES work_plane.installations ON DELETE CASCADE,
+  redirect_uri   text NOT NULL,
+  scopes         text NOT NULL,
+  issued_to      name NOT NULL DEFAULT session_user,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  expires_at     timestamptz NOT NULL,
+  used_at        timestamptz
+);
+COMMENT ON TABLE work_plane.oauth_states IS
+  'CSRF state of pending OAuth authorisations (SHA-256 only); single use, expiring';
 
 -------------------------------------------------------------------------------------------------
 -- The mirror. Every table: workspace_slug, plane_id (unique per workspace), synced_at, raw (the
@@ -335,6 +361,13 @@ BEGIN
     RAISE EXCEPTION 'Plane workspace % is disabled', quote_literal(sync_now.workspace_slug)
       USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
+  IF EXISTS (SELECT 1 FROM work_plane.installations i WHERE i.workspace_slug = sync_now.workspace_slug
+                AND i.auth_status = 'reauthorization_required') THEN
+    RAISE EXCEPTION 'Plane workspace % needs re-authorisation: Plane refused to renew its OAuth token',
+      quote_literal(sync_now.workspace_slug)
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Run SELECT work_plane.oauth_authorize_url(''<slug>'', ''<redirect_uri>'') and complete the flow with work_plane.oauth_callback.';
+  END IF;
   -- Requests coalesce: a request made while one is pending or running just keeps the flag set.
   UPDATE work_plane.sync_state s
      SET requested_at = coalesce(s.requested_at, now()),
@@ -453,6 +486,13 @@ SELECT i.workspace_slug,
        s.last_success_at,
        s.last_error,
        s.last_error_at,
+       i.auth_mode,
+       i.auth_status,
+       i.auth_error,
+       (SELECT t.expires_at FROM work_plane.tokens_ref t
+         WHERE t.workspace_slug = i.workspace_slug
+           AND ((i.auth_mode = 'oauth' AND t.kind = 'access_token' AND t.user_id = i.oauth_user_id)
+             OR (i.auth_mode = 'bot' AND t.kind = 'bot_token'))) AS token_expires_at,
        s.requests_used,
        s.throttled,
        b.requests_in_window AS budget_used,
@@ -674,6 +714,26 @@ COMMENT ON FUNCTION work_plane.mcp_tools(text) IS
   'The MCP server''s tools, each with "mutating" as the policy gate judges it';
 
 -------------------------------------------------------------------------------------------------
+-- OAuth2 for Plane apps. Client id and secret come from Vault (plane_oauth_client_id,
+-- plane_oauth_client_secret); tokens go to Vault; tokens_ref keeps only their names and expiry.
+-------------------------------------------------------------------------------------------------
+CREATE FUNCTION work_plane.oauth_authorize_url(
+    workspace_slug text, redirect_uri text,
+    scopes text DEFAULT 'projects:read projects.work_items:read projects.cycles:read projects.modules:read projects.pages:read wiki.pages:read projects.states:read projects.labels:read')
+  RETURNS text
+  LANGUAGE c VOLATILE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_oauth_authorize_url';
+COMMENT ON FUNCTION work_plane.oauth_authorize_url(text, text, text) IS
+  'Plane''s authorize-app URL for an installed workspace, with a random single-use state that expires after plane.oauth_state_ttl';
+
+CREATE FUNCTION work_plane.oauth_callback(code text, state text, app_installation_id text DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'plane_oauth_callback';
+COMMENT ON FUNCTION work_plane.oauth_callback(text, text, text) IS
+  'Completes an authorisation: checks and spends the state, exchanges the code, stores the tokens in Vault (a bot token too when app_installation_id is given) and switches the installation to them. Call it in its own transaction.';
+
+-------------------------------------------------------------------------------------------------
 -- Tenancy: which roles may read which workspaces' mirror rows (row-level security below).
 -------------------------------------------------------------------------------------------------
 CREATE TABLE work_plane.workspace_access (
@@ -739,7 +799,9 @@ GRANT EXECUTE ON FUNCTION
   work_plane.update_work_item(text, text, jsonb),
   work_plane.create_work_item(text, text, jsonb),
   work_plane.mcp_call(text, text, jsonb),
-  work_plane.mcp_tools(text)
+  work_plane.mcp_tools(text),
+  work_plane.oauth_authorize_url(text, text, text),
+  work_plane.oauth_callback(text, text, text)
   TO plane_connector_admin;
 GRANT EXECUTE ON FUNCTION work_plane.ingest_webhook(text, jsonb, text) TO plane_connector_ingest;
 

@@ -405,6 +405,33 @@ std::string app_installation_workspace(HttpTransport& transport, const std::stri
   return slug->get<std::string>();
 }
 
+std::string oauth_token_user(HttpTransport& transport, const std::string& base_url,
+                             const std::string& bearer) {
+  std::string_view token(bearer);
+  if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) {
+    token.remove_prefix(7);
+  }
+  const Secrets secrets({token});
+  HttpRequest request;
+  request.url = normalise_base(base_url) + "/api/v1/users/me/";
+  request.timeout_ms = kOAuthTimeoutMs;
+  request.headers.emplace_back("Accept", "application/json");
+  request.headers.emplace_back("User-Agent", "plane_connector/0.1");
+  request.headers.emplace_back("Authorization", "Bearer " + std::string(token));
+  WipeOnExit wipe;
+  wipe.watch(request.headers.back().second);
+  HttpResponse response = transport.perform(request);
+  if (response.status < 200 || response.status >= 300) {
+    throw_http_error(response, "current user", secrets, false);
+  }
+  const json doc = json::parse(response.body.begin(), response.body.end(), nullptr, false);
+  if (!doc.is_object() || !doc.contains("id") || !doc["id"].is_string() ||
+      doc["id"].get_ref<const std::string&>().empty()) {
+    throw PlaneError(ErrorKind::Parse, "Plane's users/me answer has no id");
+  }
+  return doc["id"].get<std::string>();
+}
+
 std::string random_state_token() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1) {

@@ -70,6 +70,12 @@ std::string app_installation_workspace(HttpTransport& transport, const std::stri
                                        const std::string& bearer,
                                        const std::string& installation_id);
 
+// GET {base}/api/v1/users/me/ with `Authorization: Bearer <bearer>`: the id of the Plane user a
+// user token acts for (tokens_ref and the Vault names are keyed by it). Errors as for
+// app_installation_workspace; a body without a string "id" → Parse.
+std::string oauth_token_user(HttpTransport& transport, const std::string& base_url,
+                             const std::string& bearer);
+
 // 32 bytes from OpenSSL's RAND_bytes as 64 lowercase hex characters (URL-safe as is), for the
 // `state` parameter. Throws PlaneError(Internal) if the CSPRNG fails.
 std::string random_state_token();

@@ -100,6 +100,13 @@ void define_settings() {
                              "An installation's mcp_url takes precedence.", &settings.mcp_url,
                              "https://mcp.plane.so/http/api-key/mcp", PGC_SIGHUP, 0, check_api_url,
                              nullptr, nullptr);
+  DefineCustomIntVariable("plane.oauth_state_ttl", "How long the state of an OAuth authorize URL "
+                          "stays usable.", nullptr, &settings.oauth_state_ttl_s, 600, 10, 86400,
+                          PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.oauth_refresh_margin", "How long before expiry OAuth and bot "
+                          "tokens are renewed.", "At most half the token's lifetime is used.",
+                          &settings.oauth_refresh_margin_s, 300, 0, 86400, PGC_SIGHUP, GUC_UNIT_S,
+                          nullptr, nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress) {
     DefineCustomStringVariable("plane.webhook_listen_address",
                                "host:port where the embedded webhook receiver listens; empty: off.",

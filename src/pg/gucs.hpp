@@ -26,6 +26,8 @@ struct Settings {
   char* webhook_listen_address;  // host:port of the embedded receiver; empty = off
   bool queue_worker_enabled;     // off: events wait for work_plane.process_events (pg_cron)
   char* mcp_url;                 // default MCP endpoint (installations may override)
+  int oauth_state_ttl_s;         // how long an oauth_authorize_url state stays usable
+  int oauth_refresh_margin_s;    // OAuth/bot tokens are renewed this long before they expire
 };
 
 extern Settings settings;

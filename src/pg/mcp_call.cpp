@@ -6,6 +6,7 @@
 #include "pg/audit_outbox.hpp"
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
+#include "pg/installation_credentials.hpp"
 #include "pg/latch_waiter.hpp"
 #include "pg/spi_plan.hpp"
 #include "pg/vault.hpp"
@@ -62,8 +63,18 @@ struct Session {
   }
 };
 
+// The secret MCP takes as its bearer: the API key, or the installation's OAuth/bot token. Used as
+// stored; renewing a token is the workers' job (see CredentialContext::Backend).
 std::string api_key(const std::string& slug) {
-  return read_vault_secret_in_transaction({"plane_api_key:" + slug, "plane_api_key"}, true);
+  InstallationCredentials credentials(slug, "", CredentialContext::Backend);
+  plane::Credential credential = credentials.credential();
+  std::string secret = std::move(credential.value);
+  if (credential.header == "Authorization" && secret.rfind("Bearer ", 0) == 0) {
+    std::string token = secret.substr(7);
+    secure_wipe(secret);
+    return token;
+  }
+  return secret;
 }
 
 // Arguments are logged, minus anything that looks like a credential.

@@ -12,6 +12,7 @@
 #include "pg/mirror_sink.hpp"
 #include "pg/shared_budget.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/installation_credentials.hpp"
 #include "pg/vault.hpp"
 #include "pg/writeback_run.hpp"
 
@@ -195,12 +196,13 @@ void run_workspace_sync(const std::string& slug) noexcept {
 
     LatchWaiter waiter;
     plane::CurlTransport transport([&waiter] { return waiter.cancelled(); });
-    VaultApiKeySource credentials(slug);
+    InstallationCredentials credentials(slug, config.api_url, CredentialContext::Worker);
     // Workers sharing a key share its budget; the key is read here only to derive the digest.
     std::unique_ptr<plane::RequestBudget> budget;
     if (shared_state() != nullptr) {
-      plane::Credential key = credentials.credential();
-      const std::string key_id = budget_key_id(config.api_url, key.value);
+      std::string identity = credentials.budget_identity();
+      const std::string key_id = budget_key_id(config.api_url, identity);
+      secure_wipe(identity);
       record_budget_key(slug, key_id.substr(0, 12));
       budget = std::make_unique<SharedRequestBudget>(key_id, settings.rate_limit_per_minute,
                                                      budget_window_ms());

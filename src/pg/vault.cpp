@@ -113,8 +113,65 @@ std::string read_vault_secret_in_transaction(const std::vector<std::string>& nam
   return read_secret(names, /*own_transaction=*/false, required);
 }
 
-plane::Credential VaultApiKeySource::credential() {
-  return plane::Credential("X-API-Key", read_vault_secret({"plane_api_key:" + slug_, "plane_api_key"}));
+namespace {
+
+KeptPlan find_secret_plan{"SELECT id FROM vault.secrets WHERE name = $1", 1, {TEXTOID}, nullptr};
+KeptPlan update_secret_plan{"SELECT vault.update_secret($1, $2)", 2, {UUIDOID, TEXTOID}, nullptr};
+KeptPlan create_secret_plan{"SELECT vault.create_secret($1, $2, $3)", 3, {TEXTOID, TEXTOID, TEXTOID},
+                            nullptr};
+
+// Wipes the bytes of a text Datum built from a secret before SPI frees it.
+void wipe_text_datum(Datum d) noexcept {
+  text* t = DatumGetTextPP(d);
+  explicit_bzero(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+void upsert_secret(const char* name, const char* value, const char* description,
+                   bool& has_vault) noexcept {
+  exec_kept(has_vault_plan, nullptr, nullptr, true, SPI_OK_SELECT);
+  bool isnull = false;
+  has_vault = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  if (!has_vault) return;
+  Datum name_datum = CStringGetTextDatum(name);
+  exec_kept(find_secret_plan, &name_datum, nullptr, false, SPI_OK_SELECT);
+  Datum secret = CStringGetTextDatum(value);
+  if (SPI_processed > 0) {
+    Datum values[2] = {SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), secret};
+    exec_kept(update_secret_plan, values, nullptr, false, SPI_OK_SELECT);
+  } else {
+    Datum values[3] = {secret, name_datum, CStringGetTextDatum(description)};
+    exec_kept(create_secret_plan, values, nullptr, false, SPI_OK_SELECT);
+  }
+  wipe_text_datum(secret);
+}
+
+}  // namespace
+
+void store_vault_secret_in_transaction(const std::string& name, const std::string& value,
+                                       const std::string& description) {
+  bool has_vault = true;
+  std::string role;
+  try {
+    pg_call([&]() noexcept {
+      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      role = GetUserNameFromId(GetUserId(), false);
+      upsert_secret(name.c_str(), value.c_str(), description.c_str(), has_vault);
+      SPI_finish();
+    });
+  } catch (const PgError& e) {
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
+      throw PlaneError(ErrorKind::Config,
+                       "role \"" + role + "\" may not write Vault secret '" + name +
+                           "': GRANT EXECUTE ON FUNCTION vault.create_secret, vault.update_secret "
+                           "and SELECT ON vault.secrets to it (or run as the Vault owner)");
+    }
+    throw;
+  }
+  if (!has_vault) {
+    throw PlaneError(ErrorKind::Config,
+                     "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
+                     "supabase_vault extension to store '" + name + "'");
+  }
 }
 
 }  // namespace plane::pg

@@ -19,14 +19,10 @@ std::string read_vault_secret(const std::vector<std::string>& names);
 // returns "" (a missing Vault still throws).
 std::string read_vault_secret_in_transaction(const std::vector<std::string>& names, bool required);
 
-// The workspace's API key: "plane_api_key:{slug}", else "plane_api_key"; sent as X-API-Key.
-class VaultApiKeySource final : public plane::CredentialSource {
- public:
-  explicit VaultApiKeySource(std::string slug) : slug_(std::move(slug)) {}
-  plane::Credential credential() override;
-
- private:
-  std::string slug_;
-};
+// Creates the Vault secret `name` with `value`, or replaces the value of the one that exists
+// (vault.create_secret / vault.update_secret), in the caller's transaction. The value travels as
+// a statement parameter, never in SQL text, and SPI's copy is wiped. Errors as read_* above.
+void store_vault_secret_in_transaction(const std::string& name, const std::string& value,
+                                       const std::string& description);
 
 }  // namespace plane::pg

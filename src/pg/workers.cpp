@@ -64,21 +64,29 @@ std::vector<DueInstallation> find_due(const std::vector<RunningSync>& running, i
   std::vector<std::string> slugs;
   long next_ms = -1;
   in_transaction([&]() noexcept {
-    Oid types[2] = {TEXTOID, INT4OID};
-    Datum values[2] = {CStringGetTextDatum(running_list.c_str()),
-                       Int32GetDatum(settings.poll_interval_s)};
+    Oid types[3] = {TEXTOID, INT4OID, INT4OID};
+    Datum values[3] = {CStringGetTextDatum(running_list.c_str()),
+                       Int32GetDatum(settings.poll_interval_s),
+                       Int32GetDatum(settings.oauth_refresh_margin_s)};
+    // A sync is also due when the installation's OAuth or bot token is about to lapse: the run
+    // renews it first, so tokens stay fresh for mcp_call and refresh tokens stay alive.
+    // Installations that need re-authorisation wait for the OAuth flow.
     const int rc = SPI_execute_with_args(
-        "SELECT i.workspace_slug, "
-        "  (s.requested_at IS NOT NULL OR s.last_attempt_at IS NULL "
-        "   OR s.last_attempt_at + coalesce(i.poll_interval, make_interval(secs => $2)) <= now()) "
-        "   AS due, "
-        "  greatest(0, extract(epoch FROM (s.last_attempt_at + coalesce(i.poll_interval, "
-        "   make_interval(secs => $2)) - now())) * 1000)::bigint AS due_in_ms "
-        "FROM work_plane.installations i "
-        "JOIN work_plane.sync_state s USING (workspace_slug) "
-        "WHERE i.enabled AND NOT (i.workspace_slug = ANY (string_to_array($1, ','))) "
-        "ORDER BY s.requested_at NULLS LAST, s.last_attempt_at NULLS FIRST",
-        2, types, values, nullptr, true, 0);
+        "WITH t AS (SELECT i.workspace_slug, s.requested_at, s.last_attempt_at, "
+        "  s.last_attempt_at + coalesce(i.poll_interval, make_interval(secs => $2)) AS poll_due, "
+        "  (SELECT min(r.expires_at - least(make_interval(secs => $3), (r.expires_at - r.updated_at) / 2)) "
+        "     FROM work_plane.tokens_ref r WHERE r.workspace_slug = i.workspace_slug "
+        "      AND ((i.auth_mode = 'oauth' AND r.kind = 'access_token' AND r.user_id = i.oauth_user_id) "
+        "        OR (i.auth_mode = 'bot' AND r.kind = 'bot_token'))) AS renew_due "
+        "  FROM work_plane.installations i "
+        "  JOIN work_plane.sync_state s USING (workspace_slug) "
+        "  WHERE i.enabled AND i.auth_status = 'ok' "
+        "    AND NOT (i.workspace_slug = ANY (string_to_array($1, ',')))) "
+        "SELECT workspace_slug, "
+        "  (requested_at IS NOT NULL OR last_attempt_at IS NULL OR least(poll_due, renew_due) <= now()) AS due, "
+        "  greatest(0, extract(epoch FROM (least(poll_due, renew_due) - now())) * 1000)::bigint AS due_in_ms "
+        "FROM t ORDER BY requested_at NULLS LAST, last_attempt_at NULLS FIRST",
+        3, types, values, nullptr, true, 0);
     if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not list installations");
     for (uint64 r = 0; r < SPI_processed; ++r) {
       bool isnull = false;

@@ -66,5 +66,54 @@ class LeakTest(MirrorTestCase):
         self.assertIn("after leak test", haystacks["tables"])
 
 
+class OAuthLeakTest(LeakTest):
+    """The same search after the OAuth flow, renewals (a rotation, a lapsed bot token) and a
+    refused refresh: neither the client secret nor any token Plane issued is found."""
+    CLIENT_SECRET = "plane_secret_OAUTHCANARY_77aa66bb55cc44dd"
+
+    def test_secrets_never_leak(self):  # replaces the API-key scenario of LeakTest
+        from test_oauth import CLIENT_ID, REDIRECT, follow_authorize
+        scalar(self.conn, "SELECT vault.create_secret(%s, 'plane_oauth_client_id')", (CLIENT_ID,))
+        scalar(self.conn, "SELECT vault.create_secret(%s, 'plane_oauth_client_secret')", (self.CLIENT_SECRET,))
+        self.add_workspace("oleaky", projects=1, items=20, store_key=False)
+        self.wait_for_run_end("oleaky")
+        self.sim.control("POST", "oauth/apps", {"workspace": "oleaky", "client_id": CLIENT_ID,
+                                                "client_secret": self.CLIENT_SECRET, "redirect_uri": REDIRECT})
+        params = follow_authorize(scalar(self.conn, "SELECT work_plane.oauth_authorize_url('oleaky', %s)", (REDIRECT,)))
+        scalar(self.conn, "SELECT work_plane.oauth_callback(%s, %s, %s)",
+               (params["code"], params["state"], params["app_installation_id"]))
+        tokens = set()
+
+        def collect():
+            tokens.update(r["s"] for r in query(self.conn, "SELECT decrypted_secret AS s FROM vault.decrypted_secrets "
+                                                           "WHERE name LIKE 'plane\\_%%:oleaky:%%'"))
+        collect()
+        self.assertEqual(self.sync("oleaky")["action"], "sync")
+        # A lapsed bot token is requested again; a failing call carries a token in its error path.
+        self.sim.control("POST", "oauth/expire", {"client_id": CLIENT_ID, "kind": "bot"})
+        self.assertEqual(self.sync("oleaky")["action"], "sync")
+        collect()
+        # User mode: a refresh (rotation), then a refused one.
+        params = follow_authorize(scalar(self.conn, "SELECT work_plane.oauth_authorize_url('oleaky', %s)", (REDIRECT,)))
+        scalar(self.conn, "SELECT work_plane.oauth_callback(%s, %s)", (params["code"], params["state"]))
+        collect()
+        self.sim.control("POST", "oauth/expire", {"client_id": CLIENT_ID, "kind": "access"})
+        self.assertEqual(self.sync("oleaky")["action"], "sync")
+        collect()
+        self.sim.control("POST", "oauth/faults", {"fail_next_refresh": 1})
+        self.sim.control("POST", "oauth/expire", {"client_id": CLIENT_ID, "kind": "access"})
+        self.assertEqual(self.sync("oleaky")["action"], "sync_failed")
+        self.assertGreaterEqual(len(tokens), 5)   # access, refresh, bot, and their successors
+        activity = "\n".join(r["q"] or "" for r in query(
+            self.conn, "SELECT query AS q FROM pg_stat_activity WHERE pid <> pg_backend_pid()"))
+        haystacks = {"server log": self.cluster.server_log(), "tables": self.all_text_outside_vault(),
+                     "pg_stat_activity": activity}
+        for where, text in haystacks.items():
+            for canary in [self.CLIENT_SECRET, "OAUTHCANARY", *tokens]:
+                self.assertNotIn(canary, text, f"a secret ({canary[:8]}...) found in {where}")
+        # The searches can find things: the names of the secrets are there.
+        self.assertIn("plane_token:oleaky:bot", haystacks["tables"])
+
+
 if __name__ == "__main__":
     unittest.main()
