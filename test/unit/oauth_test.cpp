@@ -378,4 +378,33 @@ TEST(OAuthAppInstallation, ErrorsAreClassifiedAndNameNoToken) {
   }
 }
 
+TEST(OAuthTokenUser, AsksUsersMeWithTheBearerToken) {
+  FakeTransport transport;
+  transport.then_reply(200, R"({"id":"u-42","display_name":"ann"})");
+  EXPECT_EQ(plane::oauth_token_user(transport, "https://api.plane.so/", kBot), "u-42");
+  EXPECT_EQ(transport.sent[0].request.url, "https://api.plane.so/api/v1/users/me/");
+  EXPECT_EQ(transport.header_of(0, "Authorization"), std::string("Bearer ") + kBot);
+}
+
+TEST(OAuthTokenUser, ErrorsAreClassifiedAndNameNoToken) {
+  struct Case {
+    long status;
+    std::string body;
+    ErrorKind kind;
+  };
+  const Case cases[] = {
+      {200, R"({"display_name":"no id"})", ErrorKind::Parse},
+      {200, R"({"id":7})", ErrorKind::Parse},
+      {200, "[]", ErrorKind::Parse},
+      {401, std::string(R"({"detail":"Invalid token )") + kBot + "\"}", ErrorKind::Auth},
+      {503, "busy", ErrorKind::ServerError},
+  };
+  for (const auto& c : cases) {
+    FakeTransport transport;
+    transport.then_reply(c.status, c.body);
+    PlaneError e = expect_error([&] { plane::oauth_token_user(transport, kBase, kBot); }, c.kind);
+    expect_no_secrets(e.what());
+  }
+}
+
 }  // namespace
