@@ -5,7 +5,7 @@ import signal
 import time
 import unittest
 
-from harness import MirrorTestCase, query, scalar, wait_until
+from harness import MirrorTestCase, install_extension, query, scalar, wait_until
 
 
 class CrashTest(MirrorTestCase):
@@ -95,9 +95,6 @@ class CrashTest(MirrorTestCase):
         run = self.wait_for_run_end("dropme2")
         self.assertEqual(run["action"], "sync", run["details"])
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class IdleTest(MirrorTestCase):
@@ -202,3 +199,43 @@ class LoadTest(MirrorTestCase):
         growth_mib = (self.rss_anon_kib(qpid) - rss_before) / 1024
         self.assertLess(growth_mib, 64, f"queue worker private memory grew by {growth_mib:.1f} MiB")
         self.assert_mirror_matches("loadsync")
+
+
+class DropDatabaseTest(MirrorTestCase):
+    """DROP DATABASE … WITH (FORCE) while a sync hangs in an HTTP request to Plane completes
+    within seconds (the workers leave on SIGTERM), and a recreated database is synced again."""
+    CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'"]
+
+    def test_drop_database_during_a_hung_request(self):
+        self.add_workspace("dropdb", projects=1, items=10)
+        self.assertEqual(self.wait_for_run_end("dropdb")["action"], "sync")
+        self.sim.faults(hang=True, path_regex="/workspaces/dropdb/")
+        try:
+            scalar(self.conn, "SELECT work_plane.sync_now('dropdb')")
+            pid = wait_until(lambda: scalar(self.conn, "SELECT worker_pid FROM work_plane.sync_status "
+                                                       "WHERE workspace_slug = 'dropdb' AND running"),
+                             message="a hung sync")
+            self.conn.close()
+            admin = self.cluster.connect("postgres")
+            admin.cursor().execute("SET statement_timeout = '30s'")
+            started = time.monotonic()
+            admin.cursor().execute(f'DROP DATABASE "{self.cluster.dbname}" WITH (FORCE)')
+            self.assertLess(time.monotonic() - started, 10)
+            wait_until(lambda: not scalar(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)),
+                       timeout=10, message="the hung worker to be gone")
+        finally:
+            self.sim.faults()
+        # Created again, the database gets a launcher again (it retries every second) and syncs.
+        admin.cursor().execute(f'CREATE DATABASE "{self.cluster.dbname}"')
+        admin.close()
+        type(self).conn = self.cluster.connect()
+        install_extension(self.conn)
+        wait_until(lambda: scalar(self.conn, "SELECT work_plane.launcher_pid()"), timeout=30,
+                   message="a launcher in the new database")
+        self.add_workspace("dropdb2", projects=1, items=5)
+        self.assertEqual(self.wait_for_run_end("dropdb2")["action"], "sync")
+        self.assert_mirror_matches("dropdb2")
+
+
+if __name__ == "__main__":
+    unittest.main()
