@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-psycopg2                                    # simulator, integration tests, benchmarks
   util-linux curl                                             # runuser (Postgres runs unprivileged); curl for the bench floor
   clang-14 libclang-rt-14-dev                                 # sanitizer and libFuzzer runtimes
+  valgrind                                                    # the server under memcheck (scripts/valgrind-integration.sh)
 )
 
 missing=()

@@ -5,15 +5,16 @@
 #   3. the Plane simulator's own tests
 #   4. pg_regress (make installcheck) on a private cluster without preloading
 #   5. integration tests: Postgres with the library preloaded + the simulator
-#   6. a quick smoke run of each benchmark (small sizes), so that they cannot rot
+#   6. the main integration scenarios again with the server under valgrind (scripts/valgrind-integration.sh)
+#   7. a quick smoke run of each benchmark (small sizes), so that they cannot rot
 #   and, after the unit tests: the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 #   and every libFuzzer target for FUZZ_SECONDS (default 20) each (scripts/fuzz.sh)
-# Set PLANE_TEST_ONLY="unit regress" (stages: unit sanitize fuzz simulator regress integration bench).
+# Set PLANE_TEST_ONLY="unit regress" (stages: unit sanitize fuzz simulator regress integration valgrind bench).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=/usr/bin/python3
-ONLY=${PLANE_TEST_ONLY:-"unit sanitize fuzz simulator regress integration bench"}
+ONLY=${PLANE_TEST_ONLY:-"unit sanitize fuzz simulator regress integration valgrind bench"}
 LOGDIR=$ROOT/build/test-logs
 mkdir -p "$LOGDIR"
 passed=0
@@ -122,9 +123,23 @@ if want integration; then
   count_unittest "$LOGDIR/integration.log"
 fi
 
+if want valgrind; then
+  note "main integration scenarios with the server under valgrind"
+  bash scripts/valgrind-integration.sh 2>&1 | tee "$LOGDIR/valgrind.log" | tail -12
+  passed=$((passed + $(grep -c ' \.\.\. ok$' "$LOGDIR/valgrind.log")))
+  failed=$((failed + $(grep -cE ' \.\.\. (FAIL|ERROR)$' "$LOGDIR/valgrind.log")))
+  if grep -q "plane_connector's code: 0;" "$LOGDIR/valgrind.log"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAILED: valgrind reports in plane_connector's code (or no report summary)"
+  fi
+fi
+
 if want bench; then
   note "benchmark smoke runs"
-  for b in "backfill_memory.py --projects 2 --items-per-project 1000"; do
+  for b in "backfill_memory.py --projects 2 --items-per-project 1000" "backfill_throughput.py --quick" \
+           "rate_limited_backfill.py --quick" "webhook_ingest.py --quick" "queue_drain.py --quick" \
+           "ingest_latency.py --quick" "idle_cost.py --quick" "second_workspace.py --quick"; do
     if $PY bench/$b >"$LOGDIR/bench.log" 2>&1; then
       passed=$((passed + 1)); echo "ok: bench/$b"
     else

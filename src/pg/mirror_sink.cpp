@@ -1,10 +1,16 @@
 #include "pg/mirror_sink.hpp"
 
+#include <algorithm>
+
 #include "core/errors.hpp"
 #include "core/timestamp.hpp"
 #include "pg/boundary.hpp"
 #include "pg/mirror_sql.hpp"
 #include "pg/spi_plan.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
 
 namespace plane::pg {
 
@@ -155,14 +161,15 @@ void PgMirrorSink::complete_scan(const std::string& resource, plane::MirrorTable
 namespace {
 
 // "<table> t WHERE <live rows of scope not among the ids in $2>", from constant fragments only;
-// every value is a parameter: $1 slug, $2 ids (JSON array), $3 project, $4 item type.
-// An anti-join against the listed ids (hashable, linear): a correlated NOT EXISTS over
-// jsonb_array_elements_text re-expands the whole list for every mirror row (quadratic).
+// every value is a parameter: $1 slug, $2 ids (text[]), $3 project, $4 item type.
+// `<> ALL ($2)` with the array known at planning (a one-shot plan folds the parameter into a
+// constant) is a hashed lookup in Postgres 15, linear in the rows scanned, whatever the
+// statistics say. (A join against the listed ids was planned as a nested loop once the table had
+// been analyzed with another workspace's rows: 11 s for 4,000 rows. A correlated NOT EXISTS is
+// quadratic.)
 std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope) {
   std::string sql = std::string(table_name(table)) +
-                    " t LEFT JOIN (SELECT DISTINCT jsonb_array_elements_text($2::jsonb) AS id) s "
-                    "ON s.id = t.plane_id WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
-                    "AND s.id IS NULL";
+                    " t WHERE t.workspace_slug = $1 AND t.gone_at IS NULL AND t.plane_id <> ALL ($2)";
   if (table != plane::MirrorTable::Projects && scope.project_id) {
     sql += scope.project_id->empty() ? " AND t.project_plane_id IS NULL"
                                      : " AND t.project_plane_id = $3";
@@ -171,24 +178,31 @@ std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope
   return sql;
 }
 
+// The ids as a text[] Datum in the current memory context (inside pg_call).
+Datum text_array(const std::vector<std::string>& ids) noexcept {
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * std::max<size_t>(ids.size(), 1)));
+  for (size_t i = 0; i < ids.size(); ++i) elems[i] = CStringGetTextDatum(ids[i].c_str());
+  return PointerGetDatum(construct_array(elems, static_cast<int>(ids.size()), TEXTOID, -1, false,
+                                         TYPALIGN_INT));
+}
+
 }  // namespace
 
 long PgMirrorSink::mark_missing(plane::MirrorTable table, const plane::Scope& scope,
                                 const std::vector<std::string>& seen_ids) {
-  const std::string update = std::string("UPDATE ") + table_name(table) +
-                             " t SET gone_at = now() FROM (SELECT t.plane_id FROM " +
-                             missing_rows_sql(table, scope) + ") m WHERE t.workspace_slug = $1 "
-                             "AND t.plane_id = m.plane_id";
-  const std::string ids = nlohmann::json(seen_ids).dump();
+  const std::string update = std::string("UPDATE ") + missing_rows_sql(table, scope);
+  // "UPDATE <table> t WHERE ..." needs its SET before the WHERE.
+  const std::string::size_type where = update.find(" WHERE ");
+  const std::string statement = update.substr(0, where) + " SET gone_at = now()" + update.substr(where);
   const std::string project = scope.project_id.value_or("");
   const bool cascade = table == plane::MirrorTable::Projects;
   long marked = 0;
   in_transaction([&]() noexcept {
-    Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(ids.c_str()),
+    Oid types[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), text_array(seen_ids),
                        CStringGetTextDatum(project.c_str()),
                        CStringGetTextDatum(scope.item_type.c_str())};
-    if (SPI_execute_with_args(update.c_str(), 4, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
+    if (SPI_execute_with_args(statement.c_str(), 4, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
       elog(ERROR, "plane_connector: could not mark gone rows");
     }
     marked = static_cast<long>(SPI_processed);
@@ -212,12 +226,11 @@ std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
                                                     const plane::Scope& scope,
                                                     const std::vector<std::string>& seen_ids) {
   const std::string select = "SELECT t.plane_id FROM " + missing_rows_sql(table, scope);
-  const std::string ids = nlohmann::json(seen_ids).dump();
   const std::string project = scope.project_id.value_or("");
   std::vector<std::string> missing;
   in_transaction([&]() noexcept {
-    Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(ids.c_str()),
+    Oid types[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), text_array(seen_ids),
                        CStringGetTextDatum(project.c_str()),
                        CStringGetTextDatum(scope.item_type.c_str())};
     if (SPI_execute_with_args(select.c_str(), 4, types, values, nullptr, true, 0) != SPI_OK_SELECT) {

@@ -192,6 +192,7 @@ void serve() {
                             epoll_fd, timeout_ms, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     MHD_run(daemon.get());
+    pgstat_report_stat(false);  // the enqueued rows reach autovacuum (rate-limited to 1/s)
   }
 }
 

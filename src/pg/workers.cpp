@@ -212,6 +212,9 @@ void launcher_loop() {
       ereport(LOG, (errmsg("plane_connector launcher: %s", message)));
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
+    // Long-lived workers must hand their table statistics over themselves (backends do it when
+    // idle): without this autovacuum never learns of the rows they change.
+    pgstat_report_stat(true);
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
                     PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
@@ -252,6 +255,7 @@ void queue_loop() {
       wait_ms = 1000;
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
+    pgstat_report_stat(true);  // the queue's and the mirror's changes reach autovacuum
     // Woken at commit of an enqueue (ingest_webhook), so an idle system applies within ms.
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
                     PG_WAIT_EXTENSION);

@@ -25,7 +25,9 @@ PG_USER = os.environ.get("PLANE_PG_USER", "postgres")
 
 
 def wait_until(predicate, timeout=30.0, interval=0.05, message="condition"):
-    """Polls predicate() until it returns a truthy value, which is returned; fails after timeout."""
+    """Polls predicate() until it returns a truthy value, which is returned; fails after timeout.
+    PLANE_TEST_TIMEOUT_SCALE stretches every deadline (a server under valgrind is ~30× slower)."""
+    timeout *= float(os.environ.get("PLANE_TEST_TIMEOUT_SCALE", "1"))
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

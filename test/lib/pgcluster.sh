@@ -40,7 +40,11 @@ pgcluster_start() {
     echo "log_line_prefix = '%m [%p] %b '"
     for line in "$@"; do echo "$line"; done
   } | _pg_as_user tee -a "$dir/data/postgresql.conf" >/dev/null
-  _pg_as_user "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+  # PLANE_SERVER_WRAPPER: an executable that runs postgres with its arguments, e.g. under valgrind
+  # (scripts/valgrind-integration.sh); pg_ctl starts it instead of postgres.
+  local wrapper=()
+  [ -n "${PLANE_SERVER_WRAPPER:-}" ] && wrapper=(-p "$PLANE_SERVER_WRAPPER")
+  _pg_as_user "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 "${wrapper[@]}" start >/dev/null \
     || { cat "$dir/server.log"; return 1; }
   export PGHOST=$dir PGPORT=$port PGUSER=postgres
 }

@@ -2047,6 +2047,9 @@ class Simulator(OAuthMcpMixin):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms) on every keep-alive response.
+    disable_nagle_algorithm = True
     server_version = "PlaneSim/1.0"
     sys_version = ""
 
