@@ -79,7 +79,7 @@ bool is_error_code(std::string_view s) {
 
 // "invalid_grant" or "invalid_grant: <description>" from an OAuth error body
 // ({"error", "error_description"}) or a DRF one ({"detail"}); empty when there is nothing safe to say.
-// A description that contains any of the secrets is left out entirely.
+// A code or description that contains any of the secrets is left out entirely.
 struct ErrorInfo {
   std::string code;
   std::string text;
@@ -91,7 +91,8 @@ ErrorInfo describe_oauth_error(const std::string& body, const Secrets& secrets) 
   if (!doc.is_object()) return info;
   if (auto it = doc.find("error"); it != doc.end() && it->is_string()) {
     const auto& code = it->get_ref<const std::string&>();
-    if (is_error_code(code)) info.code = code;
+    // The code is quoted as well, so it gets the same secret check as the description.
+    if (is_error_code(code) && !secrets.leaks(code)) info.code = code;
   }
   std::string description;
   for (const char* key : {"error_description", "detail", "error_message", "message"}) {
