@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <utility>
@@ -17,6 +20,23 @@ using nlohmann::json;
 namespace {
 
 constexpr int kMaxToolPages = 1000;
+
+// A JSON-RPC error code as a long: integers as they are, a float only when it is integral and in
+// range (a cast of 1e300 to long is undefined behaviour), anything else 0.
+long rpc_error_code(const json& code) {
+  if (code.is_number_unsigned()) {
+    const auto u = code.get<std::uint64_t>();
+    return u <= static_cast<std::uint64_t>(LONG_MAX) ? static_cast<long>(u) : 0;
+  }
+  if (code.is_number_integer()) return code.get<long>();
+  if (code.is_number_float()) {
+    const double d = code.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= 9007199254740992.0) {
+      return static_cast<long>(d);
+    }
+  }
+  return 0;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -279,7 +299,7 @@ json McpClient::send_request(const std::string& method, const json& params, bool
     std::string text;
     json data;
     if (it->is_object()) {
-      if (auto c = it->find("code"); c != it->end() && c->is_number()) code = c->get<long>();
+      if (auto c = it->find("code"); c != it->end()) code = rpc_error_code(*c);
       if (auto m = it->find("message"); m != it->end() && m->is_string()) text = m->get<std::string>();
       if (auto d = it->find("data"); d != it->end()) data = *d;
     } else if (it->is_string()) {

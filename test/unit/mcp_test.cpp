@@ -334,6 +334,31 @@ TEST(McpClient, JsonRpcErrorIsAnHttpKindErrorWithCodeAndMessage) {
   }
 }
 
+// Found by test/fuzz/mcp_sse_fuzz: {"code":1e300} was cast to long inside nlohmann (undefined
+// behaviour, UBSan: "1e+300 is outside the range of representable values of type 'long'"; on x86
+// it came out as LONG_MIN). Non-integral or out-of-range codes are now 0.
+TEST(McpClient, JsonRpcErrorCodesThatAreNotLongsBecomeZero) {
+  const std::vector<std::pair<std::string, long>> codes = {
+      {"1e300", 0},        {"-1e300", 0}, {"-32600.0", -32600}, {"-1.5", 0},
+      {"18446744073709551615", 0}, {"\"-32600\"", 0}, {"null", 0}, {"-32601", -32601}};
+  for (const auto& [code, want] : codes) {
+    FakeTransport transport;
+    transport.then_reply(
+        200, R"({"jsonrpc":"2.0","id":1,"error":{"code":)" + code + R"(,"message":"no"}})",
+        {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    try {
+      client.initialize();
+      ADD_FAILURE() << "no error for code " << code;
+    } catch (const plane::McpRpcError& e) {
+      EXPECT_EQ(e.rpc_code(), want) << code;
+      EXPECT_NE(std::string(e.what()).find("JSON-RPC error " + std::to_string(want)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(McpClient, ToolErrorResultIsReturnedNotThrown) {
   FakeTransport transport;
   FakeMcpServer server;
