@@ -21,6 +21,14 @@ namespace {
 
 constexpr int kMaxToolPages = 1000;
 
+// MCP: a session id "MUST only contain visible ASCII characters (0x21 to 0x7E)". The session id and
+// the negotiated protocol version go back to the server as header values, where a CR, LF or NUL
+// would split or cut the header line.
+bool visible_ascii(std::string_view s) {
+  return !s.empty() && s.size() <= 1024 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x21 && c <= 0x7e; });
+}
+
 // A JSON-RPC error code as a long: integers as they are, a float only when it is integral and in
 // range (a cast of 1e300 to long is undefined behaviour), anything else 0.
 long rpc_error_code(const json& code) {
@@ -286,7 +294,13 @@ json McpClient::send_request(const std::string& method, const json& params, bool
     throw_http(response, method, id);
   }
   if (method == "initialize") {
-    if (auto sid = response.header("mcp-session-id"); sid && !sid->empty()) session_id_ = *sid;
+    if (auto sid = response.header("mcp-session-id"); sid && !sid->empty()) {
+      if (!visible_ascii(*sid)) {
+        throw PlaneError(ErrorKind::Parse,
+                         "the MCP server's Mcp-Session-Id is not visible ASCII (0x21-0x7E)", status);
+      }
+      session_id_ = *sid;
+    }
   }
   if (!reply) {
     throw PlaneError(ErrorKind::Parse,
@@ -335,8 +349,16 @@ json McpClient::do_initialize() {
     throw PlaneError(ErrorKind::Parse, "the MCP initialize result is not a JSON object");
   }
   auto version = result.find("protocolVersion");
-  protocol_version_ = version != result.end() && version->is_string() ? version->get<std::string>()
-                                                                      : kMcpProtocolVersion;
+  if (version != result.end() && version->is_string() &&
+      !version->get_ref<const std::string&>().empty()) {
+    if (!visible_ascii(version->get_ref<const std::string&>())) {
+      throw PlaneError(ErrorKind::Parse, "the MCP initialize result's protocolVersion is not a "
+                                         "version string (visible ASCII)");
+    }
+    protocol_version_ = version->get<std::string>();
+  } else {
+    protocol_version_ = kMcpProtocolVersion;
+  }
   server_info_ = result.value("serverInfo", json::object());
   send_notification("notifications/initialized", json());
   initialized_ = true;
