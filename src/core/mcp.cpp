@@ -12,6 +12,7 @@
 
 #include "core/plane_client.hpp"  // describe_error_body
 #include "core/runtime.hpp"
+#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
@@ -20,6 +21,10 @@ using nlohmann::json;
 namespace {
 
 constexpr int kMaxToolPages = 1000;
+
+// Deeper JSON is not parsed: nlohmann copies and dumps recursively, so a reply of a few hundred
+// kilobytes of '[' would overflow the stack of the backend (as for webhooks, kMaxWebhookJsonDepth).
+constexpr int kMaxReplyDepth = 256;
 
 // MCP: a session id "MUST only contain visible ASCII characters (0x21 to 0x7E)". The session id and
 // the negotiated protocol version go back to the server as header values, where a CR, LF or NUL
@@ -77,6 +82,7 @@ std::vector<json> reply_messages(const HttpResponse& response) {
   }
   std::vector<json> out;
   for (const std::string& text : texts) {
+    if (json_nesting_depth(text, kMaxReplyDepth) > kMaxReplyDepth) continue;  // treated as not JSON
     json doc = json::parse(text.begin(), text.end(), nullptr, false);
     if (doc.is_discarded()) continue;
     if (doc.is_array()) {  // a JSON-RPC batch

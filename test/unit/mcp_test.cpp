@@ -396,6 +396,33 @@ TEST(McpClient, ProtocolVersionAndSessionIdMustBeVisibleAscii) {
   }
 }
 
+// A reply nested 100000 levels deep (200 KB of brackets) overflowed the stack in nlohmann's
+// recursive copy (the result) or dump (an HTTP error body quoted by describe_error_body): SIGSEGV
+// in the backend. Such JSON is now treated as not JSON.
+TEST(McpClient, DeeplyNestedRepliesAreErrorsNotStackOverflows) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string reply = R"({"jsonrpc":"2.0","id":1,"result":{"x":)" + deep + "}}";
+  {
+    FakeTransport transport;
+    transport.then_reply(200, reply, {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "event: message\ndata: " + reply + "\n\n",
+                         {{"content-type", "text/event-stream"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(500, "{\"detail\":" + deep + "}", {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::ServerError);
+  }
+}
+
 TEST(McpClient, ToolErrorResultIsReturnedNotThrown) {
   FakeTransport transport;
   FakeMcpServer server;

@@ -270,6 +270,44 @@ TEST(OAuthExchange, ErrorCodeThatQuotesASecretIsLeftOut) {
   }
 }
 
+// A token answer nested 100000 levels deep (200 KB of brackets) overflowed the stack in
+// wipe_json_strings (SIGSEGV, which takes the whole Postgres cluster through crash recovery); so did
+// an installation answer in nlohmann's recursive copy. Such answers are now Parse errors.
+TEST(OAuthExchange, DeeplyNestedAnswersAreParseErrorsNotStackOverflows) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "{\"access_token\":\"a\",\"x\":" + deep + "}");
+    PlaneError e = expect_error(
+        [&] { plane::exchange_code(transport, kBase, kClientId, kSecret, kCode, kRedirect); },
+        ErrorKind::Parse);
+    EXPECT_NE(std::string(e.what()).find("deeper"), std::string::npos) << e.what();
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, deep);
+    expect_error([&] { plane::refresh_tokens(transport, kBase, kClientId, kSecret, kRefresh1); },
+                 ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(400, "{\"error\":\"invalid_request\",\"detail\":" + deep + "}");
+    expect_error([&] { plane::bot_token(transport, kBase, kClientId, kSecret, "i", ""); },
+                 ErrorKind::Http);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "{\"id\":\"i\",\"workspace_detail\":{\"slug\":\"acme\"},\"x\":" + deep + "}");
+    expect_error([&] { plane::app_installation_workspace(transport, kBase, kBot, "i"); },
+                 ErrorKind::Parse);
+  }
+  // Ordinary nesting is still fine.
+  FakeTransport transport;
+  transport.then_reply(200, json{{"access_token", kAccess}, {"x", json::parse(std::string(100, '[') + std::string(100, ']'))}}.dump());
+  EXPECT_EQ(plane::exchange_code(transport, kBase, kClientId, kSecret, kCode, kRedirect).access_token,
+            kAccess);
+}
+
 TEST(OAuthExchange, TransportErrorsPropagateAndEmptyInputsAreConfigErrors) {
   FakeTransport transport;
   transport.then_throw(ErrorKind::Timeout, "request timed out after 30000 ms");
