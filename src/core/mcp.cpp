@@ -3,12 +3,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <utility>
 
 #include "core/plane_client.hpp"  // describe_error_body
 #include "core/runtime.hpp"
+#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
@@ -17,6 +21,35 @@ using nlohmann::json;
 namespace {
 
 constexpr int kMaxToolPages = 1000;
+
+// Deeper JSON is not parsed: nlohmann copies and dumps recursively, so a reply of a few hundred
+// kilobytes of '[' would overflow the stack of the backend (as for webhooks, kMaxWebhookJsonDepth).
+constexpr int kMaxReplyDepth = 256;
+
+// MCP: a session id "MUST only contain visible ASCII characters (0x21 to 0x7E)". The session id and
+// the negotiated protocol version go back to the server as header values, where a CR, LF or NUL
+// would split or cut the header line.
+bool visible_ascii(std::string_view s) {
+  return !s.empty() && s.size() <= 1024 &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x21 && c <= 0x7e; });
+}
+
+// A JSON-RPC error code as a long: integers as they are, a float only when it is integral and in
+// range (a cast of 1e300 to long is undefined behaviour), anything else 0.
+long rpc_error_code(const json& code) {
+  if (code.is_number_unsigned()) {
+    const auto u = code.get<std::uint64_t>();
+    return u <= static_cast<std::uint64_t>(LONG_MAX) ? static_cast<long>(u) : 0;
+  }
+  if (code.is_number_integer()) return code.get<long>();
+  if (code.is_number_float()) {
+    const double d = code.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) <= 9007199254740992.0) {
+      return static_cast<long>(d);
+    }
+  }
+  return 0;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -49,6 +82,7 @@ std::vector<json> reply_messages(const HttpResponse& response) {
   }
   std::vector<json> out;
   for (const std::string& text : texts) {
+    if (json_nesting_depth(text, kMaxReplyDepth) > kMaxReplyDepth) continue;  // treated as not JSON
     json doc = json::parse(text.begin(), text.end(), nullptr, false);
     if (doc.is_discarded()) continue;
     if (doc.is_array()) {  // a JSON-RPC batch
@@ -266,7 +300,13 @@ json McpClient::send_request(const std::string& method, const json& params, bool
     throw_http(response, method, id);
   }
   if (method == "initialize") {
-    if (auto sid = response.header("mcp-session-id"); sid && !sid->empty()) session_id_ = *sid;
+    if (auto sid = response.header("mcp-session-id"); sid && !sid->empty()) {
+      if (!visible_ascii(*sid)) {
+        throw PlaneError(ErrorKind::Parse,
+                         "the MCP server's Mcp-Session-Id is not visible ASCII (0x21-0x7E)", status);
+      }
+      session_id_ = *sid;
+    }
   }
   if (!reply) {
     throw PlaneError(ErrorKind::Parse,
@@ -279,7 +319,7 @@ json McpClient::send_request(const std::string& method, const json& params, bool
     std::string text;
     json data;
     if (it->is_object()) {
-      if (auto c = it->find("code"); c != it->end() && c->is_number()) code = c->get<long>();
+      if (auto c = it->find("code"); c != it->end()) code = rpc_error_code(*c);
       if (auto m = it->find("message"); m != it->end() && m->is_string()) text = m->get<std::string>();
       if (auto d = it->find("data"); d != it->end()) data = *d;
     } else if (it->is_string()) {
@@ -315,8 +355,16 @@ json McpClient::do_initialize() {
     throw PlaneError(ErrorKind::Parse, "the MCP initialize result is not a JSON object");
   }
   auto version = result.find("protocolVersion");
-  protocol_version_ = version != result.end() && version->is_string() ? version->get<std::string>()
-                                                                      : kMcpProtocolVersion;
+  if (version != result.end() && version->is_string() &&
+      !version->get_ref<const std::string&>().empty()) {
+    if (!visible_ascii(version->get_ref<const std::string&>())) {
+      throw PlaneError(ErrorKind::Parse, "the MCP initialize result's protocolVersion is not a "
+                                         "version string (visible ASCII)");
+    }
+    protocol_version_ = version->get<std::string>();
+  } else {
+    protocol_version_ = kMcpProtocolVersion;
+  }
   server_info_ = result.value("serverInfo", json::object());
   send_notification("notifications/initialized", json());
   initialized_ = true;

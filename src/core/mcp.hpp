@@ -88,6 +88,8 @@ class McpClient {
   //   HTTP 5xx                                      → PlaneError(ServerError)
   //   other non-2xx                                 → PlaneError(Http)
   //   reply without a response to our id, bad JSON  → PlaneError(Parse)
+  //   (JSON nested deeper than 256 levels counts as bad JSON; a protocolVersion or
+  //   Mcp-Session-Id that is not visible ASCII is a Parse error too)
   //   transport failures                            → as thrown by the transport
   //                                                   (Transport, Timeout, Cancelled)
   // A 404 on a request that carried a session id means the session expired: the client starts a

@@ -15,6 +15,7 @@
 
 #include "core/errors.hpp"
 #include "core/runtime.hpp"
+#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
@@ -28,6 +29,15 @@ OAuthTokens::~OAuthTokens() {
 namespace {
 
 constexpr long kOAuthTimeoutMs = 30000;
+
+// Deeper answers are refused unparsed: wipe_json_strings and nlohmann's copies recurse, so a body of
+// a few hundred kilobytes of '[' would overflow the stack of the backend (webhooks use the same
+// limit, kMaxWebhookJsonDepth).
+constexpr int kMaxAnswerDepth = 256;
+
+bool too_deep(std::string_view body) {
+  return json_nesting_depth(body, kMaxAnswerDepth) > kMaxAnswerDepth;
+}
 
 // Removes the trailing slashes; refuses anything but http(s).
 std::string normalise_base(const std::string& base_url) {
@@ -79,7 +89,7 @@ bool is_error_code(std::string_view s) {
 
 // "invalid_grant" or "invalid_grant: <description>" from an OAuth error body
 // ({"error", "error_description"}) or a DRF one ({"detail"}); empty when there is nothing safe to say.
-// A description that contains any of the secrets is left out entirely.
+// A code or description that contains any of the secrets is left out entirely.
 struct ErrorInfo {
   std::string code;
   std::string text;
@@ -87,11 +97,13 @@ struct ErrorInfo {
 
 ErrorInfo describe_oauth_error(const std::string& body, const Secrets& secrets) {
   ErrorInfo info;
+  if (too_deep(body)) return info;
   json doc = json::parse(body.begin(), body.end(), nullptr, false);
   if (!doc.is_object()) return info;
   if (auto it = doc.find("error"); it != doc.end() && it->is_string()) {
     const auto& code = it->get_ref<const std::string&>();
-    if (is_error_code(code)) info.code = code;
+    // The code is quoted as well, so it gets the same secret check as the description.
+    if (is_error_code(code) && !secrets.leaks(code)) info.code = code;
   }
   std::string description;
   for (const char* key : {"error_description", "detail", "error_message", "message"}) {
@@ -214,6 +226,10 @@ void wipe_json_strings(json& doc) {
 }
 
 OAuthTokens parse_tokens(const std::string& body) {
+  if (too_deep(body)) {
+    throw PlaneError(ErrorKind::Parse, "OAuth token response nests deeper than " +
+                                           std::to_string(kMaxAnswerDepth) + " levels");
+  }
   json doc = json::parse(body.begin(), body.end(), nullptr, false);
   if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "OAuth token response is not JSON");
   struct WipeDoc {
@@ -369,6 +385,10 @@ std::string app_installation_workspace(HttpTransport& transport, const std::stri
   HttpResponse response = transport.perform(request);
   if (response.status < 200 || response.status >= 300) {
     throw_http_error(response, "app installation", secrets, false);
+  }
+  if (too_deep(response.body)) {
+    throw PlaneError(ErrorKind::Parse, "app installation response nests deeper than " +
+                                           std::to_string(kMaxAnswerDepth) + " levels");
   }
   json doc = json::parse(response.body.begin(), response.body.end(), nullptr, false);
   if (doc.is_discarded()) {

@@ -42,7 +42,8 @@ std::string oauth_authorize_url(const std::string& base_url, const std::string& 
 // POST {base}/auth/o/token/ (application/x-www-form-urlencoded), grant_type=authorization_code.
 // Errors: 400/401 {"error":"invalid_grant"} → Auth ("refused the grant"); other 401/403 → Auth;
 // 429 → RateLimited; 5xx → ServerError; other statuses → Http; a body that is not a token
-// object → Parse; transport failures propagate from the transport (Transport/Timeout/Cancelled).
+// object (or nests deeper than 256 levels) → Parse; transport failures propagate from the
+// transport (Transport/Timeout/Cancelled).
 OAuthTokens exchange_code(HttpTransport& transport, const std::string& base_url,
                           const std::string& client_id, const std::string& client_secret,
                           const std::string& code, const std::string& redirect_uri);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/errors.hpp"
+#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
@@ -30,7 +31,12 @@ std::string strip_trailing_slash(std::string url) {
 }  // namespace
 
 std::string describe_error_body(std::string_view body) {
-  json doc = json::parse(body.begin(), body.end(), nullptr, false);
+  // A deeply nested body is quoted raw: dump() recurses, and a few hundred kilobytes of '[' would
+  // overflow the stack (the limit is the webhooks' kMaxWebhookJsonDepth).
+  json doc;
+  if (json_nesting_depth(body, kMaxWebhookJsonDepth) <= kMaxWebhookJsonDepth) {
+    doc = json::parse(body.begin(), body.end(), nullptr, false);
+  }
   std::string text;
   if (doc.is_object()) {
     for (const char* key : {"detail", "error_message", "error", "message"}) {

@@ -334,6 +334,95 @@ TEST(McpClient, JsonRpcErrorIsAnHttpKindErrorWithCodeAndMessage) {
   }
 }
 
+// Confirmed by test/fuzz/mcp_sse_fuzz on a crafted input: {"code":1e300} was cast to long inside
+// nlohmann (undefined behaviour, UBSan: "1e+300 is outside the range of representable values of
+// type 'long'"; on x86 it came out as LONG_MIN). Non-integral or out-of-range codes are now 0.
+TEST(McpClient, JsonRpcErrorCodesThatAreNotLongsBecomeZero) {
+  const std::vector<std::pair<std::string, long>> codes = {
+      {"1e300", 0},        {"-1e300", 0}, {"-32600.0", -32600}, {"-1.5", 0},
+      {"18446744073709551615", 0}, {"\"-32600\"", 0}, {"null", 0}, {"-32601", -32601}};
+  for (const auto& [code, want] : codes) {
+    FakeTransport transport;
+    transport.then_reply(
+        200, R"({"jsonrpc":"2.0","id":1,"error":{"code":)" + code + R"(,"message":"no"}})",
+        {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    try {
+      client.initialize();
+      ADD_FAILURE() << "no error for code " << code;
+    } catch (const plane::McpRpcError& e) {
+      EXPECT_EQ(e.rpc_code(), want) << code;
+      EXPECT_NE(std::string(e.what()).find("JSON-RPC error " + std::to_string(want)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// The negotiated protocol version and the session id go back as header values: a server could put
+// "\r\nX-Injected: 1" into the next request's headers (test/fuzz/mcp_sse_fuzz's transport checks
+// every header value and traps on a crafted input). MCP allows visible ASCII only; anything else
+// is refused.
+TEST(McpClient, ProtocolVersionAndSessionIdMustBeVisibleAscii) {
+  {
+    FakeTransport transport;
+    transport.then_reply(
+        200, R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-03-26\r\nX-Injected: 1"}})",
+        {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+    EXPECT_EQ(transport.sent.size(), 1u);  // no request carried it
+    EXPECT_FALSE(client.initialized());
+  }
+  for (const std::string& sid : {std::string("abc\rdef"), std::string("a b"), std::string("x\0y", 3)}) {
+    FakeTransport transport;
+    transport.then_reply(200, R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-03-26"}})",
+                         {{"content-type", "application/json"}, {"mcp-session-id", sid}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+    EXPECT_EQ(transport.sent.size(), 1u);
+    EXPECT_TRUE(client.session_id().empty());
+  }
+  // An empty or missing version falls back to ours; a normal one is kept.
+  for (const std::string& result : {std::string(R"({"protocolVersion":""})"), std::string("{}")}) {
+    FakeTransport transport;
+    transport.then_reply(200, R"({"jsonrpc":"2.0","id":1,"result":)" + result + "}",
+                         {{"content-type", "application/json"}, {"mcp-session-id", "sess-1"}});
+    transport.then_reply(202, "");
+    McpClient client(transport, kUrl, auth_headers());
+    client.initialize();
+    EXPECT_EQ(client.protocol_version(), plane::kMcpProtocolVersion);
+    EXPECT_EQ(client.session_id(), "sess-1");
+  }
+}
+
+// A reply nested 100000 levels deep (200 KB of brackets) overflowed the stack in nlohmann's
+// recursive copy (the result) or dump (an HTTP error body quoted by describe_error_body): SIGSEGV
+// in the backend. Such JSON is now treated as not JSON.
+TEST(McpClient, DeeplyNestedRepliesAreErrorsNotStackOverflows) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string reply = R"({"jsonrpc":"2.0","id":1,"result":{"x":)" + deep + "}}";
+  {
+    FakeTransport transport;
+    transport.then_reply(200, reply, {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "event: message\ndata: " + reply + "\n\n",
+                         {{"content-type", "text/event-stream"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(500, "{\"detail\":" + deep + "}", {{"content-type", "application/json"}});
+    McpClient client(transport, kUrl, auth_headers());
+    expect_error([&] { client.initialize(); }, ErrorKind::ServerError);
+  }
+}
+
 TEST(McpClient, ToolErrorResultIsReturnedNotThrown) {
   FakeTransport transport;
   FakeMcpServer server;

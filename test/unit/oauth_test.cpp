@@ -239,6 +239,75 @@ TEST(OAuthExchange, OtherErrorsMapToTheirKindsWithoutSecrets) {
   }
 }
 
+// Found by test/fuzz/oauth_fuzz: the OAuth `error` code passed the character check
+// ([A-Za-z0-9_.-]) and was quoted without the secret check that the description gets, so a server
+// echoing the submitted code, refresh token or bearer token as its error code put it in the message.
+TEST(OAuthExchange, ErrorCodeThatQuotesASecretIsLeftOut) {
+  for (long status : {400L, 401L, 404L, 500L}) {
+    FakeTransport transport;
+    transport.then_reply(status, json{{"error", std::string("bad_") + kCode}}.dump());
+    PlaneError e = expect_error(
+        [&] { plane::exchange_code(transport, kBase, kClientId, kSecret, kCode, kRedirect); },
+        status == 401 ? ErrorKind::Auth : status == 500 ? ErrorKind::ServerError : ErrorKind::Http);
+    expect_no_secrets(e.what());
+    EXPECT_NE(std::string(e.what()).find("HTTP " + std::to_string(status)), std::string::npos);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(400, json{{"error", kRefresh1}, {"error_description", "spent"}}.dump());
+    PlaneError e = expect_error(
+        [&] { plane::refresh_tokens(transport, kBase, kClientId, kSecret, kRefresh1); },
+        ErrorKind::Http);
+    expect_no_secrets(e.what());
+    EXPECT_NE(std::string(e.what()).find("spent"), std::string::npos) << e.what();
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(401, json{{"error", kBot}}.dump());
+    PlaneError e = expect_error(
+        [&] { plane::app_installation_workspace(transport, kBase, kBot, "i"); }, ErrorKind::Auth);
+    expect_no_secrets(e.what());
+  }
+}
+
+// A token answer nested 100000 levels deep (200 KB of brackets) overflowed the stack in
+// wipe_json_strings (SIGSEGV, which takes the whole Postgres cluster through crash recovery); so did
+// an installation answer in nlohmann's recursive copy. Such answers are now Parse errors.
+TEST(OAuthExchange, DeeplyNestedAnswersAreParseErrorsNotStackOverflows) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "{\"access_token\":\"a\",\"x\":" + deep + "}");
+    PlaneError e = expect_error(
+        [&] { plane::exchange_code(transport, kBase, kClientId, kSecret, kCode, kRedirect); },
+        ErrorKind::Parse);
+    EXPECT_NE(std::string(e.what()).find("deeper"), std::string::npos) << e.what();
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, deep);
+    expect_error([&] { plane::refresh_tokens(transport, kBase, kClientId, kSecret, kRefresh1); },
+                 ErrorKind::Parse);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(400, "{\"error\":\"invalid_request\",\"detail\":" + deep + "}");
+    expect_error([&] { plane::bot_token(transport, kBase, kClientId, kSecret, "i", ""); },
+                 ErrorKind::Http);
+  }
+  {
+    FakeTransport transport;
+    transport.then_reply(200, "{\"id\":\"i\",\"workspace_detail\":{\"slug\":\"acme\"},\"x\":" + deep + "}");
+    expect_error([&] { plane::app_installation_workspace(transport, kBase, kBot, "i"); },
+                 ErrorKind::Parse);
+  }
+  // Ordinary nesting is still fine.
+  FakeTransport transport;
+  transport.then_reply(200, json{{"access_token", kAccess}, {"x", json::parse(std::string(100, '[') + std::string(100, ']'))}}.dump());
+  EXPECT_EQ(plane::exchange_code(transport, kBase, kClientId, kSecret, kCode, kRedirect).access_token,
+            kAccess);
+}
+
 TEST(OAuthExchange, TransportErrorsPropagateAndEmptyInputsAreConfigErrors) {
   FakeTransport transport;
   transport.then_throw(ErrorKind::Timeout, "request timed out after 30000 ms");

@@ -556,4 +556,14 @@ TEST(DescribeErrorBody, FallsBackToTruncatedBody) {
   EXPECT_EQ(plane::describe_error_body(""), "");
 }
 
+// A body nested 100000 levels deep (200 KB) overflowed the stack in json::dump (SIGSEGV); it is now
+// quoted raw like any body that is not JSON.
+TEST(DescribeErrorBody, DeeplyNestedBodyIsQuotedRawNotDumped) {
+  const std::string deep =
+      "{\"detail\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(plane::describe_error_body(deep), deep.substr(0, 200));
+  const std::string ok = "{\"detail\":" + std::string(50, '[') + std::string(50, ']') + "}";
+  EXPECT_EQ(plane::describe_error_body(ok), std::string(50, '[') + std::string(50, ']'));
+}
+
 }  // namespace
