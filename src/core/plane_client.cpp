@@ -196,6 +196,10 @@ json PlaneClient::get_object(const std::string& path, const QueryParams& query) 
   HttpRequest request;
   request.url = workspace_url(path, query);
   return execute(std::move(request), [](std::string_view body) {
+    if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
+      throw PlaneError(ErrorKind::Parse, "response nests deeper than " +
+                                             std::to_string(kMaxWebhookJsonDepth) + " levels");
+    }
     json doc = json::parse(body.begin(), body.end(), nullptr, false);
     if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
     return doc;
@@ -209,6 +213,10 @@ json PlaneClient::send_object(const std::string& method, const std::string& path
   request.url = workspace_url(path, {});
   request.body = body.dump();
   return execute(std::move(request), [](std::string_view text) {
+    if (json_nesting_depth(text, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
+      throw PlaneError(ErrorKind::Parse, "response nests deeper than " +
+                                             std::to_string(kMaxWebhookJsonDepth) + " levels");
+    }
     json doc = json::parse(text.begin(), text.end(), nullptr, false);
     if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
     return doc;

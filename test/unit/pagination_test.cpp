@@ -236,3 +236,21 @@ TEST(RebaseCursor, InvalidTargetPerPageMeansStartOver) {
 }
 
 }  // namespace
+
+// A body nesting deeper than any Plane object is refused before anything recurses over it
+// (copying or dumping 100,000 levels overflows the stack).
+TEST(ParseListPageHostile, DeeplyNestedBodyIsAParseError) {
+  const std::string deep = R"({"results":[)" + std::string(100000, '[') + std::string(100000, ']') +
+                           R"(],"next_page_results":false})";
+  try {
+    (void)plane::parse_list_page(deep);
+    FAIL() << "expected a PlaneError";
+  } catch (const plane::PlaneError& e) {
+    EXPECT_EQ(e.kind(), plane::ErrorKind::Parse);
+    EXPECT_NE(std::string(e.what()).find("nests deeper"), std::string::npos);
+  }
+  // 200 levels inside a result are still a page (rich-text descriptions nest).
+  const std::string ok = R"({"results":[{"id":"a","d":)" + std::string(200, '[') + std::string(200, ']') +
+                         R"(}],"next_page_results":false})";
+  EXPECT_EQ(plane::parse_list_page(ok).results.size(), 1u);
+}
