@@ -133,7 +133,10 @@ json map_project(const json& p) {
   return row;
 }
 
-json map_work_item(const json& it, const std::string& project_id) {
+namespace {
+
+// Every column of a work item row except raw.
+json work_item_columns(const json& it, const std::string& project_id) {
   json row = json::object();
   row["plane_id"] = required_id(it, "work item");
   row["item_type"] = "issue";
@@ -152,7 +155,20 @@ json map_work_item(const json& it, const std::string& project_id) {
   row["archived_at"] = timestamp_or_null(it, "archived_at");
   row["plane_created_at"] = timestamp_or_null(it, "created_at");
   row["plane_updated_at"] = timestamp_or_null(it, "updated_at");
+  return row;
+}
+
+}  // namespace
+
+json map_work_item(const json& it, const std::string& project_id) {
+  json row = work_item_columns(it, project_id);
   row["raw"] = it;
+  return row;
+}
+
+json map_work_item(json&& it, const std::string& project_id) {
+  json row = work_item_columns(it, project_id);
+  row["raw"] = std::move(it);  // a backfill page's objects are not needed after mapping: no copy
   return row;
 }
 

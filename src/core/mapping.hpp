@@ -13,6 +13,8 @@ namespace plane {
 // Throws PlaneError(Parse) when the object has no string "id".
 nlohmann::json map_project(const nlohmann::json& project);
 nlohmann::json map_work_item(const nlohmann::json& item, const std::string& project_id);
+// The same, taking the object over as raw instead of copying it (the sync engine's pages).
+nlohmann::json map_work_item(nlohmann::json&& item, const std::string& project_id);
 nlohmann::json map_cycle(const nlohmann::json& cycle, const std::string& project_id);
 nlohmann::json map_module(const nlohmann::json& module, const std::string& project_id);
 nlohmann::json map_state(const nlohmann::json& state, const std::string& project_id);

@@ -157,8 +157,8 @@ bool SyncEngine::backfill_work_items(const std::string& project_id, std::string 
     if (first) note_total(page);
     first = false;
     json rows = json::array();
-    for (const auto& item : page.results) {
-      json row = map_work_item(item, project_id);
+    for (auto& item : page.results) {
+      json row = map_work_item(std::move(item), project_id);
       if (from_start) seen.push_back(row["plane_id"].get<std::string>());
       rows.push_back(std::move(row));
     }
@@ -230,8 +230,8 @@ void SyncEngine::incremental_work_items(const std::string& project_id, std::int6
     ListPage page = client_.list_page(path, {{"order_by", "-updated_at"}}, cursor);
     json rows = json::array();
     bool reached_old = false;
-    for (const auto& item : page.results) {
-      json row = map_work_item(item, project_id);
+    for (auto& item : page.results) {
+      json row = map_work_item(std::move(item), project_id);
       if (auto t = row_updated_us(row); t && *t < stop_below) reached_old = true;
       rows.push_back(std::move(row));
     }
