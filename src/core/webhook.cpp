@@ -87,6 +87,13 @@ const json& object_member(const json& obj, const char* key) {
   return (it != obj.end() && it->is_object()) ? *it : empty;
 }
 
+// The member as object_member gives it, moved out of obj (which no longer needs it): the payload
+// of a delivery is not copied on its way to the mirror row.
+json take_object_member(json& obj, const char* key) {
+  auto it = obj.find(key);
+  return (it != obj.end() && it->is_object()) ? std::move(*it) : json::object();
+}
+
 bool applied_action(const std::string& action) {
   return action == "created" || action == "updated" || action == "deleted" || action == "archived";
 }
@@ -201,12 +208,12 @@ std::optional<std::string> updated_at_of(const json& obj) {
   return std::nullopt;
 }
 
-void parse_v1(const json& doc, const HeaderMap& headers, WebhookEvent& ev) {
+void parse_v1(json& doc, const HeaderMap& headers, WebhookEvent& ev) {
   ev.version = "v1";
   ev.action = str(doc, "action");
   if (ev.action.empty()) throw PlaneError(ErrorKind::Parse, "v1 webhook has no string \"action\"");
   ev.entity_type = v1_entity(ev.event);
-  ev.data = object_member(doc, "data");
+  ev.data = take_object_member(doc, "data");
   ev.entity_id = str(ev.data, "id");
   ev.updated_at = updated_at_of(ev.data);
   ev.is_delete = ev.action == "deleted";
@@ -233,7 +240,7 @@ void parse_v1(const json& doc, const HeaderMap& headers, WebhookEvent& ev) {
                                    updated, component(activity, "field")});
 }
 
-void parse_v2(const json& doc, const std::string& version, const HeaderMap& headers, WebhookEvent& ev) {
+void parse_v2(json& doc, const std::string& version, const HeaderMap& headers, WebhookEvent& ev) {
   ev.version = version;
   const std::string raw_event = ev.event;
   const std::string entity_type_raw = lower(str(doc, "entity_type"));
@@ -273,7 +280,7 @@ void parse_v2(const json& doc, const std::string& version, const HeaderMap& head
   ev.is_archive = ev.action == "archived";
   // On deletes (and, as seen, archives) data is {} and previous_attributes holds the record.
   ev.data_is_previous = (ev.is_delete || ev.is_archive) && data.empty();
-  ev.data = ev.data_is_previous ? previous : data;
+  ev.data = ev.data_is_previous ? previous : take_object_member(doc, "data");
 
   ev.entity_id = str(doc, "entity_id");
   if (ev.entity_id.empty()) ev.entity_id = str(ev.data, "id");
@@ -499,7 +506,25 @@ WebhookResult handle_webhook(std::string_view secret, std::string_view body, con
   return r;
 }
 
+namespace {
+
+std::optional<WebhookMirrorChange> mirror_change(const WebhookEvent& ev, json* consumable_data);
+
+}  // namespace
+
 std::optional<WebhookMirrorChange> webhook_mirror_change(const WebhookEvent& ev) {
+  return mirror_change(ev, nullptr);
+}
+
+std::optional<WebhookMirrorChange> webhook_mirror_change(WebhookEvent&& ev) {
+  return mirror_change(ev, &ev.data);
+}
+
+namespace {
+
+// With consumable_data (the event's own data, no longer needed), a work item's object is moved
+// into the row's raw instead of copied: the queue worker's hot path.
+std::optional<WebhookMirrorChange> mirror_change(const WebhookEvent& ev, json* consumable_data) {
   if (!ev.known) return std::nullopt;
   WebhookMirrorChange c;
   c.table = ev.entity_type == "project" ? "projects" : ev.entity_type == "page" ? "pages" : "items";
@@ -519,11 +544,17 @@ std::optional<WebhookMirrorChange> webhook_mirror_change(const WebhookEvent& ev)
   if (ev.entity_type == "project") {
     c.row = map_project(d);
   } else if (ev.entity_type == "work_item") {
-    c.row = map_work_item(d, ev.project_id);
-    fill_null(c.row, "state_plane_id", id_or_null(d, "state_id"));
-    fill_null(c.row, "parent_plane_id", id_or_null(d, "parent_id"));
-    fill_null(c.row, "assignee_ids", ids_array(d, "assignee_ids"));
-    fill_null(c.row, "label_ids", ids_array(d, "label_ids"));
+    // v2 spells some references differently; read them before the object may be moved away.
+    json state = id_or_null(d, "state_id");
+    json parent = id_or_null(d, "parent_id");
+    json assignees = ids_array(d, "assignee_ids");
+    json labels = ids_array(d, "label_ids");
+    c.row = consumable_data != nullptr ? map_work_item(std::move(*consumable_data), ev.project_id)
+                                       : map_work_item(d, ev.project_id);
+    fill_null(c.row, "state_plane_id", std::move(state));
+    fill_null(c.row, "parent_plane_id", std::move(parent));
+    fill_null(c.row, "assignee_ids", std::move(assignees));
+    fill_null(c.row, "label_ids", std::move(labels));
   } else if (ev.entity_type == "cycle") {
     c.row = map_cycle(d, ev.project_id);
   } else if (ev.entity_type == "module") {
@@ -541,5 +572,7 @@ std::optional<WebhookMirrorChange> webhook_mirror_change(const WebhookEvent& ev)
   }
   return c;
 }
+
+}  // namespace
 
 }  // namespace plane

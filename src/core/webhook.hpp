@@ -107,6 +107,8 @@ struct WebhookMirrorChange {
 // fill the typed columns the REST-shaped mappers leave empty ("None" counts as null). Throws
 // PlaneError(Parse) when an upsert's object has no id.
 std::optional<WebhookMirrorChange> webhook_mirror_change(const WebhookEvent& event);
+// The same, taking the event's data over (no copy of the object into the row's raw).
+std::optional<WebhookMirrorChange> webhook_mirror_change(WebhookEvent&& event);
 
 // Lowercase hex HMAC-SHA256(key, data) (OpenSSL). 64 characters.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);

@@ -13,6 +13,10 @@
 #include "pg/shared_state.hpp"
 #include "pg/spi_plan.hpp"
 
+extern "C" {
+#include "utils/array.h"
+}
+
 namespace plane::pg {
 
 namespace {
@@ -34,16 +38,18 @@ struct PreparedEvent {
   bool gone = false;            // deleted: gone_at
   bool archived = false;        // archived: archived_at (and gone_at for work items)
   std::string plane_id;
-  nlohmann::json row;
+  std::string row_text;  // the mirror row as JSON, serialised once (a batch and a retry share it)
 };
 
 KeptPlan claim_plan{
     "UPDATE ops.event_queue q SET status = 'processing', attempts = q.attempts + 1, "
     "leased_until = now() + make_interval(secs => $2) "
-    "WHERE q.id IN (SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
+    // = ANY (ARRAY(...)): an index scan on the primary key whatever the statistics say (an IN
+    // (subquery) can be planned as a hash join over the whole queue).
+    "WHERE q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
     "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
     " (e.status = 'processing' AND e.leased_until < now())) "
-    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
     "RETURNING q.id, q.workspace_slug, q.payload::text",
     2,
     {INT4OID, INT4OID},
@@ -51,10 +57,18 @@ KeptPlan claim_plan{
 
 KeptPlan mark_done_plan{
     "UPDATE ops.event_queue SET status = 'done', processed_at = now(), leased_until = NULL, "
-    "last_error = NULL WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)",
+    "last_error = NULL WHERE id = ANY ($1)",
     1,
-    {TEXTOID},
+    {INT8ARRAYOID},
     nullptr};
+
+// The ids as a bigint[] Datum in the current memory context (inside pg_call).
+Datum int8_array(const std::vector<long long>& ids) noexcept {
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (ids.size() + 1)));
+  for (size_t i = 0; i < ids.size(); ++i) elems[i] = Int64GetDatum(ids[i]);
+  return PointerGetDatum(construct_array(elems, static_cast<int>(ids.size()), INT8OID, 8,
+                                         FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
 
 // pgmq/graphile-style backoff: exp(least(attempts, 10)) seconds; dead after the last attempt.
 KeptPlan mark_failed_plan{
@@ -86,8 +100,8 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
   p.id = claimed.id;
   p.slug = claimed.slug;
   try {
-    const plane::WebhookEvent event = plane::parse_webhook(claimed.payload, {});
-    std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(event);
+    plane::WebhookEvent event = plane::parse_webhook(claimed.payload, {});
+    std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(std::move(event));
     if (!change) return p;  // nothing to apply (not a mirrored type)
     p.table = change->table == "projects" ? plane::MirrorTable::Projects
               : change->table == "pages"  ? plane::MirrorTable::Pages
@@ -102,7 +116,7 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
           p.request_sync = true;
         } else {
           p.upsert = true;
-          p.row = std::move(change->row);
+          p.row_text = change->row.dump();
         }
         break;
       case plane::MirrorOp::Delete: p.gone = true; break;
@@ -117,8 +131,8 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
 // Statement texts for gone/archived marks, per table (constant fragments only).
 std::string gone_sql(plane::MirrorTable table) {
   return std::string("UPDATE ") + mirror_table_name(table) +
-         " SET gone_at = coalesce(gone_at, now()) WHERE workspace_slug = $1 AND plane_id IN "
-         "(SELECT jsonb_array_elements_text($2::jsonb))";
+         " SET gone_at = coalesce(gone_at, now()) WHERE workspace_slug = $1 AND plane_id = ANY "
+         "(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
 }
 
 std::string archived_sql(plane::MirrorTable table) {
@@ -129,7 +143,7 @@ std::string archived_sql(plane::MirrorTable table) {
   if (table == plane::MirrorTable::Items) {
     sql += ", gone_at = CASE WHEN item_type = 'issue' THEN coalesce(gone_at, now()) ELSE gone_at END";
   }
-  return sql + " WHERE workspace_slug = $1 AND plane_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
+  return sql + " WHERE workspace_slug = $1 AND plane_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
 }
 
 // One group of work: all upserts of a (workspace, table), or all marks of one kind.
@@ -137,7 +151,7 @@ struct Group {
   std::string slug;
   plane::MirrorTable table;
   int kind;  // 0 upsert, 1 gone, 2 archived, 3 request sync
-  nlohmann::json items = nlohmann::json::array();
+  nlohmann::json items = nlohmann::json::array();  // plane ids (marks)
   std::vector<long long> event_ids;
   std::string text;  // serialised before entering Postgres code
   std::string sql;
@@ -155,7 +169,8 @@ std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
     g.table = e.table;
     g.kind = kind;
     if (kind == 0) {
-      g.items.push_back(e.row);
+      g.text += g.text.empty() ? "[" : ",";
+      g.text += e.row_text;
     } else if (kind == 1 || kind == 2) {
       g.items.push_back(e.plane_id);
     }
@@ -163,7 +178,11 @@ std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
   }
   std::vector<Group> out;
   for (auto& [key, g] : groups) {
-    g.text = g.items.dump();
+    if (g.kind == 0) {
+      g.text += "]";
+    } else {
+      g.text = g.items.dump();
+    }
     if (g.kind == 1) g.sql = gone_sql(g.table);
     if (g.kind == 2) g.sql = archived_sql(g.table);
     out.push_back(std::move(g));
@@ -226,8 +245,6 @@ bool in_subtransaction(F&& fn, std::string& error) {
   return ok;
 }
 
-std::string ids_json(const std::vector<long long>& ids) { return nlohmann::json(ids).dump(); }
-
 // Applies claimed events inside the current transaction: first all together (set-based); if that
 // fails, one by one so that one bad event cannot hold back the others. Returns applied count.
 int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
@@ -259,12 +276,11 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
       }
     }
   }
-  const std::string done_text = ids_json(done);
   const int max_attempts = settings.queue_max_attempts;
   pg_call([&]() noexcept {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
     if (!done.empty()) {
-      Datum values[1] = {CStringGetTextDatum(done_text.c_str())};
+      Datum values[1] = {int8_array(done)};
       exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
     }
     for (const auto* list : {&failed, &poison}) {

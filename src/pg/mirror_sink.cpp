@@ -247,7 +247,7 @@ std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
 long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) {
   const std::string sql = std::string("UPDATE ") + table_name(table) +
                           " t SET gone_at = now() WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
-                          "AND t.plane_id IN (SELECT jsonb_array_elements_text($2::jsonb))";
+                          "AND t.plane_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
   const std::string list = nlohmann::json(ids).dump();
   long marked = 0;
   in_transaction([&]() noexcept {

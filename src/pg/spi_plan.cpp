@@ -4,7 +4,11 @@ namespace plane::pg {
 
 SPIPlanPtr kept_plan(KeptPlan& kept) {
   if (kept.plan == nullptr) {
-    SPIPlanPtr plan = SPI_prepare(kept.sql, kept.nargs, kept.types);
+    // Always the generic plan: a custom plan folds parameters such as `$5::jsonb` into constants
+    // at planning (parsing the JSON there), which makes it look cheaper than the generic one
+    // forever, and then every execution is planned anew. Kept statements are keyed lookups and
+    // upserts whose best plan does not depend on the values.
+    SPIPlanPtr plan = SPI_prepare_cursor(kept.sql, kept.nargs, kept.types, CURSOR_OPT_GENERIC_PLAN);
     if (plan == nullptr) {
       elog(ERROR, "plane_connector: could not prepare statement: %s",
            SPI_result_code_string(SPI_result));

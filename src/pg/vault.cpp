@@ -105,6 +105,75 @@ std::string read_secret(const std::vector<std::string>& names, bool own_transact
 
 }  // namespace
 
+namespace {
+
+bool vault_seen = false;  // this process has found vault.decrypted_secrets
+
+KeptPlan installation_secret_plan{
+    "SELECT EXISTS (SELECT 1 FROM work_plane.installations WHERE workspace_slug = $1), "
+    "(SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = $2 "
+    "AND decrypted_secret IS NOT NULL LIMIT 1)",
+    2,
+    {TEXTOID, TEXTOID},
+    nullptr};
+
+KeptPlan installation_only_plan{
+    "SELECT EXISTS (SELECT 1 FROM work_plane.installations WHERE workspace_slug = $1)", 1,
+    {TEXTOID}, nullptr};
+
+}  // namespace
+
+InstallationSecret read_installation_secret_in_transaction(const std::string& slug,
+                                                           const std::string& secret_name) {
+  InstallationSecret out;
+  bool has_vault = true;
+  std::string role;
+  try {
+    pg_call([&]() noexcept {
+      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      role = GetUserNameFromId(GetUserId(), false);
+      bool isnull = false;
+      if (!vault_seen) {
+        exec_kept(has_vault_plan, nullptr, nullptr, true, SPI_OK_SELECT);
+        has_vault = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+      }
+      Datum values[2] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(secret_name.c_str())};
+      if (has_vault) {
+        vault_seen = true;
+        exec_kept(installation_secret_plan, values, nullptr, true, SPI_OK_SELECT);
+      } else {
+        exec_kept(installation_only_plan, values, nullptr, true, SPI_OK_SELECT);
+      }
+      out.installed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+      if (has_vault) {
+        char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        if (value != nullptr) {
+          out.secret.assign(value);
+          explicit_bzero(value, strlen(value));
+          pfree(value);
+        }
+      }
+      SPI_finish();
+    });
+  } catch (const PgError& e) {
+    vault_seen = false;  // dropped or re-created meanwhile: look again next time
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
+      throw PlaneError(ErrorKind::Config,
+                       "role \"" + role + "\" may not read Vault secret '" + secret_name +
+                           "': GRANT SELECT ON vault.decrypted_secrets and EXECUTE ON FUNCTION "
+                           "vault._crypto_aead_det_decrypt to it (or run as the Vault owner)");
+    }
+    throw;
+  }
+  if (!has_vault && out.installed) {
+    throw PlaneError(ErrorKind::Config,
+                     "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
+                     "supabase_vault extension, then store the secret with "
+                     "SELECT vault.create_secret('<value>', '" + secret_name + "')");
+  }
+  return out;
+}
+
 std::string read_vault_secret(const std::vector<std::string>& names) {
   return read_secret(names, /*own_transaction=*/true, /*required=*/true);
 }

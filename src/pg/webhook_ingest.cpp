@@ -20,15 +20,13 @@ bool queue_callback_registered = false;
 
 void on_commit_wake_queue(XactEvent event, void* arg) {
   if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
-    if (queue_wake_pending) wake_queue_worker();
+    // Nobody to wake when the queue is drained by process_events (pg_cron) instead.
+    if (queue_wake_pending && settings.queue_worker_enabled) wake_queue_worker();
     queue_wake_pending = false;
   } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
     queue_wake_pending = false;
   }
 }
-
-KeptPlan installation_exists{
-    "SELECT 1 FROM work_plane.installations WHERE workspace_slug = $1", 1, {TEXTOID}, nullptr};
 
 // ON CONFLICT DO NOTHING: a retry or a duplicate delivery is a silent 200 that enqueues nothing.
 KeptPlan enqueue{
@@ -75,22 +73,18 @@ void wake_queue_worker_at_commit() {
 
 int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body) {
   if (!valid_slug(slug)) return 404;
-  bool exists = false;
-  pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
-    Datum values[1] = {CStringGetTextDatum(slug.c_str())};
-    exec_kept(installation_exists, values, nullptr, true, SPI_OK_SELECT);
-    exists = SPI_processed > 0;
-    SPI_finish();
-  });
-  if (!exists) return 404;
+  // One statement for both lookups: each delivery pays one executor run before its INSERT.
+  InstallationSecret found =
+      read_installation_secret_in_transaction(slug, "plane_webhook_secret:" + slug);
+  std::string& secret = found.secret;
+  if (!found.installed) return 404;
 
   const std::size_t max_body = static_cast<std::size_t>(settings.webhook_max_body_kb) * 1024;
   if (body.size() > max_body) {
+    plane::secure_wipe(secret);
     count(slug, Counter::TooLarge);
     return 413;
   }
-  std::string secret = read_vault_secret_in_transaction({"plane_webhook_secret:" + slug}, false);
   if (secret.empty()) {
     // Not the sender's fault: a 5xx makes Plane Cloud retry once the secret is stored.
     ereport(WARNING, (errmsg("plane_connector: no Vault secret 'plane_webhook_secret:%s': webhook "

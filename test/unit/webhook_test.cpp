@@ -228,6 +228,12 @@ TEST(WebhookV1, ParsesEnvelopeAndMapsExpandedWorkItem) {
   EXPECT_FALSE(ev.is_archive);
 
   auto change = plane::webhook_mirror_change(ev);
+  // The consuming variant (the queue worker's) gives the very same change.
+  plane::WebhookEvent copy = ev;
+  auto consumed = plane::webhook_mirror_change(std::move(copy));
+  ASSERT_TRUE(consumed.has_value());
+  EXPECT_EQ(consumed->row, change->row);
+  EXPECT_EQ(consumed->plane_id, change->plane_id);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Upsert);
   EXPECT_EQ(change->table, "items");
