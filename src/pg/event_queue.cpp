@@ -71,12 +71,25 @@ Datum int8_array(const std::vector<long long>& ids) noexcept {
 }
 
 // pgmq/graphile-style backoff: exp(least(attempts, 10)) seconds; dead after the last attempt.
+// $5: 1 when the claim did not count the attempt (a locking claim, see drain_batch_in_worker).
 KeptPlan mark_failed_plan{
     "UPDATE ops.event_queue SET leased_until = NULL, last_error = left($2, 2000), "
-    "status = CASE WHEN $3 OR attempts >= $4 THEN 'dead' ELSE 'pending' END, "
-    "next_attempt_at = now() + make_interval(secs => exp(least(attempts, 10))) WHERE id = $1",
-    4,
-    {INT8OID, TEXTOID, BOOLOID, INT4OID},
+    "attempts = attempts + $5, "
+    "status = CASE WHEN $3 OR attempts + $5 >= $4 THEN 'dead' ELSE 'pending' END, "
+    "next_attempt_at = now() + make_interval(secs => exp(least(attempts + $5, 10))) WHERE id = $1",
+    5,
+    {INT8OID, TEXTOID, BOOLOID, INT4OID, INT4OID},
+    nullptr};
+
+// A claim by row locks only, for a batch claimed, applied and marked in one transaction: one row
+// version per event instead of two (the lease's and the mark's).
+KeptPlan claim_locked_plan{
+    "SELECT e.id, e.workspace_slug, e.payload::text FROM ops.event_queue e "
+    "WHERE e.source = 'plane' AND ((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
+    " (e.status = 'processing' AND e.leased_until < now())) "
+    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    1,
+    {INT4OID},
     nullptr};
 
 KeptPlan request_sync_plan{
@@ -247,7 +260,7 @@ bool in_subtransaction(F&& fn, std::string& error) {
 
 // Applies claimed events inside the current transaction: first all together (set-based); if that
 // fails, one by one so that one bad event cannot hold back the others. Returns applied count.
-int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
+int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted = true) {
   std::vector<PreparedEvent> prepared;
   prepared.reserve(claimed.size());
   for (const auto& c : claimed) prepared.push_back(prepare(c));
@@ -285,8 +298,9 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
     }
     for (const auto* list : {&failed, &poison}) {
       for (const auto& [id, message] : *list) {
-        Datum values[4] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()),
-                           BoolGetDatum(list == &poison), Int32GetDatum(max_attempts)};
+        Datum values[5] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()),
+                           BoolGetDatum(list == &poison), Int32GetDatum(max_attempts),
+                           Int32GetDatum(attempt_counted ? 0 : 1)};
         exec_kept(mark_failed_plan, values, nullptr, false, SPI_OK_UPDATE);
       }
     }
@@ -303,10 +317,15 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed) {
   return static_cast<int>(done.size());
 }
 
-// Claims up to `limit` ready events (SPI connected). C-level only.
-void claim(int limit, std::vector<ClaimedEvent>& out) noexcept {
+// Claims up to `limit` ready events (SPI connected): leased (committed apart) or only locked.
+// C-level only.
+void claim(int limit, std::vector<ClaimedEvent>& out, bool lease = true) noexcept {
   Datum values[2] = {Int32GetDatum(limit), Int32GetDatum(settings.queue_lease_s)};
-  exec_kept(claim_plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
+  if (lease) {
+    exec_kept(claim_plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
+  } else {
+    exec_kept(claim_locked_plan, values, nullptr, false, SPI_OK_SELECT);
+  }
   for (uint64 i = 0; i < SPI_processed; ++i) {
     HeapTuple tup = SPI_tuptable->vals[i];
     bool isnull = false;
@@ -341,12 +360,34 @@ int process_events_inline(int max_events) {
 }
 
 int drain_batch_in_worker(int batch_size) {
+  // Two ways to claim. Leased: the claim (attempts + 1, leased_until) commits in a transaction of
+  // its own before the batch is applied, so that an event that crashes the worker has its
+  // attempts counted and is dead-lettered in the end. Locked: claim, apply and mark in one
+  // transaction (a crash rolls it all back and the events are simply pending again), one row
+  // version per event instead of two. The worker leases its first batch after every start —
+  // the batch a crash left behind comes first, in id order — and locks while all goes well.
+  static bool lease_next = true;
   std::vector<ClaimedEvent> claimed;
-  // Claim and lease in a transaction of its own: a worker killed while applying loses nothing,
-  // its lease expires and the batch is claimed again.
-  in_transaction([&]() noexcept { claim(batch_size, claimed); });
-  if (claimed.empty()) return 0;
-  with_transaction([&] { apply_claimed(claimed); });
+  if (lease_next) {
+    in_transaction([&]() noexcept { claim(batch_size, claimed, true); });
+    if (claimed.empty()) return 0;
+    with_transaction([&] { apply_claimed(claimed); });
+    lease_next = false;
+    return static_cast<int>(claimed.size());
+  }
+  try {
+    with_transaction([&] {
+      pg_call([&]() noexcept {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+        claim(batch_size, claimed, false);
+        SPI_finish();
+      });
+      if (!claimed.empty()) apply_claimed(claimed, /*attempt_counted=*/false);
+    });
+  } catch (...) {
+    lease_next = true;  // rolled back, attempts uncounted: count them from now on
+    throw;
+  }
   return static_cast<int>(claimed.size());
 }
 
