@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pg/boundary.hpp"
+#include "pg/spi_plan.hpp"
 #include "pg/shared_state.hpp"
 
 namespace plane::pg {
@@ -62,7 +63,7 @@ bool audit_outside_transaction(const char* source, const std::string& workspace_
   }
   std::vector<AuditRow> rows{{source, workspace_slug, action, details_json, plane_response_status}};
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     insert_rows(rows);
     SPI_finish();
   });

@@ -238,7 +238,7 @@ bool in_subtransaction(F&& fn, std::string& error) {
     pg_call([&]() noexcept {
       BeginInternalSubTransaction(nullptr);
       MemoryContextSwitchTo(cxt);
-      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      spi_connect();
       fn();
       SPI_finish();
       ReleaseCurrentSubTransaction();
@@ -291,7 +291,7 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted
   }
   const int max_attempts = settings.queue_max_attempts;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     if (!done.empty()) {
       Datum values[1] = {int8_array(done)};
       exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
@@ -348,7 +348,7 @@ int process_events_inline(int max_events) {
     std::vector<ClaimedEvent> claimed;
     const int limit = std::min(remaining, std::max(1, settings.queue_batch_size));
     pg_call([&]() noexcept {
-      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      spi_connect();
       claim(limit, claimed);
       SPI_finish();
     });
@@ -378,7 +378,7 @@ int drain_batch_in_worker(int batch_size) {
   try {
     with_transaction([&] {
       pg_call([&]() noexcept {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+        spi_connect();
         claim(batch_size, claimed, false);
         SPI_finish();
       });

@@ -60,7 +60,7 @@ std::string column_text(int col) noexcept {
 AuthInfo load_auth(const std::string& slug) {
   AuthInfo out;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[1] = {CStringGetTextDatum(slug.c_str())};
     exec_kept(auth_plan, values, nullptr, true, SPI_OK_SELECT);
     if (SPI_processed > 0) {
@@ -82,7 +82,7 @@ TokenRow load_token(const std::string& slug, const char* kind, const std::string
                     bool lock) {
   TokenRow out;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[3] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(kind),
                        CStringGetTextDatum(user.c_str())};
     exec_kept(lock ? token_lock_plan : token_plan, values, nullptr, /*read_only=*/!lock,

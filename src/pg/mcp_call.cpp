@@ -33,7 +33,7 @@ KeptPlan installation_plan{
 McpInstallation load_installation(const std::string& slug) {
   McpInstallation out;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[1] = {CStringGetTextDatum(slug.c_str())};
     exec_kept(installation_plan, values, nullptr, true, SPI_OK_SELECT);
     if (SPI_processed > 0) {

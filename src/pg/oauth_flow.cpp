@@ -72,7 +72,7 @@ std::string installation_api_url(const std::string& slug) {
   bool found = false;
   std::string url;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    plane::pg::spi_connect();
     Datum values[1] = {CStringGetTextDatum(slug.c_str())};
     exec_kept(api_url_plan, values, nullptr, true, SPI_OK_SELECT);
     if (SPI_processed > 0) {
@@ -122,7 +122,7 @@ PendingState spend_state(const std::string& state) {
   PendingState out;
   const std::string digest = plane::sha256_hex(state);
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    plane::pg::spi_connect();
     Datum values[1] = {CStringGetTextDatum(digest.c_str())};
     exec_kept(spend_state_plan, values, nullptr, false, SPI_OK_SELECT);
     if (SPI_processed > 0) {
@@ -150,7 +150,7 @@ KeptPlan switch_mode_plan{
 void switch_auth_mode(const std::string& slug, const std::string& mode, const std::string& user,
                       const std::string& installation, const std::string& scopes) {
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    plane::pg::spi_connect();
     Datum values[5] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(mode.c_str()),
                        CStringGetTextDatum(user.c_str()), CStringGetTextDatum(installation.c_str()),
                        CStringGetTextDatum(scopes.c_str())};
@@ -189,7 +189,7 @@ PLANE_SQL_FUNCTION(plane_oauth_authorize_url) {
   const std::string state = plane::random_state_token();
   const std::string digest = plane::sha256_hex(state);
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    plane::pg::spi_connect();
     Datum values[5] = {CStringGetTextDatum(digest.c_str()), CStringGetTextDatum(slug.c_str()),
                        CStringGetTextDatum(redirect_uri.c_str()), CStringGetTextDatum(scopes.c_str()),
                        Float8GetDatum(static_cast<double>(plane::pg::settings.oauth_state_ttl_s))};

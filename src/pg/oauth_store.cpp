@@ -42,7 +42,7 @@ KeptPlan audit_plan{
 void upsert_ref(const std::string& slug, const std::string& user, const char* kind,
                 const std::string& name, long expires_in) {
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[5] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(user.c_str()),
                        CStringGetTextDatum(kind), CStringGetTextDatum(name.c_str()),
                        Float8GetDatum(static_cast<double>(expires_in))};
@@ -128,7 +128,7 @@ void renew_tokens(const std::string& slug, const std::string& api_url, const std
 void mark_reauthorization_required(const std::string& slug, const std::string& message,
                                    long plane_status) {
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[2] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(message.c_str())};
     exec_kept(reauth_plan, values, nullptr, false, SPI_OK_UPDATE);
     SPI_finish();
@@ -140,7 +140,7 @@ void mark_reauthorization_required(const std::string& slug, const std::string& m
 void audit_oauth(const std::string& slug, const std::string& action, long plane_status,
                  const std::string& details_json) {
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[4] = {CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(action.c_str()),
                        Int32GetDatum(static_cast<int32>(plane_status)),
                        CStringGetTextDatum(details_json.c_str())};

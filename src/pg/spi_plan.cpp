@@ -2,6 +2,10 @@
 
 namespace plane::pg {
 
+void spi_connect() noexcept {
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+}
+
 SPIPlanPtr kept_plan(KeptPlan& kept) {
   if (kept.plan == nullptr) {
     // Always the generic plan: a custom plan folds parameters such as `$5::jsonb` into constants

@@ -13,6 +13,9 @@ struct KeptPlan {
   SPIPlanPtr plan;
 };
 
+// SPI_connect, or ERROR (call inside pg_call: it may longjmp).
+void spi_connect() noexcept;
+
 // Prepares on first use (inside a transaction with SPI connected); ERRORs like SPI would.
 SPIPlanPtr kept_plan(KeptPlan& kept);
 

@@ -73,7 +73,7 @@ std::string read_secret(const std::vector<std::string>& names, bool own_transact
       in_transaction([&]() noexcept { lookup_secret(first.c_str(), second.c_str(), role, secret, lookup); });
     } else {
       pg_call([&]() noexcept {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+        spi_connect();
         lookup_secret(first.c_str(), second.c_str(), role, secret, lookup);
         SPI_finish();
       });
@@ -130,7 +130,7 @@ InstallationSecret read_installation_secret_in_transaction(const std::string& sl
   std::string role;
   try {
     pg_call([&]() noexcept {
-      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      spi_connect();
       role = GetUserNameFromId(GetUserId(), false);
       bool isnull = false;
       if (!vault_seen) {
@@ -222,7 +222,7 @@ void store_vault_secret_in_transaction(const std::string& name, const std::strin
   std::string role;
   try {
     pg_call([&]() noexcept {
-      if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+      spi_connect();
       role = GetUserNameFromId(GetUserId(), false);
       upsert_secret(name.c_str(), value.c_str(), description.c_str(), has_vault);
       SPI_finish();

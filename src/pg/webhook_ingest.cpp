@@ -116,7 +116,7 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
   const char* status = event.known ? "pending" : "ignored";  // unknown types: recorded, not applied
   bool inserted = false;
   pg_call([&]() noexcept {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "plane_connector: SPI_connect failed");
+    spi_connect();
     Datum values[6] = {CStringGetTextDatum(event.idempotency_key.c_str()),
                        CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(event.event.c_str()),
                        CStringGetTextDatum(event.delivery_id.c_str()),
