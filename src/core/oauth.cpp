@@ -363,19 +363,19 @@ OAuthTokens bot_token(HttpTransport& transport, const std::string& base_url,
                     secrets);
 }
 
-std::string app_installation_workspace(HttpTransport& transport, const std::string& base_url,
-                                       const std::string& bearer,
-                                       const std::string& installation_id) {
-  require(bearer, "bearer token");
-  require(installation_id, "app installation id");
+namespace {
+
+// GET url with `Authorization: Bearer <token>` (`bearer` bare or already "Bearer ..."); a status
+// outside 2xx throws as throw_http_error classifies it for `what`, never quoting the token.
+HttpResponse bearer_get(HttpTransport& transport, const std::string& url,
+                        const std::string& bearer, const std::string& what) {
   std::string_view token(bearer);
   if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) {
     token.remove_prefix(7);
   }
   const Secrets secrets({token});
   HttpRequest request;
-  request.url =
-      normalise_base(base_url) + "/auth/o/app-installation/?id=" + url_encode(installation_id);
+  request.url = url;
   request.timeout_ms = kOAuthTimeoutMs;
   request.headers.emplace_back("Accept", "application/json");
   request.headers.emplace_back("User-Agent", "plane_connector/0.1");
@@ -384,8 +384,22 @@ std::string app_installation_workspace(HttpTransport& transport, const std::stri
   wipe.watch(request.headers.back().second);
   HttpResponse response = transport.perform(request);
   if (response.status < 200 || response.status >= 300) {
-    throw_http_error(response, "app installation", secrets, false);
+    throw_http_error(response, what, secrets, false);
   }
+  return response;
+}
+
+}  // namespace
+
+std::string app_installation_workspace(HttpTransport& transport, const std::string& base_url,
+                                       const std::string& bearer,
+                                       const std::string& installation_id) {
+  require(bearer, "bearer token");
+  require(installation_id, "app installation id");
+  const HttpResponse response = bearer_get(
+      transport,
+      normalise_base(base_url) + "/auth/o/app-installation/?id=" + url_encode(installation_id),
+      bearer, "app installation");
   if (too_deep(response.body)) {
     throw PlaneError(ErrorKind::Parse, "app installation response nests deeper than " +
                                            std::to_string(kMaxAnswerDepth) + " levels");
@@ -427,22 +441,12 @@ std::string app_installation_workspace(HttpTransport& transport, const std::stri
 
 std::string oauth_token_user(HttpTransport& transport, const std::string& base_url,
                              const std::string& bearer) {
-  std::string_view token(bearer);
-  if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) {
-    token.remove_prefix(7);
-  }
-  const Secrets secrets({token});
-  HttpRequest request;
-  request.url = normalise_base(base_url) + "/api/v1/users/me/";
-  request.timeout_ms = kOAuthTimeoutMs;
-  request.headers.emplace_back("Accept", "application/json");
-  request.headers.emplace_back("User-Agent", "plane_connector/0.1");
-  request.headers.emplace_back("Authorization", "Bearer " + std::string(token));
-  WipeOnExit wipe;
-  wipe.watch(request.headers.back().second);
-  HttpResponse response = transport.perform(request);
-  if (response.status < 200 || response.status >= 300) {
-    throw_http_error(response, "current user", secrets, false);
+  require(bearer, "bearer token");
+  const HttpResponse response =
+      bearer_get(transport, normalise_base(base_url) + "/api/v1/users/me/", bearer, "current user");
+  if (too_deep(response.body)) {
+    throw PlaneError(ErrorKind::Parse, "users/me response nests deeper than " +
+                                           std::to_string(kMaxAnswerDepth) + " levels");
   }
   const json doc = json::parse(response.body.begin(), response.body.end(), nullptr, false);
   if (!doc.is_object() || !doc.contains("id") || !doc["id"].is_string() ||
