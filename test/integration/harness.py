@@ -251,6 +251,23 @@ class MirrorTestCase(_unittest.TestCase):
                (slug, self.sim.url))
         return key
 
+    def reconnect_after_crash(self, pid_sql, old_pid=None, message="the server and a new worker"):
+        """After a crash the postmaster resets every backend: a connection made before it noticed
+        dies in the reset. Waits until a query answers and `pid_sql` names a worker other than
+        old_pid, then makes that connection the test's."""
+        def attempt():
+            try:
+                c = self.cluster.connect()
+                pid = scalar(c, pid_sql)
+                if pid and pid != old_pid:
+                    type(self).conn = c
+                    return True
+                c.close()
+            except Exception:
+                pass
+            return False
+        wait_until(attempt, timeout=60, interval=0.2, message=message)
+
     def status(self, slug):
         rows = query(self.conn, "SELECT * FROM work_plane.sync_status WHERE workspace_slug = %s",
                      (slug,))

@@ -12,20 +12,8 @@ class CrashTest(MirrorTestCase):
     CLUSTER_CONF = ["plane.rate_limit_per_minute = 0", "plane.poll_interval = '1h'"]
 
     def reconnect(self, old_launcher=None):
-        # A connection made before the postmaster noticed a crash dies in the reset: wait until a
-        # query answers and a launcher other than the one before runs.
-        def attempt():
-            try:
-                c = self.cluster.connect()
-                pid = scalar(c, "SELECT work_plane.launcher_pid()")
-                if pid and pid != old_launcher:
-                    type(self).conn = c
-                    return True
-                c.close()
-            except Exception:
-                pass
-            return False
-        wait_until(attempt, timeout=60, interval=0.2, message="the server and a new launcher")
+        self.reconnect_after_crash("SELECT work_plane.launcher_pid()", old_launcher,
+                                   "the server and a new launcher")
 
     def start_slow_backfill(self, slug, items=600):
         self.add_workspace(slug, projects=1, items=items)

@@ -284,20 +284,8 @@ class QueueCrashTest(MirrorTestCase):
         pid = scalar(self.conn, "SELECT work_plane.queue_worker_pid()")
         os.kill(pid, signal.SIGKILL)  # the postmaster restarts every backend after this
         self.conn.close()
-        def reconnect():
-            # A connection made before the postmaster noticed the crash dies in the reset: wait
-            # until a new queue worker runs and a query answers.
-            try:
-                c = self.cluster.connect()
-                new_pid = scalar(c, "SELECT work_plane.queue_worker_pid()")
-                if new_pid and new_pid != pid:
-                    type(self).conn = c
-                    return True
-                c.close()
-            except Exception:
-                pass
-            return False
-        wait_until(reconnect, timeout=60, interval=0.2, message="the server and a new queue worker")
+        self.reconnect_after_crash("SELECT work_plane.queue_worker_pid()", pid,
+                                   "the server and a new queue worker")
         wait_until(lambda: scalar(self.conn, "SELECT count(*) FROM ops.event_queue WHERE workspace_slug = 'crash' "
                                              "AND status IN ('pending', 'processing')") == 0,
                    timeout=60, message="the queue to drain after the crash")
