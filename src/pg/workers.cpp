@@ -74,10 +74,16 @@ std::vector<DueInstallation> find_due(const std::vector<RunningSync>& running, i
     const int rc = SPI_execute_with_args(
         "WITH t AS (SELECT i.workspace_slug, s.requested_at, s.last_attempt_at, "
         "  s.last_attempt_at + coalesce(i.poll_interval, make_interval(secs => $2)) AS poll_due, "
-        "  (SELECT min(r.expires_at - least(make_interval(secs => $3), (r.expires_at - r.updated_at) / 2)) "
+        // After a failed run (say the token endpoint answered 5xx) not before a minute has
+        // passed: an expired token must not turn the launcher into a loop of failing runs.
+        "  (SELECT greatest(d.due, CASE WHEN s.state = 'failed' "
+        "     THEN s.last_attempt_at + interval '1 minute' END) "
+        "   FROM (SELECT min(r.expires_at - least(make_interval(secs => $3), "
+        "     (r.expires_at - r.updated_at) / 2)) AS due "
         "     FROM work_plane.tokens_ref r WHERE r.workspace_slug = i.workspace_slug "
         "      AND ((i.auth_mode = 'oauth' AND r.kind = 'access_token' AND r.user_id = i.oauth_user_id) "
-        "        OR (i.auth_mode = 'bot' AND r.kind = 'bot_token'))) AS renew_due "
+        "        OR (i.auth_mode = 'bot' AND r.kind = 'bot_token'))) d "
+        "   WHERE d.due IS NOT NULL) AS renew_due "
         "  FROM work_plane.installations i "
         "  JOIN work_plane.sync_state s USING (workspace_slug) "
         "  WHERE i.enabled AND i.auth_status = 'ok' "

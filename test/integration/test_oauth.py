@@ -5,6 +5,7 @@ refresh that leaves the installation waiting for re-authorisation, and who may c
 import urllib.error
 import urllib.parse
 import urllib.request
+import time
 import unittest
 
 import psycopg2
@@ -224,6 +225,7 @@ class OAuthRenewalTest(OAuthCase):
     def test_tokens_close_to_expiry_are_renewed_by_the_workers_unasked(self):
         self.add_oauth_workspace("oa-soon")
         result, _ = self.authorize("oa-soon", app_install=False)
+        self.assertEqual(self.sync("oa-soon")["action"], "sync")  # the first run (no key yet) had failed
         access_before = self.secret(f"plane_token:oa-soon:{result['user_id']}")
         n = len(self.oauth_log("refresh_token"))
         # Within the margin: the launcher starts a run, which renews first. No sync_now.
@@ -266,6 +268,23 @@ class OAuthRenewalTest(OAuthCase):
         self.assertEqual(self.status("oa-refused")["auth_status"], "ok")
         run = self.sync("oa-refused")
         self.assertEqual(run["action"], "sync", run["details"])
+
+    def test_a_failing_token_endpoint_is_not_retried_in_a_loop(self):
+        self.add_oauth_workspace("oa-5xx")
+        self.authorize("oa-5xx", app_install=False)
+        self.assertEqual(self.sync("oa-5xx")["action"], "sync")
+        # The token lapses and Plane's token endpoint answers 500 to every refresh.
+        self.sim.control("POST", "oauth/faults", {"fail_next_refresh": 1000, "refresh_status": 500})
+        self.expire_in_db("oa-5xx", -5)
+        run = self.sync("oa-5xx")
+        self.assertEqual(run["action"], "sync_failed")
+        self.assertEqual(self.status("oa-5xx")["auth_status"], "ok")   # passing trouble, not refused
+        tries = len(self.oauth_log("refresh_token"))
+        # The launcher (naptime 1 s) does not start run after failing run: watch it for 5 seconds.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            self.assertEqual(len(self.oauth_log("refresh_token")), tries)
+            time.sleep(0.5)
 
     def test_mcp_call_uses_the_oauth_token(self):
         self.add_oauth_workspace("oa-mcp")
