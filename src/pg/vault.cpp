@@ -21,6 +21,29 @@ std::string names_list(const std::vector<std::string>& names) {
   return "'" + out + "'";
 }
 
+// The three ways Vault access fails, worded once: each names the secret, never its value.
+PlaneError read_denied(const std::string& role, const std::string& quoted_names) {
+  return PlaneError(ErrorKind::Config,
+                    "role \"" + role + "\" may not read Vault secret " + quoted_names +
+                        ": GRANT SELECT ON vault.decrypted_secrets and EXECUTE ON FUNCTION "
+                        "vault._crypto_aead_det_decrypt to it (or run the workers as the "
+                        "Vault owner)");
+}
+
+PlaneError write_denied(const std::string& role, const std::string& name) {
+  return PlaneError(ErrorKind::Config,
+                    "role \"" + role + "\" may not write Vault secret '" + name +
+                        "': GRANT EXECUTE ON FUNCTION vault.create_secret, vault.update_secret "
+                        "and SELECT ON vault.secrets to it (or run as the Vault owner)");
+}
+
+PlaneError vault_missing(const std::string& quoted_name) {
+  return PlaneError(ErrorKind::Config,
+                    "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
+                    "supabase_vault extension, then store the secret with "
+                    "SELECT vault.create_secret('<value>', " + quoted_name + ")");
+}
+
 }  // namespace
 
 namespace {
@@ -79,22 +102,12 @@ std::string read_secret(const std::vector<std::string>& names, bool own_transact
       });
     }
   } catch (const PgError& e) {
-    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
-      throw PlaneError(ErrorKind::Config,
-                       "role \"" + role + "\" may not read Vault secret " + names_list(names) +
-                           ": GRANT SELECT ON vault.decrypted_secrets and EXECUTE ON FUNCTION "
-                           "vault._crypto_aead_det_decrypt to it (or run the workers as the "
-                           "Vault owner)");
-    }
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) throw read_denied(role, names_list(names));
     throw;
   }
   switch (lookup) {
     case VaultLookup::Found: return secret;
-    case VaultLookup::NoVault:
-      throw PlaneError(ErrorKind::Config,
-                       "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
-                       "supabase_vault extension, then store the secret with "
-                       "SELECT vault.create_secret('<value>', " + names_list({first}) + ")");
+    case VaultLookup::NoVault: throw vault_missing(names_list({first}));
     case VaultLookup::NotFound: break;
   }
   if (!required) return "";
@@ -157,20 +170,10 @@ InstallationSecret read_installation_secret_in_transaction(const std::string& sl
     });
   } catch (const PgError& e) {
     vault_seen = false;  // dropped or re-created meanwhile: look again next time
-    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
-      throw PlaneError(ErrorKind::Config,
-                       "role \"" + role + "\" may not read Vault secret '" + secret_name +
-                           "': GRANT SELECT ON vault.decrypted_secrets and EXECUTE ON FUNCTION "
-                           "vault._crypto_aead_det_decrypt to it (or run as the Vault owner)");
-    }
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) throw read_denied(role, names_list({secret_name}));
     throw;
   }
-  if (!has_vault && out.installed) {
-    throw PlaneError(ErrorKind::Config,
-                     "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
-                     "supabase_vault extension, then store the secret with "
-                     "SELECT vault.create_secret('<value>', '" + secret_name + "')");
-  }
+  if (!has_vault && out.installed) throw vault_missing(names_list({secret_name}));
   return out;
 }
 
@@ -228,19 +231,10 @@ void store_vault_secret_in_transaction(const std::string& name, const std::strin
       SPI_finish();
     });
   } catch (const PgError& e) {
-    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) {
-      throw PlaneError(ErrorKind::Config,
-                       "role \"" + role + "\" may not write Vault secret '" + name +
-                           "': GRANT EXECUTE ON FUNCTION vault.create_secret, vault.update_secret "
-                           "and SELECT ON vault.secrets to it (or run as the Vault owner)");
-    }
+    if (e.sqlerrcode() == ERRCODE_INSUFFICIENT_PRIVILEGE) throw write_denied(role, name);
     throw;
   }
-  if (!has_vault) {
-    throw PlaneError(ErrorKind::Config,
-                     "Supabase Vault is not installed (no vault.decrypted_secrets): install the "
-                     "supabase_vault extension to store '" + name + "'");
-  }
+  if (!has_vault) throw vault_missing(names_list({name}));
 }
 
 }  // namespace plane::pg
