@@ -1,8 +1,9 @@
-// Test doubles shared by plane_client_test.cpp and sync_engine_test.cpp: a scripted HTTP
+// Test doubles shared by the unit tests: a scripted HTTP
 // transport, a virtual-clock Waiter, a counting CredentialSource and a fake Plane list server with
-// Plane's real offset-cursor semantics (plane-api.md §1).
+// Plane's real offset-cursor semantics (plane-api.md §1), and expect_error.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -277,5 +278,18 @@ class FakePlane {
 
   std::string prefix_;
 };
+
+// Runs `fn`, expects a PlaneError of `kind`, and returns it (for checks on its message).
+template <typename Fn>
+plane::PlaneError expect_error(Fn fn, plane::ErrorKind kind) {
+  try {
+    fn();
+  } catch (const plane::PlaneError& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    return e;
+  }
+  ADD_FAILURE() << "no PlaneError thrown";
+  return plane::PlaneError(plane::ErrorKind::Internal, "none");
+}
 
 }  // namespace fakes

@@ -30,17 +30,7 @@ plane::HeaderList auth_headers() {
   return {{"Authorization", std::string("Bearer ") + kPat}, {"X-Workspace-slug", "acme"}};
 }
 
-template <typename Fn>
-PlaneError expect_error(Fn fn, ErrorKind kind) {
-  try {
-    fn();
-  } catch (const PlaneError& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    return e;
-  }
-  ADD_FAILURE() << "no PlaneError thrown";
-  return PlaneError(ErrorKind::Internal, "none");
-}
+using fakes::expect_error;
 
 void expect_no_pat(const std::string& message) {
   EXPECT_EQ(message.find(kPat), std::string::npos) << message;

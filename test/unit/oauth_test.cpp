@@ -59,18 +59,7 @@ std::string token_body(const std::string& access, const std::string& refresh,
   return doc.dump();
 }
 
-// Runs `fn`, expects a PlaneError of `kind`, and returns it.
-template <typename Fn>
-PlaneError expect_error(Fn fn, ErrorKind kind) {
-  try {
-    fn();
-  } catch (const PlaneError& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    return e;
-  }
-  ADD_FAILURE() << "no PlaneError thrown";
-  return PlaneError(ErrorKind::Internal, "none");
-}
+using fakes::expect_error;
 
 void expect_no_secrets(const std::string& message) {
   for (const char* secret : {kSecret, kCode, kAccess, kRefresh1, kRefresh2, kBot}) {
