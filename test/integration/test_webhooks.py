@@ -65,6 +65,24 @@ class WebhookTest(MirrorTestCase):
         self.wait_applied("hooks")
         self.assertEqual(self.item(created["object"]["id"])["name"], "born in Plane")
 
+    def test_queue_worker_reports_table_statistics_while_it_runs(self):
+        # Autovacuum decides from the cumulative statistics: the long-lived queue worker (the only
+        # process that updates ops.event_queue here) must hand its counts over while it runs.
+        truth = self.setup_workspace("stats")
+        updates = ("SELECT coalesce(n_tup_upd, 0) FROM pg_stat_user_tables "
+                   "WHERE relid = 'ops.event_queue'::regclass")
+        worker = scalar(self.conn, "SELECT work_plane.queue_worker_pid()")
+        before = scalar(self.conn, updates)
+        target = [i for i in truth["work_items"] if not i.get("archived_at") and not i.get("is_draft")][0]
+        out = self.mutate("stats", op="update", type="work_item", id=target["id"],
+                          project=truth["projects"][0]["id"], fields={"name": "counted"})
+        for d in out["webhooks"]:
+            self.assertEqual(self.ingest("stats", d), 200)
+        self.wait_applied("stats")
+        wait_until(lambda: scalar(self.conn, updates) > before, timeout=15,
+                   message="the queue worker's updates in pg_stat_user_tables")
+        self.assertEqual(scalar(self.conn, "SELECT work_plane.queue_worker_pid()"), worker)
+
     def test_burst_of_mutations_converges_to_plane(self):
         truth = self.setup_workspace("burst", items=60)
         project = truth["projects"][0]["id"]
