@@ -3,10 +3,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
-#include <climits>
 #include <initializer_list>
+#include <memory>
 
 #include "core/digest.hpp"
 #include "core/errors.hpp"
@@ -378,14 +379,40 @@ const char* webhook_verdict_name(WebhookVerdict verdict) {
   return "unknown";
 }
 
+namespace {
+
+// An HMAC-SHA256 context with its implementations fetched once per process: OpenSSL 3's one-shot
+// HMAC() fetches the MAC and the digest on every call, which costs several times the hashing of a
+// webhook body. Each call keys a copy (EVP_MAC_CTX_dup); the template itself is never keyed, and
+// lives as long as the process (freeing it at exit could run after OpenSSL's own cleanup).
+const EVP_MAC_CTX* hmac_sha256_template() {
+  static EVP_MAC_CTX* const tmpl = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac);  // the context keeps its own reference
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (ctx != nullptr && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+      EVP_MAC_CTX_free(ctx);
+      ctx = nullptr;
+    }
+    return ctx;
+  }();
+  if (tmpl == nullptr) throw PlaneError(ErrorKind::Internal, "HMAC-SHA256 unavailable (OpenSSL)");
+  return tmpl;
+}
+
+}  // namespace
+
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  if (key.size() > static_cast<std::size_t>(INT_MAX)) {
-    throw PlaneError(ErrorKind::Config, "HMAC key too long");
-  }
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
+      EVP_MAC_CTX_dup(hmac_sha256_template()), &EVP_MAC_CTX_free);
   unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), bytes_of(key), static_cast<int>(key.size()), bytes_of(data), data.size(), md,
-           &len) == nullptr) {
+  std::size_t len = 0;
+  if (ctx == nullptr || EVP_MAC_init(ctx.get(), bytes_of(key), key.size(), nullptr) != 1 ||
+      EVP_MAC_update(ctx.get(), bytes_of(data), data.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), md, &len, sizeof md) != 1) {
     throw PlaneError(ErrorKind::Internal, "HMAC-SHA256 failed (OpenSSL)");
   }
   return to_hex(md, len);
@@ -439,14 +466,12 @@ int json_nesting_depth(std::string_view text, int limit) {
   return deepest;
 }
 
-WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
-  if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
-    throw PlaneError(ErrorKind::Parse, "webhook body nests deeper than " +
-                                           std::to_string(kMaxWebhookJsonDepth) + " levels");
-  }
-  json doc;
+namespace {
+
+// The body as JSON; the nesting depth is checked already.
+json parse_body_text(std::string_view body) {
   try {
-    doc = json::parse(body.begin(), body.end());
+    return json::parse(body.begin(), body.end());
   } catch (const json::parse_error& e) {
     // nlohmann's own message quotes the body ("last read: …"): report the position only.
     throw PlaneError(ErrorKind::Parse,
@@ -455,6 +480,19 @@ WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
     throw PlaneError(ErrorKind::Parse, "webhook body is not valid JSON (json error " +
                                            std::to_string(e.id) + ", e.g. a number out of range)");
   }
+}
+
+}  // namespace
+
+WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
+  if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
+    throw PlaneError(ErrorKind::Parse, "webhook body nests deeper than " +
+                                           std::to_string(kMaxWebhookJsonDepth) + " levels");
+  }
+  return parse_webhook_document(parse_body_text(body), headers);
+}
+
+WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers) {
   if (!doc.is_object()) throw PlaneError(ErrorKind::Parse, "webhook body is not a JSON object");
 
   WebhookEvent ev;
@@ -481,24 +519,33 @@ WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
   return ev;
 }
 
+WebhookVerdict check_webhook_request(std::string_view secret, std::string_view body,
+                                     const HeaderMap& headers, std::size_t max_body_bytes,
+                                     std::string& message) {
+  if (body.size() > max_body_bytes) {
+    message = "webhook body of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
+              std::to_string(max_body_bytes);
+    return WebhookVerdict::TooLarge;
+  }
+  if (!verify_webhook_signature(secret, body, headers)) {
+    message = secret.empty() ? "no webhook secret is configured" : "webhook signature missing or invalid";
+    return WebhookVerdict::Unauthorized;
+  }
+  if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
+    message = "webhook body nests deeper than " + std::to_string(kMaxWebhookJsonDepth) + " levels";
+    return WebhookVerdict::Malformed;
+  }
+  message.clear();
+  return WebhookVerdict::Accepted;
+}
+
 WebhookResult handle_webhook(std::string_view secret, std::string_view body, const HeaderMap& headers,
                              std::size_t max_body_bytes) {
   WebhookResult r;
-  if (body.size() > max_body_bytes) {
-    r.verdict = WebhookVerdict::TooLarge;
-    r.message = "webhook body of " + std::to_string(body.size()) + " bytes exceeds the limit of " +
-                std::to_string(max_body_bytes);
-    return r;
-  }
-  if (!verify_webhook_signature(secret, body, headers)) {
-    r.verdict = WebhookVerdict::Unauthorized;
-    r.message = secret.empty() ? "no webhook secret is configured"
-                               : "webhook signature missing or invalid";
-    return r;
-  }
+  r.verdict = check_webhook_request(secret, body, headers, max_body_bytes, r.message);
+  if (r.verdict != WebhookVerdict::Accepted) return r;
   try {
-    r.event = parse_webhook(body, headers);
-    r.verdict = WebhookVerdict::Accepted;
+    r.event = parse_webhook_document(parse_body_text(body), headers);
   } catch (const PlaneError& e) {
     r.verdict = WebhookVerdict::Malformed;
     r.message = e.what();

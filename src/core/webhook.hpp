@@ -75,6 +75,16 @@ bool verify_webhook_signature(std::string_view secret, std::string_view body, co
 // what is needed to apply it (v1 "action", an object id). No size limit here: see handle_webhook.
 WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers);
 
+// The same for a body already parsed (the Postgres layer reads it out of jsonb): everything after
+// the JSON text itself — not an object, no "event", what a known event lacks.
+WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers);
+
+// Steps 1 and 2 of a request, and the nesting check of step 3 (on the raw text): Accepted means
+// "authenticated, and safe to parse"; otherwise message says why (never quoting the body).
+WebhookVerdict check_webhook_request(std::string_view secret, std::string_view body,
+                                     const HeaderMap& headers, std::size_t max_body_bytes,
+                                     std::string& message);
+
 struct WebhookResult {
   WebhookVerdict verdict = WebhookVerdict::Malformed;
   std::optional<WebhookEvent> event;  // set iff verdict == Accepted

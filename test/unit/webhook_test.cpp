@@ -617,6 +617,49 @@ TEST(WebhookMalformed, RejectsNonJsonNonObjectsAndMissingEvent) {
   EXPECT_EQ(plane::webhook_http_status(WebhookVerdict::Malformed), 400);
 }
 
+TEST(WebhookMalformed, AParsedDocumentIsJudgedLikeItsText) {
+  // The Postgres layer hands parse_webhook_document the body parsed by jsonb_in: every body that
+  // parses as JSON gets the same event, or the same refusal, as from its text.
+  for (const std::string body :
+       {std::string("[1, 2]"), std::string("{}"), std::string(R"({"event": 5})"),
+        std::string(R"({"event": "issue", "action": "updated", "data": {}})"),
+        std::string(R"({"version": 2, "event": "workitem.updated"})"), v1_payload().dump()}) {
+    std::optional<WebhookEvent> from_text;
+    try {
+      from_text = plane::parse_webhook(body, {});
+    } catch (const plane::PlaneError&) {
+    }
+    if (!from_text) {
+      EXPECT_THROW(plane::parse_webhook_document(json::parse(body), {}), plane::PlaneError) << body;
+      continue;
+    }
+    const WebhookEvent from_doc = plane::parse_webhook_document(json::parse(body), {});
+    EXPECT_EQ(from_doc.idempotency_key, from_text->idempotency_key);
+    EXPECT_EQ(from_doc.event, from_text->event);
+    EXPECT_EQ(from_doc.known, from_text->known);
+    EXPECT_EQ(from_doc.data, from_text->data);
+  }
+}
+
+TEST(WebhookMalformed, CheckRequestStopsBeforeParsing) {
+  std::string message;
+  const std::string body = v1_payload().dump();
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), 1 << 20, message),
+            WebhookVerdict::Accepted);
+  EXPECT_TRUE(message.empty());
+  EXPECT_EQ(plane::check_webhook_request(kSecret, "not json", signed_headers("not json"), 1 << 20,
+                                         message),
+            WebhookVerdict::Accepted);  // authenticated; the JSON is judged by the parser
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, {}, 1 << 20, message),
+            WebhookVerdict::Unauthorized);
+  const std::string deep = std::string(300, '[') + std::string(300, ']');
+  EXPECT_EQ(plane::check_webhook_request(kSecret, deep, signed_headers(deep), 1 << 20, message),
+            WebhookVerdict::Malformed);
+  EXPECT_EQ(message.find('['), std::string::npos);
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), body.size() - 1, message),
+            WebhookVerdict::TooLarge);
+}
+
 TEST(WebhookMalformed, MessagesNeverQuoteTheBody) {
   const std::string body = R"({"event": "issue", "action": plane_wh_leaked_secret_value})";
   auto r = handle(body);

@@ -1,0 +1,102 @@
+#include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
+#include "core/json_tokens.hpp"
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+
+namespace plane {
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void malformed(const char* what) {
+  throw PlaneError(ErrorKind::Parse, std::string("JSON token stream is malformed: ") + what);
+}
+
+json number_from_text(const char* text, std::size_t len) {
+  // Integers (the common case: ids, sequence numbers) without a parser; anything else exactly as
+  // nlohmann would read the text.
+  std::int64_t i = 0;
+  auto [end, ec] = std::from_chars(text, text + len, i);
+  if (ec == std::errc() && end == text + len) return json(i);
+  try {
+    json n = json::parse(text, text + len);
+    if (!n.is_number()) malformed("a number token is not a number");
+    return n;
+  } catch (const json::exception&) {
+    throw PlaneError(ErrorKind::Parse, "JSON number out of range");
+  }
+}
+
+}  // namespace
+
+json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth) {
+  json root;
+  bool have_root = false;
+  // Open containers, innermost last; for objects, the key the next value goes under.
+  std::vector<json*> open;
+  std::string key;
+  bool have_key = false;
+
+  auto place = [&](json value) -> json* {
+    if (open.empty()) {
+      if (have_root) malformed("more than one top-level value");
+      root = std::move(value);
+      have_root = true;
+      return &root;
+    }
+    json& parent = *open.back();
+    if (parent.is_object()) {
+      if (!have_key) malformed("an object member without a key");
+      have_key = false;
+      json& slot = parent[key];
+      slot = std::move(value);
+      return &slot;
+    }
+    parent.push_back(std::move(value));
+    return &parent.back();
+  };
+
+  for (std::size_t i = 0; i < count; ++i) {
+    const JsonToken& t = tokens[i];
+    switch (t.kind) {
+      case JsonTokenKind::BeginObject:
+      case JsonTokenKind::BeginArray: {
+        if (static_cast<int>(open.size()) >= max_depth) {
+          throw PlaneError(ErrorKind::Parse,
+                           "JSON nests deeper than " + std::to_string(max_depth) + " levels");
+        }
+        json* c = place(t.kind == JsonTokenKind::BeginObject ? json::object() : json::array());
+        open.push_back(c);
+        break;
+      }
+      case JsonTokenKind::EndObject:
+      case JsonTokenKind::EndArray:
+        if (open.empty() || open.back()->is_object() != (t.kind == JsonTokenKind::EndObject)) {
+          malformed("an unmatched end of container");
+        }
+        if (have_key) malformed("a key without a value");
+        open.pop_back();
+        break;
+      case JsonTokenKind::Key:
+        if (open.empty() || !open.back()->is_object() || have_key) malformed("a misplaced key");
+        key.assign(t.text, t.len);
+        have_key = true;
+        break;
+      case JsonTokenKind::String: place(json(std::string(t.text, t.len))); break;
+      case JsonTokenKind::Number: place(number_from_text(t.text, t.len)); break;
+      case JsonTokenKind::True: place(json(true)); break;
+      case JsonTokenKind::False: place(json(false)); break;
+      case JsonTokenKind::Null: place(json(nullptr)); break;
+    }
+  }
+  if (!open.empty()) malformed("an unclosed container");
+  if (!have_root) malformed("no value");
+  return root;
+}
+
+}  // namespace plane

@@ -1,0 +1,38 @@
+#pragma once
+
+// A JSON document as a flat token stream, and the nlohmann::json built from it. The Postgres layer
+// flattens a jsonb value into tokens (no text in between: jsonb -> text -> JSON parser costs more
+// than the work done with the document); the core builds the document here, in plain C++.
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+
+namespace plane {
+
+enum class JsonTokenKind : unsigned char {
+  BeginObject,
+  EndObject,
+  BeginArray,
+  EndArray,
+  Key,     // text: the member name
+  String,  // text: the value, unescaped
+  Number,  // text: the number as JSON text ("42", "-1.5", "1e+30")
+  True,
+  False,
+  Null,
+};
+
+// Plain data (the Postgres layer allocates arrays of it with palloc). text is not NUL-terminated.
+struct JsonToken {
+  JsonTokenKind kind;
+  const char* text;
+  std::size_t len;
+};
+
+// The document the tokens describe. Throws PlaneError(Parse) when they do not form exactly one JSON
+// value, nest deeper than max_depth, or hold a number JSON cannot represent (as parsing its text
+// would). Iterative: no recursion however deep the input.
+nlohmann::json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth);
+
+}  // namespace plane

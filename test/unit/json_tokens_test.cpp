@@ -1,0 +1,129 @@
+// Unit tests for src/core/json_tokens: building nlohmann::json from the flat token stream the
+// Postgres layer reads out of jsonb (no text round trip), and refusing streams that are not JSON.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/json_tokens.hpp"
+
+namespace {
+
+using nlohmann::json;
+using plane::JsonToken;
+using K = plane::JsonTokenKind;
+
+JsonToken tok(K kind, const char* text = nullptr) {
+  return JsonToken{kind, text, text != nullptr ? std::string(text).size() : 0};
+}
+
+// Tokens for a document, as flatten_jsonb would emit them (text parsed by nlohmann for the test).
+void flatten(const json& j, std::vector<std::string>& texts, std::vector<std::pair<K, int>>& out) {
+  auto text = [&](std::string s) {
+    texts.push_back(std::move(s));
+    return static_cast<int>(texts.size()) - 1;
+  };
+  if (j.is_object()) {
+    out.emplace_back(K::BeginObject, -1);
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out.emplace_back(K::Key, text(it.key()));
+      flatten(it.value(), texts, out);
+    }
+    out.emplace_back(K::EndObject, -1);
+  } else if (j.is_array()) {
+    out.emplace_back(K::BeginArray, -1);
+    for (const auto& e : j) flatten(e, texts, out);
+    out.emplace_back(K::EndArray, -1);
+  } else if (j.is_string()) {
+    out.emplace_back(K::String, text(j.get<std::string>()));
+  } else if (j.is_number()) {
+    out.emplace_back(K::Number, text(j.dump()));
+  } else if (j.is_boolean()) {
+    out.emplace_back(j.get<bool>() ? K::True : K::False, -1);
+  } else {
+    out.emplace_back(K::Null, -1);
+  }
+}
+
+json round_trip(const json& j, int max_depth = 64) {
+  std::vector<std::string> texts;
+  std::vector<std::pair<K, int>> spec;
+  texts.reserve(1024);
+  flatten(j, texts, spec);
+  std::vector<JsonToken> tokens;
+  for (const auto& [kind, index] : spec) {
+    tokens.push_back(index < 0 ? JsonToken{kind, nullptr, 0}
+                               : JsonToken{kind, texts[index].data(), texts[index].size()});
+  }
+  return plane::json_from_tokens(tokens.data(), tokens.size(), max_depth);
+}
+
+TEST(JsonTokens, BuildsTheSameDocument) {
+  const json doc = json::parse(R"({"event": "issue", "data": {"id": "x", "n": 42, "neg": -7,
+      "big": 18446744073709551615, "f": 65535.5, "e": 1e+30, "t": true, "f2": false, "z": null,
+      "a": [1, [2, [3]], {"k": "v"}], "empty": {}, "none": [], "s": "line\nbreak \"q\" é"}})");
+  EXPECT_EQ(round_trip(doc), doc);
+}
+
+TEST(JsonTokens, TopLevelScalarsAndEmptyContainers) {
+  EXPECT_EQ(round_trip(json("text")), json("text"));
+  EXPECT_EQ(round_trip(json(3)), json(3));
+  EXPECT_EQ(round_trip(json(nullptr)), json(nullptr));
+  EXPECT_EQ(round_trip(json::object()), json::object());
+  EXPECT_EQ(round_trip(json::array()), json::array());
+}
+
+TEST(JsonTokens, NumbersReadLikeJsonText) {
+  // Integers stay integers, fractions doubles, as nlohmann reads the same text.
+  for (const char* text : {"0", "-1", "9223372036854775807", "-9223372036854775808",
+                           "18446744073709551615", "1.5", "1e+30", "-0.000001"}) {
+    const JsonToken t{K::Number, text, std::string(text).size()};
+    EXPECT_EQ(plane::json_from_tokens(&t, 1, 8), json::parse(text)) << text;
+  }
+}
+
+TEST(JsonTokens, RefusesNumbersJsonCannotHold) {
+  const std::string huge = "1e400";
+  const JsonToken t{K::Number, huge.data(), huge.size()};
+  EXPECT_THROW(plane::json_from_tokens(&t, 1, 8), plane::PlaneError);
+  const std::string junk = "12abc";
+  const JsonToken u{K::Number, junk.data(), junk.size()};
+  EXPECT_THROW(plane::json_from_tokens(&u, 1, 8), plane::PlaneError);
+}
+
+TEST(JsonTokens, RefusesMalformedStreams) {
+  const std::vector<std::vector<JsonToken>> bad = {
+      {},                                                          // no value
+      {tok(K::BeginObject)},                                       // unclosed
+      {tok(K::EndArray)},                                          // unmatched end
+      {tok(K::BeginObject), tok(K::EndArray)},                     // wrong end
+      {tok(K::BeginObject), tok(K::String, "v"), tok(K::EndObject)},  // member without key
+      {tok(K::BeginObject), tok(K::Key, "k"), tok(K::EndObject)},     // key without value
+      {tok(K::BeginArray), tok(K::Key, "k"), tok(K::EndArray)},       // key in an array
+      {tok(K::Null), tok(K::Null)},                                // two top-level values
+  };
+  for (const auto& tokens : bad) {
+    EXPECT_THROW(plane::json_from_tokens(tokens.data(), tokens.size(), 8), plane::PlaneError);
+  }
+}
+
+TEST(JsonTokens, DepthLimitIsExactAndNotRecursive) {
+  json deep = json::array();
+  for (int i = 0; i < 9; ++i) deep = json::array({deep});  // 10 levels
+  EXPECT_EQ(round_trip(deep, 10), deep);
+  EXPECT_THROW(round_trip(deep, 9), plane::PlaneError);
+  // A million levels: refused at the limit, no stack overflow.
+  std::vector<JsonToken> tokens(1000000, tok(K::BeginArray));
+  EXPECT_THROW(plane::json_from_tokens(tokens.data(), tokens.size(), 256), plane::PlaneError);
+}
+
+TEST(JsonTokens, DuplicateKeysKeepTheLast) {
+  const std::vector<JsonToken> tokens = {tok(K::BeginObject), tok(K::Key, "k"), tok(K::String, "a"),
+                                         tok(K::Key, "k"),    tok(K::String, "b"), tok(K::EndObject)};
+  EXPECT_EQ(plane::json_from_tokens(tokens.data(), tokens.size(), 8), json({{"k", "b"}}));
+}
+
+}  // namespace
