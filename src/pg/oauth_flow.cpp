@@ -12,6 +12,7 @@
 #include "core/errors.hpp"
 #include "core/http.hpp"
 #include "core/oauth.hpp"
+#include "core/workspace_slug.hpp"
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
 #include "pg/latch_waiter.hpp"
@@ -34,11 +35,6 @@ std::string text_arg(FunctionCallInfo fcinfo, int n, const char* name) {
   if (PG_ARGISNULL(n)) throw PlaneError(ErrorKind::Config, std::string(name) + " is required");
   text* t = PG_GETARG_TEXT_PP(n);
   return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-bool valid_slug(const std::string& s) {
-  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$");
-  return std::regex_match(s, re);
 }
 
 bool valid_redirect_uri(const std::string& s) {
@@ -172,7 +168,7 @@ PLANE_SQL_FUNCTION(plane_oauth_authorize_url) {
   const std::string slug = text_arg(fcinfo, 0, "workspace_slug");
   const std::string redirect_uri = text_arg(fcinfo, 1, "redirect_uri");
   const std::string scopes = text_arg(fcinfo, 2, "scopes");
-  if (!valid_slug(slug)) {
+  if (!plane::valid_workspace_slug(slug)) {
     throw PlaneError(ErrorKind::Config, "workspace_slug is not a Plane workspace slug "
                                         "(letters, digits, '-' and '_', at most 48)");
   }
