@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/json_tokens.hpp"
 #include "core/webhook.hpp"
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
+#include "pg/jsonb_tokens.hpp"
 #include "pg/mirror_sink.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/spi_plan.hpp"
@@ -24,7 +26,28 @@ namespace {
 struct ClaimedEvent {
   long long id;
   std::string slug;
-  std::string payload;
+  JsonbTokens payload;  // in the batch's memory context (BatchMemory)
+};
+
+// Where a batch's payloads live from the claim until the batch is applied, across the commit that
+// separates them for a leased claim; deleted with the batch (or when an error unwinds it).
+class BatchMemory {
+ public:
+  BatchMemory() {
+    pg_call([this]() noexcept {
+      cxt_ = AllocSetContextCreate(TopMemoryContext, "plane_connector queue batch",
+                                   ALLOCSET_DEFAULT_SIZES);
+    });
+  }
+  ~BatchMemory() {
+    if (cxt_ != nullptr) MemoryContextDelete(cxt_);
+  }
+  BatchMemory(const BatchMemory&) = delete;
+  BatchMemory& operator=(const BatchMemory&) = delete;
+  MemoryContext context() const { return cxt_; }
+
+ private:
+  MemoryContext cxt_ = nullptr;
 };
 
 // What applying one event does, prepared in C++ before any Postgres call.
@@ -50,7 +73,7 @@ KeptPlan claim_plan{
     "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
     " (e.status = 'processing' AND e.leased_until < now())) "
     "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING q.id, q.workspace_slug, q.payload::text",
+    "RETURNING q.id, q.workspace_slug, q.payload",
     2,
     {INT4OID, INT4OID},
     nullptr};
@@ -71,9 +94,10 @@ Datum int8_array(const std::vector<long long>& ids) noexcept {
 }
 
 // pgmq/graphile-style backoff: exp(least(attempts, 10)) seconds; dead after the last attempt.
-// $5: 1 when the claim did not count the attempt (a locking claim, see drain_batch_in_worker).
+// $5: 1 when the claim did not count the attempt (claim_done_plan, see drain_batch_in_worker).
 KeptPlan mark_failed_plan{
-    "UPDATE ops.event_queue SET leased_until = NULL, last_error = left($2, 2000), "
+    "UPDATE ops.event_queue SET leased_until = NULL, processed_at = NULL, "
+    "last_error = left($2, 2000), "
     "attempts = attempts + $5, "
     "status = CASE WHEN $3 OR attempts + $5 >= $4 THEN 'dead' ELSE 'pending' END, "
     "next_attempt_at = now() + make_interval(secs => exp(least(attempts + $5, 10))) WHERE id = $1",
@@ -81,13 +105,17 @@ KeptPlan mark_failed_plan{
     {INT8OID, TEXTOID, BOOLOID, INT4OID, INT4OID},
     nullptr};
 
-// A claim by row locks only, for a batch claimed, applied and marked in one transaction: one row
-// version per event instead of two (the lease's and the mark's).
-KeptPlan claim_locked_plan{
-    "SELECT e.id, e.workspace_slug, e.payload::text FROM ops.event_queue e "
-    "WHERE e.source = 'plane' AND ((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
+// A claim that marks the batch done as it locks it, for a batch claimed, applied and marked in one
+// transaction: one row version per event instead of two (the lease's and the mark's), and no
+// second pass over the batch. An event that then fails is marked again (mark_failed_plan).
+KeptPlan claim_done_plan{
+    "UPDATE ops.event_queue q SET status = 'done', processed_at = now(), leased_until = NULL, "
+    "last_error = NULL "
+    "WHERE q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
+    "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
     " (e.status = 'processing' AND e.leased_until < now())) "
-    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+    "RETURNING q.id, q.workspace_slug, q.payload",
     1,
     {INT4OID},
     nullptr};
@@ -113,7 +141,10 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
   p.id = claimed.id;
   p.slug = claimed.slug;
   try {
-    plane::WebhookEvent event = plane::parse_webhook(claimed.payload, {});
+    plane::WebhookEvent event = plane::parse_webhook_document(
+        plane::json_from_tokens(claimed.payload.tokens, claimed.payload.count,
+                                plane::kMaxWebhookJsonDepth),
+        {});
     std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(std::move(event));
     if (!change) return p;  // nothing to apply (not a mirrored type)
     p.table = change->table == "projects" ? plane::MirrorTable::Projects
@@ -129,6 +160,9 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
           p.request_sync = true;
         } else {
           p.upsert = true;
+          // raw is the payload's data object, read by the upsert from the queue row in place.
+          change->row.erase("raw");
+          change->row["event_id"] = claimed.id;
           p.row_text = change->row.dump();
         }
         break;
@@ -208,7 +242,7 @@ void apply_groups(const std::vector<Group>& groups) noexcept {
   bool wake_launcher_needed = false;
   for (const auto& g : groups) {
     if (g.kind == 0) {
-      upsert_rows(g.table, g.slug.c_str(), g.text.c_str());
+      upsert_rows_from_queue(g.table, g.slug.c_str(), g.text.c_str());
     } else if (g.kind == 1 || g.kind == 2) {
       Oid types[2] = {TEXTOID, TEXTOID};
       Datum values[2] = {CStringGetTextDatum(g.slug.c_str()), CStringGetTextDatum(g.text.c_str())};
@@ -258,9 +292,13 @@ bool in_subtransaction(F&& fn, std::string& error) {
   return ok;
 }
 
+// How a batch was claimed: leased (attempts counted, marked done after applying) or marked done by
+// the claim itself (attempts not counted: a failure counts its attempt when it is marked).
+enum class ClaimMode { Leased, MarkedDone };
+
 // Applies claimed events inside the current transaction: first all together (set-based); if that
 // fails, one by one so that one bad event cannot hold back the others. Returns applied count.
-int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted = true) {
+int apply_claimed(const std::vector<ClaimedEvent>& claimed, ClaimMode mode = ClaimMode::Leased) {
   std::vector<PreparedEvent> prepared;
   prepared.reserve(claimed.size());
   for (const auto& c : claimed) prepared.push_back(prepare(c));
@@ -292,7 +330,7 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted
   const int max_attempts = settings.queue_max_attempts;
   pg_call([&]() noexcept {
     spi_connect();
-    if (!done.empty()) {
+    if (!done.empty() && mode == ClaimMode::Leased) {
       Datum values[1] = {int8_array(done)};
       exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
     }
@@ -300,7 +338,7 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted
       for (const auto& [id, message] : *list) {
         Datum values[5] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()),
                            BoolGetDatum(list == &poison), Int32GetDatum(max_attempts),
-                           Int32GetDatum(attempt_counted ? 0 : 1)};
+                           Int32GetDatum(mode == ClaimMode::Leased ? 0 : 1)};
         exec_kept(mark_failed_plan, values, nullptr, false, SPI_OK_UPDATE);
       }
     }
@@ -317,15 +355,13 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, bool attempt_counted
   return static_cast<int>(done.size());
 }
 
-// Claims up to `limit` ready events (SPI connected): leased (committed apart) or only locked.
-// C-level only.
-void claim(int limit, std::vector<ClaimedEvent>& out, bool lease = true) noexcept {
+// Claims up to `limit` ready events (SPI connected): leased (committed apart) or marked done in
+// the caller's transaction. Payloads are copied into `memory` and flattened there. C-level only.
+void claim(int limit, MemoryContext memory, std::vector<ClaimedEvent>& out,
+           ClaimMode mode = ClaimMode::Leased) noexcept {
   Datum values[2] = {Int32GetDatum(limit), Int32GetDatum(settings.queue_lease_s)};
-  if (lease) {
-    exec_kept(claim_plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
-  } else {
-    exec_kept(claim_locked_plan, values, nullptr, false, SPI_OK_SELECT);
-  }
+  exec_kept(mode == ClaimMode::Leased ? claim_plan : claim_done_plan, values, nullptr, false,
+            SPI_OK_UPDATE_RETURNING);
   for (uint64 i = 0; i < SPI_processed; ++i) {
     HeapTuple tup = SPI_tuptable->vals[i];
     bool isnull = false;
@@ -333,9 +369,11 @@ void claim(int limit, std::vector<ClaimedEvent>& out, bool lease = true) noexcep
     ClaimedEvent& e = out.back();
     e.id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
     char* slug = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-    char* payload = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
     e.slug = slug != nullptr ? slug : "";
-    e.payload = payload != nullptr ? payload : "";
+    Datum payload = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+    MemoryContext caller = MemoryContextSwitchTo(memory);
+    e.payload = flatten_jsonb(DatumGetJsonbPCopy(payload));  // payload is NOT NULL
+    MemoryContextSwitchTo(caller);
   }
 }
 
@@ -347,9 +385,10 @@ int process_events_inline(int max_events) {
   while (remaining > 0) {
     std::vector<ClaimedEvent> claimed;
     const int limit = std::min(remaining, std::max(1, settings.queue_batch_size));
+    BatchMemory memory;
     pg_call([&]() noexcept {
       spi_connect();
-      claim(limit, claimed);
+      claim(limit, memory.context(), claimed);
       SPI_finish();
     });
     if (claimed.empty()) break;
@@ -362,14 +401,16 @@ int process_events_inline(int max_events) {
 int drain_batch_in_worker(int batch_size) {
   // Two ways to claim. Leased: the claim (attempts + 1, leased_until) commits in a transaction of
   // its own before the batch is applied, so that an event that crashes the worker has its
-  // attempts counted and is dead-lettered in the end. Locked: claim, apply and mark in one
-  // transaction (a crash rolls it all back and the events are simply pending again), one row
-  // version per event instead of two. The worker leases its first batch after every start —
-  // the batch a crash left behind comes first, in id order — and locks while all goes well.
+  // attempts counted and is dead-lettered in the end. Marked done: the claim marks the batch done
+  // and the batch is applied in the same transaction (a crash rolls it all back and the events
+  // are simply pending again), one row version per event instead of two. The worker leases its
+  // first batch after every start — the batch a crash left behind comes first, in id order — and
+  // claims marking done while all goes well.
   static bool lease_next = true;
   std::vector<ClaimedEvent> claimed;
+  BatchMemory memory;
   if (lease_next) {
-    in_transaction([&]() noexcept { claim(batch_size, claimed, true); });
+    in_transaction([&]() noexcept { claim(batch_size, memory.context(), claimed, ClaimMode::Leased); });
     if (claimed.empty()) return 0;
     with_transaction([&] { apply_claimed(claimed); });
     lease_next = false;
@@ -379,10 +420,10 @@ int drain_batch_in_worker(int batch_size) {
     with_transaction([&] {
       pg_call([&]() noexcept {
         spi_connect();
-        claim(batch_size, claimed, false);
+        claim(batch_size, memory.context(), claimed, ClaimMode::MarkedDone);
         SPI_finish();
       });
-      if (!claimed.empty()) apply_claimed(claimed, /*attempt_counted=*/false);
+      if (!claimed.empty()) apply_claimed(claimed, ClaimMode::MarkedDone);
     });
   } catch (...) {
     lease_next = true;  // rolled back, attempts uncounted: count them from now on
