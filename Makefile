@@ -26,6 +26,10 @@ PG_CPPFLAGS    = -Isrc
 PG_CXXFLAGS    = $(PLANE_CXXFLAGS) -Wno-register
 SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd -lstdc++
 
+# Object files depend on the headers they include (gcc -MMD, PGXS's own mechanism): without it a
+# change to a header such as src/pg/mirror_sql.hpp left stale objects in an incremental build.
+override autodepend := yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
