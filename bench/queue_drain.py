@@ -61,6 +61,44 @@ SELECT count(*) FROM bench.deliveries d
 """
 
 
+def timed_round(conn, args, n):
+    """One baseline run and one worker drain of the n pending events; returns their figures."""
+    bl.wait_quiet(args.max_wait_quiet)
+    with bl.OtherLoad() as base_load:
+        backend = conn.get_backend_pid()
+        cpu0 = bl.oncpu_ns(backend)
+        t0 = time.monotonic()
+        base_rows = scalar(conn, BASELINE_UPSERT)
+        base_s = time.monotonic() - t0
+        base_cpu = (bl.oncpu_ns(backend) - cpu0) / 1e9
+    base_load = base_load.stop()
+
+    scalar(conn, "CHECKPOINT")
+    worker_pid = scalar(conn, "SELECT work_plane.queue_worker_pid()")
+    bl.wait_quiet(args.max_wait_quiet)
+    with bl.OtherLoad() as drain_load:
+        cpu0 = bl.oncpu_ns(worker_pid)
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM ops.event_queue WHERE status IN ('pending', 'processing') "
+                    "AND source = 'plane'")
+        t0 = time.monotonic()
+        bl.set_queue_worker(conn, True)
+        while True:
+            cur.execute("SELECT count(*) FROM ops.event_queue WHERE status IN ('pending', 'processing') "
+                        "AND source = 'plane'")
+            if cur.fetchone()[0] == 0:
+                break
+            if time.monotonic() - t0 > 600:
+                raise RuntimeError("the queue did not drain in 600 s")
+            time.sleep(0.005)
+        drain_s = time.monotonic() - t0
+        drain_cpu = (bl.oncpu_ns(worker_pid) - cpu0) / 1e9
+    drain_load = drain_load.stop()
+    return dict(base_rows=base_rows, base_s=base_s, base_cpu=base_cpu, base_load=base_load,
+                drain_s=drain_s, drain_cpu=drain_cpu, drain_load=drain_load, worker_pid=worker_pid,
+                rate=n / drain_s, base_rate=n / base_s)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=20000)
@@ -68,10 +106,13 @@ def main():
     ap.add_argument("--max-wait-quiet", type=float, default=60,
                     help="before each timed run, wait up to this many seconds for other processes "
                          "to leave the CPUs (nearly) idle (default 60; --quick: 0)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="baseline and worker each run this many times on the same events; the best "
+                         "of each counts (default 3; --quick: 1)")
     ap.add_argument("--quick", action="store_true", help="500 events, 2 projects (smoke test)")
     args = ap.parse_args()
     if args.quick:
-        args.events, args.projects, args.max_wait_quiet = 500, 2, 0
+        args.events, args.projects, args.max_wait_quiet, args.rounds = 500, 2, 0, 1
     per_project = -(-args.events // args.projects)
     n = args.events
     seed = dict(workspace=SLUG, projects=args.projects, items_per_project=per_project, tz="+05:30",
@@ -105,61 +146,51 @@ def main():
         scalar(conn, "VACUUM ANALYZE work_plane.items, bench.items_copy, ops.event_queue")
         scalar(conn, "CHECKPOINT")
 
-        bl.wait_quiet(args.max_wait_quiet)
-        with bl.OtherLoad() as base_load:
-            backend = conn.get_backend_pid()
-            cpu0 = bl.oncpu_ns(backend)
-            t0 = time.monotonic()
-            base_rows = scalar(conn, BASELINE_UPSERT)
-            base_s = time.monotonic() - t0
-            base_cpu = (bl.oncpu_ns(backend) - cpu0) / 1e9
-        base_load = base_load.stop()
-
-        scalar(conn, "CHECKPOINT")
-        worker_pid = scalar(conn, "SELECT work_plane.queue_worker_pid()")
-        bl.wait_quiet(args.max_wait_quiet)
-        with bl.OtherLoad() as drain_load:
-            cpu0 = bl.oncpu_ns(worker_pid)
-            cur = conn.cursor()
-            cur.execute("PREPARE left_(text) AS SELECT count(*) FROM ops.event_queue "
-                        "WHERE status IN ('pending', 'processing') AND source = $1")
-            t0 = time.monotonic()
-            bl.set_queue_worker(conn, True)
-            while True:
-                cur.execute("EXECUTE left_('plane')")
-                if cur.fetchone()[0] == 0:
-                    break
-                if time.monotonic() - t0 > 600:
-                    raise RuntimeError("the queue did not drain in 600 s")
-                time.sleep(0.005)
-            drain_s = time.monotonic() - t0
-            drain_cpu = (bl.oncpu_ns(worker_pid) - cpu0) / 1e9
-        drain_load = drain_load.stop()
+        rounds = []
+        for r in range(args.rounds):
+            if r > 0:
+                # The same events again: pending, the mirror and the copy as the sync left them
+                # (the never-older guard lets an equal updated_at through, so both re-apply).
+                scalar(conn, "UPDATE ops.event_queue SET status = 'pending', processed_at = NULL, "
+                             "attempts = 0 WHERE status = 'done'")
+                scalar(conn, "VACUUM ANALYZE work_plane.items, bench.items_copy, ops.event_queue")
+                scalar(conn, "CHECKPOINT")
+            rounds.append(timed_round(conn, args, n))
+            bl.set_queue_worker(conn, False)
         server_span = scalar(conn, "SELECT extract(epoch FROM max(processed_at) - min(processed_at)) "
                                    "FROM ops.event_queue WHERE status = 'done'")
         done = scalar(conn, "SELECT count(*) FROM ops.event_queue WHERE status = 'done'")
         dead = scalar(conn, "SELECT count(*) FROM ops.event_queue WHERE status = 'dead'")
         mismatches = scalar(conn, MISMATCH_SQL)
-        same_pid = scalar(conn, "SELECT work_plane.queue_worker_pid()") == worker_pid
+        same_pid = all(r["worker_pid"] == rounds[0]["worker_pid"] for r in rounds) and \
+            scalar(conn, "SELECT work_plane.queue_worker_pid()") == rounds[0]["worker_pid"]
 
-    base_rate = n / base_s
-    drain_rate = n / drain_s
+    best = max(rounds, key=lambda r: r["rate"])
+    best_base = max(rounds, key=lambda r: r["base_rate"])
+    drain_rate, base_rate = best["rate"], best_base["base_rate"]
     ratio = drain_rate / base_rate
     print(f"# Queue drain: {n:,} distinct v1 issue-update events over a mirror of {args.projects} projects x "
-          f"{per_project:,} work items")
+          f"{per_project:,} work items, {args.rounds} round(s)")
     print()
     print(machine)
     print(f"mirror filled by a first sync ({sync['seconds']:.1f} s); events enqueued through "
           f"work_plane.ingest_webhook with the worker off ({n:,} in {enqueue_s:.1f} s, statuses "
           f"{ {r['status']: r['count'] for r in statuses} }, {pending:,} pending); plane.queue_batch_size "
-          f"{batch}")
+          f"{batch}; each round re-applies the same events (set pending again, VACUUM, CHECKPOINT)")
     print()
-    bl.table(["applier", "events", "seconds", "events/s", "CPU s", "other load (cores)", "÷ baseline"], [
-        ["queue worker (claim, apply set-based per batch, mark done; one transaction per batch)", f"{done:,}", f"{drain_s:.3f}",
-         bl.num(drain_rate), f"{drain_cpu:.2f}", f"{drain_load:.2f}", bl.pct(ratio)],
-        ["baseline: one INSERT … SELECT … ON CONFLICT from the payloads", f"{base_rows:,}", f"{base_s:.3f}",
-         bl.num(base_rate), f"{base_cpu:.2f}", f"{base_load:.2f}", "100.0%"],
-    ])
+    rows = []
+    for i, r in enumerate(rounds):
+        rows.append(["queue worker (claim marking done, apply set-based per batch; one transaction per batch)",
+                     i + 1, f"{n:,}", f"{r['drain_s']:.3f}", bl.num(r["rate"]), f"{r['drain_cpu']:.2f}",
+                     f"{r['drain_load']:.2f}", bl.pct(r["rate"] / base_rate)])
+    for i, r in enumerate(rounds):
+        rows.append(["baseline: one INSERT … SELECT … ON CONFLICT from the payloads", i + 1,
+                     f"{r['base_rows']:,}", f"{r['base_s']:.3f}", bl.num(r["base_rate"]),
+                     f"{r['base_cpu']:.2f}", f"{r['base_load']:.2f}", bl.pct(r["base_rate"] / base_rate)])
+    bl.table(["applier", "round", "events", "seconds", "events/s", "CPU s", "other load (cores)",
+              "÷ best baseline"], rows)
+    print(f"best: worker {bl.num(drain_rate)} events/s, baseline {bl.num(base_rate)} events/s → "
+          f"{bl.pct(ratio)} of the baseline")
     print(f"worker: seconds from pg_reload_conf() to an empty queue, polled every 5 ms; by the server's "
           f"clock the first to the last applied batch's transaction start span {server_span or 0:.3f} s. "
           f"CPU s: the queue worker / the baseline's backend. Dead events: {dead}. Rows where the mirror, "
@@ -169,7 +200,8 @@ def main():
         ["worker ≥ 50% of the baseline", bl.pct(ratio), bl.verdict(ratio >= 0.5)],
         ["worker ≥ 10,000 events/s", bl.num(drain_rate), bl.verdict(drain_rate >= 10000)],
     ])
-    ok = done == n and dead == 0 and mismatches == 0 and base_rows == n and pending == n and same_pid
+    ok = (done == n and dead == 0 and mismatches == 0 and pending == n and same_pid
+          and all(r["base_rows"] == n for r in rounds))
     if not ok:
         print("SANITY CHECK FAILED: not every event was applied once, or the results differ", file=sys.stderr)
     return 0 if ok else 1

@@ -209,7 +209,7 @@ std::optional<std::string> updated_at_of(const json& obj) {
   return std::nullopt;
 }
 
-void parse_v1(json& doc, const HeaderMap& headers, WebhookEvent& ev) {
+void parse_v1(json& doc, const HeaderMap& headers, bool with_key, WebhookEvent& ev) {
   ev.version = "v1";
   ev.action = str(doc, "action");
   if (ev.action.empty()) throw PlaneError(ErrorKind::Parse, "v1 webhook has no string \"action\"");
@@ -234,6 +234,7 @@ void parse_v1(json& doc, const HeaderMap& headers, WebhookEvent& ev) {
 
   // v1 has no event id and X-Plane-Delivery changes per retry (plane-api.md §5a, §8.2): the key is
   // what identifies the change itself. updated_at is normalised so an offset change cannot split it.
+  if (!with_key) return;
   const json& activity = object_member(doc, "activity");
   std::optional<std::string> updated = ev.updated_at;
   if (!updated) updated = component(ev.data, "updated_at");
@@ -241,7 +242,8 @@ void parse_v1(json& doc, const HeaderMap& headers, WebhookEvent& ev) {
                                    updated, component(activity, "field")});
 }
 
-void parse_v2(json& doc, const std::string& version, const HeaderMap& headers, WebhookEvent& ev) {
+void parse_v2(json& doc, const std::string& version, const HeaderMap& headers, bool with_key,
+              WebhookEvent& ev) {
   ev.version = version;
   const std::string raw_event = ev.event;
   const std::string entity_type_raw = lower(str(doc, "entity_type"));
@@ -305,6 +307,7 @@ void parse_v2(json& doc, const std::string& version, const HeaderMap& headers, W
     }
   }
 
+  if (!with_key) return;
   const std::string event_id = str(doc, "event_id");
   if (!event_id.empty()) {
     ev.idempotency_key = kKeyPrefix + event_id;  // stable across retries (plane-api.md §5b)
@@ -492,7 +495,8 @@ WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers) {
   return parse_webhook_document(parse_body_text(body), headers);
 }
 
-WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers) {
+WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers, WebhookKey key) {
+  const bool with_key = key == WebhookKey::Compute;
   if (!doc.is_object()) throw PlaneError(ErrorKind::Parse, "webhook body is not a JSON object");
 
   WebhookEvent ev;
@@ -506,11 +510,11 @@ WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers) {
     const bool v1 = version == doc.end() || version->is_null() ||
                     (version->is_string() && version->get_ref<const std::string&>() == "v1");
     if (v1) {
-      parse_v1(doc, headers, ev);
+      parse_v1(doc, headers, with_key, ev);
     } else if (!version->is_string() || version->get_ref<const std::string&>().empty()) {
       throw PlaneError(ErrorKind::Parse, "webhook \"version\" is not a non-empty string");
     } else {
-      parse_v2(doc, version->get<std::string>(), headers, ev);
+      parse_v2(doc, version->get<std::string>(), headers, with_key, ev);
     }
   } catch (const json::exception& e) {
     throw PlaneError(ErrorKind::Parse, "webhook body has an unexpected shape (json error " +

@@ -76,8 +76,11 @@ bool verify_webhook_signature(std::string_view secret, std::string_view body, co
 WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers);
 
 // The same for a body already parsed (the Postgres layer reads it out of jsonb): everything after
-// the JSON text itself — not an object, no "event", what a known event lacks.
-WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers);
+// the JSON text itself — not an object, no "event", what a known event lacks. Skip leaves
+// idempotency_key empty: the queue worker applies events already keyed at ingest.
+enum class WebhookKey { Compute, Skip };
+WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers,
+                                    WebhookKey key = WebhookKey::Compute);
 
 // Steps 1 and 2 of a request, and the nesting check of step 3 (on the raw text): Accepted means
 // "authenticated, and safe to parse"; otherwise message says why (never quoting the body).

@@ -1,6 +1,7 @@
 #include "pg/event_queue.hpp"
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "core/webhook.hpp"
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
+#include "pg/column_upsert.hpp"
 #include "pg/jsonb_tokens.hpp"
 #include "pg/mirror_sink.hpp"
 #include "pg/shared_state.hpp"
@@ -27,6 +29,7 @@ struct ClaimedEvent {
   long long id;
   std::string slug;
   JsonbTokens payload;  // in the batch's memory context (BatchMemory)
+  Jsonb* data;          // the payload's "data" object, the mirror row's raw (nullptr if none)
 };
 
 // Where a batch's payloads live from the claim until the batch is applied, across the commit that
@@ -61,7 +64,8 @@ struct PreparedEvent {
   bool gone = false;            // deleted: gone_at
   bool archived = false;        // archived: archived_at (and gone_at for work items)
   std::string plane_id;
-  std::string row_text;  // the mirror row as JSON, serialised once (a batch and a retry share it)
+  nlohmann::json row;    // the mapped mirror row (its raw is `raw`)
+  Jsonb* raw = nullptr;  // the payload's data object, in the batch's memory
 };
 
 KeptPlan claim_plan{
@@ -144,7 +148,7 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
     plane::WebhookEvent event = plane::parse_webhook_document(
         plane::json_from_tokens(claimed.payload.tokens, claimed.payload.count,
                                 plane::kMaxWebhookJsonDepth),
-        {});
+        {}, plane::WebhookKey::Skip);
     std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(std::move(event));
     if (!change) return p;  // nothing to apply (not a mirrored type)
     p.table = change->table == "projects" ? plane::MirrorTable::Projects
@@ -160,10 +164,11 @@ PreparedEvent prepare(const ClaimedEvent& claimed) {
           p.request_sync = true;
         } else {
           p.upsert = true;
-          // raw is the payload's data object, read by the upsert from the queue row in place.
+          // raw is the payload's data object as the queue holds it (jsonb), not a copy of it
+          // through C++: the mapped object is that same data object.
           change->row.erase("raw");
-          change->row["event_id"] = claimed.id;
-          p.row_text = change->row.dump();
+          p.row = std::move(change->row);
+          p.raw = claimed.data;
         }
         break;
       case plane::MirrorOp::Delete: p.gone = true; break;
@@ -200,7 +205,8 @@ struct Group {
   int kind;  // 0 upsert, 1 gone, 2 archived, 3 request sync
   nlohmann::json items = nlohmann::json::array();  // plane ids (marks)
   std::vector<long long> event_ids;
-  std::string text;  // serialised before entering Postgres code
+  std::string text;  // marks: the ids as JSON, serialised before entering Postgres code
+  std::shared_ptr<ColumnRows> rows;  // upserts
   std::string sql;
 };
 
@@ -216,8 +222,8 @@ std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
     g.table = e.table;
     g.kind = kind;
     if (kind == 0) {
-      g.text += g.text.empty() ? "[" : ",";
-      g.text += e.row_text;
+      if (!g.rows) g.rows = std::make_shared<ColumnRows>(e.table);
+      g.rows->add(e.row, e.raw);
     } else if (kind == 1 || kind == 2) {
       g.items.push_back(e.plane_id);
     }
@@ -225,11 +231,7 @@ std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
   }
   std::vector<Group> out;
   for (auto& [key, g] : groups) {
-    if (g.kind == 0) {
-      g.text += "]";
-    } else {
-      g.text = g.items.dump();
-    }
+    if (g.kind != 0) g.text = g.items.dump();
     if (g.kind == 1) g.sql = gone_sql(g.table);
     if (g.kind == 2) g.sql = archived_sql(g.table);
     out.push_back(std::move(g));
@@ -242,7 +244,7 @@ void apply_groups(const std::vector<Group>& groups) noexcept {
   bool wake_launcher_needed = false;
   for (const auto& g : groups) {
     if (g.kind == 0) {
-      upsert_rows_from_queue(g.table, g.slug.c_str(), g.text.c_str());
+      g.rows->upsert(g.slug.c_str());
     } else if (g.kind == 1 || g.kind == 2) {
       Oid types[2] = {TEXTOID, TEXTOID};
       Datum values[2] = {CStringGetTextDatum(g.slug.c_str()), CStringGetTextDatum(g.text.c_str())};
@@ -372,7 +374,16 @@ void claim(int limit, MemoryContext memory, std::vector<ClaimedEvent>& out,
     e.slug = slug != nullptr ? slug : "";
     Datum payload = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
     MemoryContext caller = MemoryContextSwitchTo(memory);
-    e.payload = flatten_jsonb(DatumGetJsonbPCopy(payload));  // payload is NOT NULL
+    Jsonb* jb = DatumGetJsonbPCopy(payload);  // payload is NOT NULL
+    e.payload = flatten_jsonb(jb);
+    e.data = nullptr;
+    if (JsonContainerIsObject(&jb->root)) {
+      JsonbValue v;
+      JsonbValue* data = getKeyJsonValueFromContainer(&jb->root, "data", 4, &v);
+      if (data != nullptr && data->type == jbvBinary && JsonContainerIsObject(data->val.binary.data)) {
+        e.data = JsonbValueToJsonb(data);
+      }
+    }
     MemoryContextSwitchTo(caller);
   }
 }

@@ -21,10 +21,6 @@ KeptPlan upsert_items{mirror_sql::kUpsertItems, 2, {TEXTOID, TEXTOID}, nullptr};
 KeptPlan upsert_states{mirror_sql::kUpsertStates, 2, {TEXTOID, TEXTOID}, nullptr};
 KeptPlan upsert_labels{mirror_sql::kUpsertLabels, 2, {TEXTOID, TEXTOID}, nullptr};
 KeptPlan upsert_pages{mirror_sql::kUpsertPages, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_projects_from_queue{mirror_sql::kUpsertProjectsFromQueue, 2, {TEXTOID, TEXTOID},
-                                    nullptr};
-KeptPlan upsert_items_from_queue{mirror_sql::kUpsertItemsFromQueue, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_pages_from_queue{mirror_sql::kUpsertPagesFromQueue, 2, {TEXTOID, TEXTOID}, nullptr};
 
 KeptPlan& upsert_plan(plane::MirrorTable table) {
   switch (table) {
@@ -97,18 +93,6 @@ TimestampTz micros_to_timestamptz(std::int64_t unix_us) {
 void upsert_rows(plane::MirrorTable table, const char* slug, const char* rows_json) {
   Datum args[2] = {CStringGetTextDatum(slug), CStringGetTextDatum(rows_json)};
   exec_kept(upsert_plan(table), args, nullptr, false, SPI_OK_INSERT);
-}
-
-void upsert_rows_from_queue(plane::MirrorTable table, const char* slug, const char* rows_json) {
-  KeptPlan* plan = nullptr;
-  switch (table) {
-    case plane::MirrorTable::Projects: plan = &upsert_projects_from_queue; break;
-    case plane::MirrorTable::Items: plan = &upsert_items_from_queue; break;
-    case plane::MirrorTable::Pages: plan = &upsert_pages_from_queue; break;
-    default: elog(ERROR, "plane_connector: no webhook events for mirror table %s", table_name(table));
-  }
-  Datum args[2] = {CStringGetTextDatum(slug), CStringGetTextDatum(rows_json)};
-  exec_kept(*plan, args, nullptr, false, SPI_OK_INSERT);
 }
 
 plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {

@@ -37,8 +37,4 @@ void clear_cursors(const std::string& slug);
 // with SPI connected. Shared by the sync sink and the webhook queue.
 void upsert_rows(plane::MirrorTable table, const char* slug, const char* rows_json);
 
-// The same for rows mapped from queued webhook events: each row has event_id (its ops.event_queue
-// id) instead of raw, and raw is the queued payload's data object. Projects, items and pages only.
-void upsert_rows_from_queue(plane::MirrorTable table, const char* slug, const char* rows_json);
-
 }  // namespace plane::pg

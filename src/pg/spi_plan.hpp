@@ -9,7 +9,7 @@ namespace plane::pg {
 struct KeptPlan {
   const char* sql;
   int nargs;
-  Oid types[8];
+  Oid types[24];
   SPIPlanPtr plan;
 };
 

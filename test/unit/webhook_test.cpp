@@ -620,7 +620,7 @@ TEST(WebhookMalformed, RejectsNonJsonNonObjectsAndMissingEvent) {
 TEST(WebhookMalformed, AParsedDocumentIsJudgedLikeItsText) {
   // The Postgres layer hands parse_webhook_document the body parsed by jsonb_in: every body that
   // parses as JSON gets the same event, or the same refusal, as from its text.
-  for (const std::string body :
+  for (const std::string& body :
        {std::string("[1, 2]"), std::string("{}"), std::string(R"({"event": 5})"),
         std::string(R"({"event": "issue", "action": "updated", "data": {}})"),
         std::string(R"({"version": 2, "event": "workitem.updated"})"), v1_payload().dump()}) {
