@@ -35,12 +35,18 @@ json number_from_text(const char* text, std::size_t len) {
 }  // namespace
 
 json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth) {
+  return json_from_tokens_pruned(tokens, count, max_depth, max_depth, {});
+}
+
+json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
+                             int keep_depth, std::string_view whole_member) {
   json root;
   bool have_root = false;
   // Open containers, innermost last; for objects, the key the next value goes under.
   std::vector<json*> open;
   std::string key;
   bool have_key = false;
+  bool in_whole_member = false;  // inside the top-level member kept whole
 
   auto place = [&](json value) -> json* {
     if (open.empty()) {
@@ -69,6 +75,25 @@ json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth)
         if (static_cast<int>(open.size()) >= max_depth) {
           throw PlaneError(ErrorKind::Parse,
                            "JSON nests deeper than " + std::to_string(max_depth) + " levels");
+        }
+        if (open.size() == 1) in_whole_member = have_key && !whole_member.empty() && key == whole_member;
+        if (static_cast<int>(open.size()) >= keep_depth && !in_whole_member) {
+          // Pruned: null in its place, and its tokens skipped (still checked for balance).
+          place(json(nullptr));
+          std::size_t depth = 0;
+          for (; i < count; ++i) {
+            const JsonTokenKind k = tokens[i].kind;
+            if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) {
+              if (static_cast<int>(open.size() + ++depth) > max_depth) {
+                throw PlaneError(ErrorKind::Parse,
+                                 "JSON nests deeper than " + std::to_string(max_depth) + " levels");
+              }
+            } else if (k == JsonTokenKind::EndObject || k == JsonTokenKind::EndArray) {
+              if (--depth == 0) break;
+            }
+          }
+          if (i == count) malformed("an unclosed container");
+          break;
         }
         json* c = place(t.kind == JsonTokenKind::BeginObject ? json::object() : json::array());
         open.push_back(c);

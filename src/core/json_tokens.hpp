@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <string_view>
 
 namespace plane {
 
@@ -34,5 +35,11 @@ struct JsonToken {
 // value, nest deeper than max_depth, or hold a number JSON cannot represent (as parsing its text
 // would). Iterative: no recursion however deep the input.
 nlohmann::json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth);
+
+// The same, pruned: a container nested deeper than keep_depth (the top-level value is depth 1)
+// becomes null, unless it lies inside the top-level object's member named whole_member. For a
+// reader that needs only the outer levels (a webhook envelope), at a fraction of the cost.
+nlohmann::json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
+                                       int keep_depth, std::string_view whole_member);
 
 }  // namespace plane

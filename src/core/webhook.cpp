@@ -523,6 +523,13 @@ WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers, WebhookK
   return ev;
 }
 
+WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
+                                    const HeaderMap& headers) {
+  return parse_webhook_document(
+      json_from_tokens_pruned(tokens, count, kMaxWebhookJsonDepth, 2, "previous_attributes"),
+      headers);
+}
+
 WebhookVerdict check_webhook_request(std::string_view secret, std::string_view body,
                                      const HeaderMap& headers, std::size_t max_body_bytes,
                                      std::string& message) {

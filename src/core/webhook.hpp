@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_tokens.hpp"
+
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -81,6 +83,13 @@ WebhookEvent parse_webhook(std::string_view body, const HeaderMap& headers);
 enum class WebhookKey { Compute, Skip };
 WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers,
                                     WebhookKey key = WebhookKey::Compute);
+
+// The same from a token stream (core/json_tokens.hpp), for accepting a request: the envelope is
+// read from a document pruned below data's direct members (previous_attributes kept whole, as the
+// key of an event without event_id digests it). event.data then holds only scalar members: this
+// event is enqueued, not applied.
+WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
+                                    const HeaderMap& headers);
 
 // Steps 1 and 2 of a request, and the nesting check of step 3 (on the raw text): Accepted means
 // "authenticated, and safe to parse"; otherwise message says why (never quoting the body).

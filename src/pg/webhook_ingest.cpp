@@ -134,9 +134,8 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
   }
   plane::WebhookEvent event;
   try {
-    event = plane::parse_webhook_document(
-        plane::json_from_tokens(tokens.tokens, tokens.count, plane::kMaxWebhookJsonDepth),
-        plane::headers_from_json(headers));
+    event = plane::parse_webhook_envelope(tokens.tokens, tokens.count,
+                                          plane::headers_from_json(headers));
   } catch (const plane::PlaneError&) {
     count(slug, Counter::Malformed);
     return 400;

@@ -9,6 +9,7 @@
 
 #include "core/errors.hpp"
 #include "core/json_tokens.hpp"
+#include "core/webhook.hpp"
 
 namespace {
 
@@ -48,17 +49,24 @@ void flatten(const json& j, std::vector<std::string>& texts, std::vector<std::pa
   }
 }
 
-json round_trip(const json& j, int max_depth = 64) {
+// A document's tokens; the texts they point into live in the struct.
+struct Tokens {
   std::vector<std::string> texts;
-  std::vector<std::pair<K, int>> spec;
-  texts.reserve(1024);
-  flatten(j, texts, spec);
   std::vector<JsonToken> tokens;
-  for (const auto& [kind, index] : spec) {
-    tokens.push_back(index < 0 ? JsonToken{kind, nullptr, 0}
-                               : JsonToken{kind, texts[index].data(), texts[index].size()});
+  explicit Tokens(const json& j) {
+    std::vector<std::pair<K, int>> spec;
+    texts.reserve(4096);  // no reallocation: tokens point into these strings
+    flatten(j, texts, spec);
+    for (const auto& [kind, index] : spec) {
+      tokens.push_back(index < 0 ? JsonToken{kind, nullptr, 0}
+                                 : JsonToken{kind, texts[index].data(), texts[index].size()});
+    }
   }
-  return plane::json_from_tokens(tokens.data(), tokens.size(), max_depth);
+};
+
+json round_trip(const json& j, int max_depth = 64) {
+  Tokens t(j);
+  return plane::json_from_tokens(t.tokens.data(), t.tokens.size(), max_depth);
 }
 
 TEST(JsonTokens, BuildsTheSameDocument) {
@@ -124,6 +132,46 @@ TEST(JsonTokens, DuplicateKeysKeepTheLast) {
   const std::vector<JsonToken> tokens = {tok(K::BeginObject), tok(K::Key, "k"), tok(K::String, "a"),
                                          tok(K::Key, "k"),    tok(K::String, "b"), tok(K::EndObject)};
   EXPECT_EQ(plane::json_from_tokens(tokens.data(), tokens.size(), 8), json({{"k", "b"}}));
+}
+
+TEST(JsonTokens, PrunedBelowKeepDepthExceptTheWholeMember) {
+  const json doc = json::parse(R"({"event": "issue", "data": {"id": "x", "state": {"id": "s"},
+      "labels": [{"id": "l"}], "n": 1}, "previous_attributes": {"state": {"id": "old"}},
+      "top": [1, [2]]})");
+  Tokens t(doc);
+  const json pruned = plane::json_from_tokens_pruned(t.tokens.data(), t.tokens.size(), 64, 2,
+                                                     "previous_attributes");
+  const json expected = json::parse(R"({"event": "issue", "data": {"id": "x", "state": null,
+      "labels": null, "n": 1}, "previous_attributes": {"state": {"id": "old"}}, "top": [1, null]})");
+  EXPECT_EQ(pruned, expected);
+  // Pruned subtrees still count towards the depth limit.
+  EXPECT_THROW(plane::json_from_tokens_pruned(t.tokens.data(), t.tokens.size(), 2, 2, ""),
+               plane::PlaneError);
+}
+
+TEST(JsonTokens, EnvelopeFromPrunedTokensMatchesTheFullParse) {
+  const char* bodies[] = {
+      R"({"event": "issue", "action": "updated", "workspace_id": "w", "data": {"id": "i1",
+          "updated_at": "2026-01-02T03:04:05.5+05:30", "project": {"id": "p1"},
+          "assignees": [{"id": "u"}]}, "activity": {"field": "name", "actor": {"id": "u"}}})",
+      R"({"version": "v2", "event": "workitem.updated", "event_id": "e-1", "entity_id": "i1",
+          "entity_type": "issue", "data": {"id": "i1", "state": {"id": "s"}}})",
+      R"({"version": "v2", "event": "workitem.deleted", "entity_id": "i1", "entity_type": "issue",
+          "data": {}, "previous_attributes": {"id": "i1", "labels": [{"id": "a", "x": [1]}]}})",
+      R"({"version": "v2", "event": "workitem.updated", "entity_id": "i1", "entity_type": "issue",
+          "data": {"id": "i1"}, "previous_attributes": {"state": {"id": "s0", "deep": [[1]]}}})",
+  };
+  for (const char* body : bodies) {
+    const json doc = json::parse(body);
+    Tokens t(doc);
+    const plane::WebhookEvent full = plane::parse_webhook(body, {});
+    const plane::WebhookEvent env = plane::parse_webhook_envelope(t.tokens.data(), t.tokens.size(), {});
+    EXPECT_EQ(env.idempotency_key, full.idempotency_key) << body;
+    EXPECT_EQ(env.event, full.event) << body;
+    EXPECT_EQ(env.known, full.known) << body;
+    EXPECT_EQ(env.entity_id, full.entity_id) << body;
+    EXPECT_EQ(env.delivery_id, full.delivery_id) << body;
+  }
 }
 
 }  // namespace
