@@ -79,6 +79,14 @@ void define_settings() {
   DefineCustomIntVariable("plane.webhook_max_body_size", "Largest webhook body accepted (413 above).",
                           nullptr, &settings.webhook_max_body_kb, 5120, 1, 1024 * 1024, PGC_SIGHUP,
                           GUC_UNIT_KB, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "plane.webhook_secret_cache", "How long a backend reuses a workspace's webhook secret.",
+      "ingest_webhook reads the installation and its Vault secret once per this interval per "
+      "backend instead of on every delivery (0: every delivery). A delivery whose signature fails "
+      "against a reused secret reads it again at once, so a new secret works immediately; a "
+      "replaced one keeps working for at most this long.",
+      &settings.webhook_secret_cache_ms, 1000, 0, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+      nullptr);
   DefineCustomIntVariable("plane.queue_max_attempts", "Attempts before a queued event is dead-lettered.",
                           nullptr, &settings.queue_max_attempts, 8, 1, 100, PGC_SIGHUP, 0, nullptr,
                           nullptr, nullptr);

@@ -19,6 +19,7 @@ struct Settings {
   bool sync_pages;           // try Plane's pages API (Cloud only)
   int retention_s;           // ops.run_events rows older than this are pruned
   int webhook_max_body_kb;   // larger deliveries are answered 413
+  int webhook_secret_cache_ms;  // a backend reuses a workspace's webhook secret this long (0: off)
   int queue_max_attempts;    // attempts before an event is dead-lettered
   int queue_batch_size;      // events claimed per batch
   int queue_lease_s;         // a claimed batch not finished by then is claimed again

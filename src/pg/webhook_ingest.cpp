@@ -1,5 +1,8 @@
 #include "pg/webhook_ingest.hpp"
 
+#include <map>
+#include <vector>
+
 #include "core/errors.hpp"
 #include "core/json_tokens.hpp"
 #include "core/runtime.hpp"
@@ -76,13 +79,76 @@ void wake_queue_worker_at_commit() {
   queue_wake_pending = true;
 }
 
+namespace {
+
+// A workspace's webhook secret as this backend last read it (plane.webhook_secret_cache). Only
+// installed workspaces with a secret are kept, so the map is bounded by the installations.
+struct CachedSecret {
+  std::string secret;
+  TimestampTz read_at;
+};
+std::map<std::string, CachedSecret> secret_cache;
+// Read in the current transaction: what it saw may have been its own uncommitted change (a secret
+// it created, an installation it added), so its entries are forgotten if it aborts.
+std::vector<std::string> cached_in_transaction;
+bool cache_callback_registered = false;
+
+void forget_secret(const std::string& slug) {
+  auto it = secret_cache.find(slug);
+  if (it == secret_cache.end()) return;
+  plane::secure_wipe(it->second.secret);
+  secret_cache.erase(it);
+}
+
+void on_transaction_end_cache(XactEvent event, void* arg) {
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    for (const auto& slug : cached_in_transaction) forget_secret(slug);
+  }
+  if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+      event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
+    cached_in_transaction.clear();
+  }
+}
+
+enum class SecretLookup { Found, NotInstalled, NoSecret };
+
+// The workspace's webhook secret: reused if read within plane.webhook_secret_cache, else read
+// (one statement for the installation check and the Vault lookup). `reused` says which.
+SecretLookup webhook_secret(const std::string& slug, bool allow_reuse, std::string& secret,
+                            bool& reused) {
+  const TimestampTz now = GetCurrentTimestamp();
+  const long ttl_us = static_cast<long>(settings.webhook_secret_cache_ms) * 1000L;
+  auto it = secret_cache.find(slug);
+  reused = allow_reuse && ttl_us > 0 && it != secret_cache.end() && now - it->second.read_at < ttl_us;
+  if (reused) {
+    secret = it->second.secret;
+    return SecretLookup::Found;
+  }
+  forget_secret(slug);
+  InstallationSecret found = read_installation_secret_in_transaction(slug, "plane_webhook_secret:" + slug);
+  if (!found.installed) return SecretLookup::NotInstalled;
+  if (found.secret.empty()) return SecretLookup::NoSecret;
+  secret = found.secret;
+  if (ttl_us > 0) {
+    if (!cache_callback_registered) {
+      pg_call([]() noexcept { RegisterXactCallback(on_transaction_end_cache, nullptr); });
+      cache_callback_registered = true;
+    }
+    cached_in_transaction.push_back(slug);
+    secret_cache[slug] = CachedSecret{std::move(found.secret), now};
+  }
+  plane::secure_wipe(found.secret);
+  return SecretLookup::Found;
+}
+
+}  // namespace
+
 int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body) {
   if (!plane::valid_workspace_slug(slug)) return 404;
-  // One statement for both lookups: each delivery pays one executor run before its INSERT.
-  InstallationSecret found =
-      read_installation_secret_in_transaction(slug, "plane_webhook_secret:" + slug);
-  std::string& secret = found.secret;
-  if (!found.installed) return 404;
+  std::string secret;
+  bool reused = false;
+  const SecretLookup lookup = webhook_secret(slug, /*allow_reuse=*/true, secret, reused);
+  if (lookup == SecretLookup::NotInstalled) return 404;
 
   const std::size_t max_body = static_cast<std::size_t>(settings.webhook_max_body_kb) * 1024;
   if (body.size() > max_body) {
@@ -90,7 +156,7 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
     count(slug, Counter::TooLarge);
     return 413;
   }
-  if (secret.empty()) {
+  if (lookup == SecretLookup::NoSecret) {
     // Not the sender's fault: a 5xx makes Plane Cloud retry once the secret is stored.
     ereport(WARNING, (errmsg("plane_connector: no Vault secret 'plane_webhook_secret:%s': webhook "
                              "deliveries for it are refused with 503",
@@ -102,9 +168,19 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
   }
   nlohmann::json headers = nlohmann::json::parse(headers_json.empty() ? "null" : headers_json,
                                                  nullptr, false);
+  const plane::HeaderMap header_map = plane::headers_from_json(headers);
   std::string message;
-  const plane::WebhookVerdict verdict = plane::check_webhook_request(
-      secret, body, plane::headers_from_json(headers), max_body, message);
+  plane::WebhookVerdict verdict =
+      plane::check_webhook_request(secret, body, header_map, max_body, message);
+  if (verdict == plane::WebhookVerdict::Unauthorized && reused) {
+    // The secret may have been replaced since this backend read it: read it again, once.
+    plane::secure_wipe(secret);
+    const SecretLookup again = webhook_secret(slug, /*allow_reuse=*/false, secret, reused);
+    if (again == SecretLookup::NotInstalled) return 404;
+    if (again == SecretLookup::Found) {
+      verdict = plane::check_webhook_request(secret, body, header_map, max_body, message);
+    }
+  }
   plane::secure_wipe(secret);
   switch (verdict) {
     case plane::WebhookVerdict::Unauthorized: count(slug, Counter::Unauthorized); return 401;

@@ -149,6 +149,49 @@ class WebhookTest(MirrorTestCase):
         self.assertNotIn(marker, self.cluster.server_log())
         self.assertNotIn(SECRET, self.cluster.server_log())
 
+    def test_replaced_webhook_secret_works_at_once_and_the_old_one_stops(self):
+        self.setup_workspace("rotating")
+        import hmac, hashlib
+        def signed(secret, n):
+            body = json.dumps({"event": "issue_comment", "action": "created", "webhook_id": "w",
+                               "workspace_id": "x", "data": {"id": f"rotating-c{n}"}, "activity": {}})
+            sig = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+            return {"headers": {"X-Plane-Signature": sig}, "body": body}
+        def rotate(secret):
+            scalar(self.conn, "SELECT vault.update_secret(id, %s) FROM vault.secrets "
+                              "WHERE name = 'plane_webhook_secret:rotating'", (secret,))
+        self.assertEqual(scalar(self.conn, "SHOW plane.webhook_secret_cache"), "1s")
+        self.assertEqual(self.ingest("rotating", signed(SECRET, 1)), 200)  # this backend reuses it now
+        second, third = "plane_wh_second_" + "1" * 24, "plane_wh_third_" + "2" * 24
+        rotate(second)
+        # The new secret works at once: a failed check against the reused secret reads it again.
+        self.assertEqual(self.ingest("rotating", signed(second, 2)), 200)
+        self.assertEqual(self.ingest("rotating", signed(SECRET, 3)), 401)
+        # A replaced secret stops working within plane.webhook_secret_cache (1 s here).
+        rotate(third)
+        wait_until(lambda: self.ingest("rotating", signed(second, 4)) == 401, timeout=5,
+                   message="the replaced secret to be refused")
+        self.assertEqual(self.ingest("rotating", signed(third, 5)), 200)
+        # Without reuse, a replaced secret is refused on the next delivery.
+        scalar(self.conn, "SET plane.webhook_secret_cache = 0")
+        self.assertEqual(self.ingest("rotating", signed(third, 6)), 200)
+        rotate(second)
+        self.assertEqual(self.ingest("rotating", signed(third, 7)), 401)
+        scalar(self.conn, "RESET plane.webhook_secret_cache")
+        # What an aborted transaction read is not reused: its secret was never committed.
+        self.add_workspace("rolledback", projects=1, items=1)
+        self.conn.autocommit = False
+        try:
+            cur = self.conn.cursor()
+            cur.execute("SELECT vault.create_secret(%s, 'plane_webhook_secret:rolledback')", (third,))
+            cur.execute("SELECT work_plane.ingest_webhook('rolledback', %s::jsonb, %s)",
+                        (json.dumps(signed(third, 8)["headers"]), signed(third, 8)["body"]))
+            self.assertEqual(cur.fetchone()[0], 200)
+            self.conn.rollback()
+        finally:
+            self.conn.autocommit = True
+        self.assertEqual(self.ingest("rolledback", signed(third, 9)), 503)
+
     def test_malformed_oversized_unknown_and_unconfigured(self):
         truth = self.setup_workspace("strict")
         import hmac, hashlib
