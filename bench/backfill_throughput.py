@@ -273,10 +273,13 @@ def main():
     ap.add_argument("--max-wait-quiet", type=float, default=60,
                     help="before each timed run, wait up to this many seconds for other processes "
                          "to leave the CPUs (nearly) idle (default 60; --quick: 0)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="first syncs and floor runs, alternating; the best of each counts (default 3; "
+                         "--quick: 1)")
     ap.add_argument("--quick", action="store_true", help="2 projects x 200 items (smoke test)")
     args = ap.parse_args()
     if args.quick:
-        args.projects, args.items_per_project, args.max_wait_quiet = 2, 200, 0
+        args.projects, args.items_per_project, args.max_wait_quiet, args.rounds = 2, 200, 0, 1
     total = args.projects * args.items_per_project
     conf = [f"plane.page_size = {args.page_size}", "plane.rate_limit_per_minute = 0",
             "plane.sync_pages = off", "plane.launcher_naptime = 1", "plane.poll_interval = 86400"]
@@ -320,19 +323,32 @@ def main():
             scalar(conn, f"CREATE TABLE bench.{t} (LIKE work_plane.items INCLUDING ALL)")
         machine = bl.machine(conn)
 
-        # The extension: first sync of the workspace from the static server.
-        static_stats(static_url, reset=True)
-        ext = timed(bl.add_installation_and_sync, conn, static_url)
-        ext["rows"] = scalar(conn, "SELECT count(*) FROM work_plane.items WHERE workspace_slug = %s "
-                                   "AND item_type = 'issue'", (SLUG,))
-        ext["cpu_s"] = ext["worker_cpu_s"]
-        ext_static = static_stats(static_url)
-
-        # (a) row by row, (b) the floor.
+        # The extension's first sync and the floor (b), --rounds times each (alternating; the best
+        # of each counts: the machine is shared); (a), ten times slower than either, runs once.
+        ext_rounds, b_rounds = [], []
         static_stats(static_url, reset=True)
         a = timed(baseline_row_by_row, cluster, static_url, API_KEY, SLUG, args.page_size)
-        b = timed(baseline_floor, cluster, cfgs["static_items"], API_KEY, SLUG)
-        base_static = static_stats(static_url)
+        a_static = static_stats(static_url)
+        for r in range(args.rounds):
+            if r > 0:
+                scalar(conn, "SELECT work_plane.remove_installation(%s)", (SLUG,))
+                scalar(conn, "TRUNCATE bench.items_b")
+                scalar(conn, "VACUUM ANALYZE work_plane.items, bench.items_b")
+            static_stats(static_url, reset=True)
+            ext = timed(bl.add_installation_and_sync, conn, static_url)
+            ext["rows"] = scalar(conn, "SELECT count(*) FROM work_plane.items WHERE workspace_slug = %s "
+                                       "AND item_type = 'issue'", (SLUG,))
+            ext["cpu_s"] = ext["worker_cpu_s"]
+            ext["static"] = static_stats(static_url)
+            ext_rounds.append(ext)
+            static_stats(static_url, reset=True)
+            b = timed(baseline_floor, cluster, cfgs["static_items"], API_KEY, SLUG)
+            b["static"] = static_stats(static_url)
+            b_rounds.append(b)
+        ext = min(ext_rounds, key=lambda r: r["seconds"])
+        b = min(b_rounds, key=lambda r: r["seconds"])
+        ext_static = {k: sum(r["static"][k] for r in ext_rounds) for k in ("served", "missing")}
+        base_static = {k: a_static[k] + sum(r["static"][k] for r in b_rounds) for k in ("served", "missing")}
 
         mismatch_a = scalar(conn, MISMATCH_SQL.format(t="items_a"), (SLUG, SLUG))
         mismatch_b = scalar(conn, MISMATCH_SQL.format(t="items_b"), (SLUG, SLUG))
@@ -375,12 +391,16 @@ def main():
     rate = {k: r["rows"] / r["seconds"] for k, r in (("ext", ext), ("a", a), ("b", b))}
     print("## Backfill from the static server")
     print()
-    contenders = [("extension: first sync (add_installation → summary row)", ext),
+    best = " (best round)" if args.rounds > 1 else ""
+    contenders = [(f"extension: first sync (add_installation → summary row){best}", ext),
                   ("(a) Python, row-by-row upsert, commit per page", a),
-                  ("(b) floor: curl → COPY, one INSERT … ON CONFLICT", b)]
+                  (f"(b) floor: curl → COPY, one INSERT … ON CONFLICT{best}", b)]
     if sim_ext:
         contenders.append(("extension, from the simulator instead (reference)", sim_ext))
     rows = []
+    if args.rounds > 1:
+        contenders = ([(f"extension, round {i + 1}", r) for i, r in enumerate(ext_rounds)]
+                      + [(f"(b), round {i + 1}", r) for i, r in enumerate(b_rounds)] + contenders)
     for label, r in contenders:
         rt = r["rows"] / r["seconds"]
         rows.append([label, num(r["rows"]), f"{r['seconds']:.2f}", num(rt), f"{r['cpu_s']:.2f}",
@@ -392,9 +412,11 @@ def main():
     print("CPU s: the sync worker (extension); the script and its backend (a); curl, the script and "
           "its backend (b). Other load: CPU used meanwhile by processes outside the benchmark, in cores.")
     print(f"extension run: {d.get('requests')} requests, {d.get('pages')} pages, duration_ms "
-          f"{d.get('duration_ms')} by the worker's clock; static server answered {ext_static['served']}, "
+          f"{d.get('duration_ms')} by the worker's clock; static server answered {ext_static['served']} "
+          f"(all rounds), "
           f"missed {ext_static['missing']}")
-    print(f"baselines: (a) made {a['requests']} requests; static server answered {base_static['served']}, "
+    print(f"baselines: (a) made {a['requests']} requests; static server answered {base_static['served']} "
+          f"(all rounds), "
           f"missed {base_static['missing']}; rows differing from the extension's mirror: "
           f"(a) {mismatch_a}, (b) {mismatch_b}")
     print()
@@ -405,7 +427,8 @@ def main():
         ["extension within 1.5× of (b) (its time ÷ (b)'s time ≤ 1.5)", times(ext["seconds"] / b["seconds"]),
          bl.verdict(t2)],
     ])
-    ok = (ext["rows"] == total and a["rows"] == total and b["rows"] == total and ext_static["missing"] == 0
+    ok = (all(r["rows"] == total for r in ext_rounds + b_rounds) and a["rows"] == total
+          and ext_static["missing"] == 0
           and base_static["missing"] == 0 and mismatch_a == 0 and mismatch_b == 0)
     if not ok:
         print("SANITY CHECK FAILED: row counts, missing pages or mirror contents differ", file=sys.stderr)
