@@ -319,14 +319,14 @@ void parse_v2(json& doc, const std::string& version, const HeaderMap& headers, b
 }
 
 // Fills typed columns the REST-shaped mappers leave empty from v2's *_id spellings.
-void fill_null(json& row, const char* column, const json& value) {
+void fill_null(json& row, const char* column, json value) {
   auto it = row.find(column);
   if (it == row.end()) return;
   const bool empty = it->is_null() || (it->is_array() && it->empty()) ||
                      (it->is_string() && it->get_ref<const std::string&>().empty());
   if (!empty) return;
   if (value.is_null() || (value.is_array() && value.empty())) return;
-  *it = value;
+  *it = std::move(value);
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ class BatchMemory {
  public:
   BatchMemory() {
     pg_call([this]() noexcept {
+      // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): Postgres's macro
       cxt_ = AllocSetContextCreate(TopMemoryContext, "plane_connector queue batch",
                                    ALLOCSET_DEFAULT_SIZES);
     });
@@ -54,6 +55,7 @@ class BatchMemory {
 };
 
 // What applying one event does, prepared in C++ before any Postgres call.
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann's noexcept move is flagged through its asserts
 struct PreparedEvent {
   long long id;
   std::string slug;
