@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/errors.hpp"
+#include "pg/json_to_jsonb.hpp"
 #include "pg/spi_plan.hpp"
 
 extern "C" {
@@ -170,6 +171,13 @@ void ColumnRows::add(const nlohmann::json& row, Jsonb* raw) {
     columns_[i].push_back(it == row.end() ? std::nullopt : column_text(*it));
   }
   raws_.push_back(raw);
+  raw_documents_.push_back(nullptr);
+}
+
+void ColumnRows::add(const nlohmann::json& row) {
+  auto raw = row.find("raw");
+  add(row, nullptr);
+  raw_documents_.back() = raw != row.end() && raw->is_object() ? &*raw : nullptr;
 }
 
 void ColumnRows::upsert(const char* slug) const noexcept {
@@ -195,8 +203,9 @@ void ColumnRows::upsert(const char* slug) const noexcept {
         construct_md_array(elems, elem_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
   }
   for (int r = 0; r < n; ++r) {
-    elem_nulls[r] = raws_[r] == nullptr;
-    elems[r] = raws_[r] != nullptr ? JsonbPGetDatum(raws_[r]) : Datum(0);
+    Jsonb* raw = raw_documents_[r] != nullptr ? jsonb_from_json(*raw_documents_[r]) : raws_[r];
+    elem_nulls[r] = raw == nullptr;
+    elems[r] = raw != nullptr ? JsonbPGetDatum(raw) : Datum(0);
   }
   values[ncols + 1] = PointerGetDatum(
       construct_md_array(elems, elem_nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));

@@ -1,7 +1,7 @@
 // Mirror rows upserted as column arrays: one text[] per column (cast by the statement) and the raw
-// objects as a jsonb[], unnested side by side. For rows mapped from queued webhook events, whose
-// raw is the queued payload's data object, already in jsonb: no JSON text is written or parsed on
-// the way (a JSON document of rows cost more to serialise and parse than the upsert itself).
+// objects as a jsonb[], unnested side by side. No JSON text is written or parsed on the way (a
+// JSON document of rows cost more to serialise and parse than the upsert itself): rows mapped from
+// queued webhook events take raw from the queued payload's jsonb, sync pages push theirs into jsonb.
 #pragma once
 
 #include <optional>
@@ -28,6 +28,10 @@ class ColumnRows {
   // object, which must outlive the upsert (nullptr: NULL). C++ only: call outside pg_call.
   void add(const nlohmann::json& row, Jsonb* raw);
 
+  // Adds a mapped row whose raw member is its raw object: pushed into jsonb by the upsert
+  // (json_to_jsonb.hpp), never serialised to text. The row must outlive the upsert.
+  void add(const nlohmann::json& row);
+
   bool empty() const { return raws_.empty(); }
   plane::MirrorTable table() const { return table_; }
 
@@ -39,6 +43,7 @@ class ColumnRows {
   plane::MirrorTable table_;
   std::vector<std::vector<std::optional<std::string>>> columns_;  // [column][row]
   std::vector<Jsonb*> raws_;
+  std::vector<const nlohmann::json*> raw_documents_;  // per row; nullptr: raws_ holds it
 };
 
 }  // namespace plane::pg

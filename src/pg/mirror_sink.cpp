@@ -1,10 +1,12 @@
 #include "pg/mirror_sink.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/errors.hpp"
 #include "core/timestamp.hpp"
 #include "pg/boundary.hpp"
+#include "pg/column_upsert.hpp"
 #include "pg/mirror_sql.hpp"
 #include "pg/spi_plan.hpp"
 
@@ -123,12 +125,24 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
 void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& rows,
                               const std::string& resource, const std::string& next_cursor,
                               const plane::SyncProgress& progress) {
-  // All C++ work (serialisation) happens before entering Postgres code.
-  const std::string rows_text = rows.dump();
+  // All C++ work happens before entering Postgres code. Projects, work items and pages go as
+  // column arrays with their raw objects pushed into jsonb; states and labels (a page or two per
+  // project) as one JSON document.
+  const bool by_columns = table == plane::MirrorTable::Projects ||
+                          table == plane::MirrorTable::Items || table == plane::MirrorTable::Pages;
+  std::optional<ColumnRows> columns;
+  std::string rows_text;
+  if (by_columns) {
+    columns.emplace(table);
+    for (const auto& row : rows) columns->add(row);
+  } else {
+    rows_text = rows.dump();
+  }
   const bool has_rows = !rows.empty();
   in_transaction([&]() noexcept {
     Datum slug = CStringGetTextDatum(slug_.c_str());
-    if (has_rows) upsert_rows(table, slug_.c_str(), rows_text.c_str());
+    if (has_rows && by_columns) columns->upsert(slug_.c_str());
+    if (has_rows && !by_columns) upsert_rows(table, slug_.c_str(), rows_text.c_str());
     if (!resource.empty()) {
       Datum cursor_args[3] = {slug, CStringGetTextDatum(resource.c_str()),
                               CStringGetTextDatum(next_cursor.c_str())};
