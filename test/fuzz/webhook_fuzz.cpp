@@ -13,7 +13,12 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "core/errors.hpp"
+#include "core/json_tokens.hpp"
 #include "core/webhook.hpp"
 
 namespace {
@@ -22,6 +27,61 @@ constexpr std::string_view kSecret = "plane_wh_fuzz0123456789abcdef";
 
 void check(bool ok) {
   if (!ok) __builtin_trap();
+}
+
+// The document's tokens as the Postgres layer reads them out of jsonb (keys in any order).
+void flatten(const nlohmann::json& j, std::vector<std::string>& texts,
+             std::vector<plane::JsonToken>& out) {
+  using K = plane::JsonTokenKind;
+  auto text = [&](std::string s) -> plane::JsonToken {
+    texts.push_back(std::move(s));
+    return {K::String, nullptr, 0};
+  };
+  if (j.is_object()) {
+    out.push_back({K::BeginObject, nullptr, 0});
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out.push_back(text(it.key()));
+      out.back().kind = K::Key;
+      flatten(it.value(), texts, out);
+    }
+    out.push_back({K::EndObject, nullptr, 0});
+  } else if (j.is_array()) {
+    out.push_back({K::BeginArray, nullptr, 0});
+    for (const auto& e : j) flatten(e, texts, out);
+    out.push_back({K::EndArray, nullptr, 0});
+  } else if (j.is_string()) {
+    out.push_back(text(j.get<std::string>()));
+  } else if (j.is_number()) {
+    out.push_back(text(j.dump()));
+    out.back().kind = K::Number;
+  } else if (j.is_boolean()) {
+    out.push_back({j.get<bool>() ? K::True : K::False, nullptr, 0});
+  } else {
+    out.push_back({K::Null, nullptr, 0});
+  }
+}
+
+// Ingest reads the envelope from pruned tokens: it must key, name and judge every accepted body
+// exactly as the full parse does.
+void check_envelope_matches(std::string_view body, const plane::HeaderMap& headers,
+                            const plane::WebhookEvent& full) {
+  const nlohmann::json doc = nlohmann::json::parse(body.begin(), body.end());
+  std::vector<std::string> texts;
+  texts.reserve(body.size() + 8);  // one text per token at most: no reallocation under the pointers
+  std::vector<plane::JsonToken> tokens;
+  flatten(doc, texts, tokens);
+  std::size_t t = 0;
+  for (auto& tok : tokens) {
+    if (tok.kind == plane::JsonTokenKind::Key || tok.kind == plane::JsonTokenKind::String ||
+        tok.kind == plane::JsonTokenKind::Number) {
+      tok.text = texts[t].data();
+      tok.len = texts[t].size();
+      ++t;
+    }
+  }
+  const plane::WebhookEvent env = plane::parse_webhook_envelope(tokens.data(), tokens.size(), headers);
+  check(env.idempotency_key == full.idempotency_key);
+  check(env.event == full.event && env.known == full.known && env.entity_id == full.entity_id);
 }
 
 void exercise(std::string_view body, const plane::HeaderMap& headers) {
@@ -39,6 +99,7 @@ void exercise(std::string_view body, const plane::HeaderMap& headers) {
   check(!ev.known || !ev.entity_id.empty());
   check(!(ev.is_delete && ev.is_archive));
   check(ev.data.is_object());
+  check_envelope_matches(body, headers, ev);
   try {
     auto change = plane::webhook_mirror_change(ev);
     check(change.has_value() == ev.known);
