@@ -67,17 +67,42 @@ const TableSpec kPages{"work_plane.pages",
                         {"plane_created_at", "timestamptz"},
                         {"plane_updated_at", "timestamptz"}}};
 
+const TableSpec kStates{"work_plane.states",
+                        {{"plane_id", "text"},
+                         {"project_plane_id", "text"},
+                         {"name", "text"},
+                         {"group", "text"},
+                         {"color", "text"},
+                         {"sequence", "double precision"},
+                         {"is_default", "boolean"},
+                         {"plane_created_at", "timestamptz"},
+                         {"plane_updated_at", "timestamptz"}}};
+
+const TableSpec kLabels{"work_plane.labels",
+                        {{"plane_id", "text"},
+                         {"project_plane_id", "text"},
+                         {"name", "text"},
+                         {"color", "text"},
+                         {"parent_plane_id", "text"},
+                         {"plane_created_at", "timestamptz"},
+                         {"plane_updated_at", "timestamptz"}}};
+
 const TableSpec& spec_of(plane::MirrorTable table) {
   switch (table) {
     case plane::MirrorTable::Projects: return kProjects;
     case plane::MirrorTable::Items: return kItems;
+    case plane::MirrorTable::States: return kStates;
+    case plane::MirrorTable::Labels: return kLabels;
     case plane::MirrorTable::Pages: return kPages;
-    default: throw plane::PlaneError(plane::ErrorKind::Internal, "no column upsert for this table");
   }
+  throw plane::PlaneError(plane::ErrorKind::Internal, "no such mirror table");
 }
 
+// A column name as an SQL identifier ("group" is a reserved word).
+std::string quoted(const char* name) { return std::string("\"") + name + "\""; }
+
 std::string cast(const Column& c) {
-  std::string e = std::string("r.") + c.name;
+  std::string e = "r." + quoted(c.name);
   if (std::string(c.type) == "text") return e;
   e += std::string("::") + c.type;
   // An item without assignees or labels has '{}', never NULL (as the sync writes it).
@@ -91,11 +116,11 @@ std::string upsert_sql(const TableSpec& spec) {
   std::string cols, exprs, args, aliases, updates;
   int param = 2;
   for (const Column& c : spec.columns) {
-    cols += std::string(c.name) + ", ";
+    cols += quoted(c.name) + ", ";
     exprs += cast(c) + ", ";
     args += "$" + std::to_string(param++) + "::text[], ";
-    aliases += std::string(c.name) + ", ";
-    if (std::string(c.name) != "plane_id") updates += std::string(c.name) + " = excluded." + c.name + ", ";
+    aliases += quoted(c.name) + ", ";
+    if (std::string(c.name) != "plane_id") updates += quoted(c.name) + " = excluded." + quoted(c.name) + ", ";
   }
   args += "$" + std::to_string(param) + "::jsonb[]";
   // DISTINCT ON: one batch can hold two events for the same object; ON CONFLICT may not touch a
@@ -118,18 +143,20 @@ KeptPlan make_plan(const std::string& sql, const TableSpec& spec) {
   return plan;
 }
 
-// Built when the library loads (C++ only), prepared on first use.
-const std::string kProjectsSql = upsert_sql(kProjects);
-const std::string kItemsSql = upsert_sql(kItems);
-const std::string kPagesSql = upsert_sql(kPages);
-KeptPlan projects_plan = make_plan(kProjectsSql, kProjects);
-KeptPlan items_plan = make_plan(kItemsSql, kItems);
-KeptPlan pages_plan = make_plan(kPagesSql, kPages);
+// Built when the library loads (C++ only), prepared on first use; indexed by MirrorTable.
+struct TablePlan {
+  std::string sql;
+  KeptPlan plan;
+  explicit TablePlan(const TableSpec& spec) : sql(upsert_sql(spec)), plan(make_plan(sql, spec)) {}
+  TablePlan(const TablePlan&) = delete;  // plan.sql points into sql: never copied or moved
+  TablePlan& operator=(const TablePlan&) = delete;
+};
+// In MirrorTable's order.
+TablePlan table_plans[] = {TablePlan(kProjects), TablePlan(kItems), TablePlan(kStates),
+                           TablePlan(kLabels), TablePlan(kPages)};
 
 KeptPlan& plan_of(plane::MirrorTable table) {
-  return table == plane::MirrorTable::Projects ? projects_plan
-         : table == plane::MirrorTable::Pages  ? pages_plan
-                                               : items_plan;
+  return table_plans[static_cast<int>(table)].plan;
 }
 
 // A Postgres array literal of a JSON array: {"a","b",NULL}.

@@ -1,7 +1,8 @@
 // Mirror rows upserted as column arrays: one text[] per column (cast by the statement) and the raw
 // objects as a jsonb[], unnested side by side. No JSON text is written or parsed on the way (a
 // JSON document of rows cost more to serialise and parse than the upsert itself): rows mapped from
-// queued webhook events take raw from the queued payload's jsonb, sync pages push theirs into jsonb.
+// queued webhook events take raw from the queued payload's jsonb; sync pages and writeback answers
+// push theirs into jsonb. The one way rows reach a mirror table.
 #pragma once
 
 #include <optional>
@@ -21,7 +22,6 @@ namespace plane::pg {
 
 class ColumnRows {
  public:
-  // Projects, Items or Pages (the tables webhook events change).
   explicit ColumnRows(plane::MirrorTable table);
 
   // Adds a mapped row (core/mapping.hpp keys; its raw member, if any, is ignored) with its raw

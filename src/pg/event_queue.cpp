@@ -13,7 +13,6 @@
 #include "pg/column_upsert.hpp"
 #include "pg/gucs.hpp"
 #include "pg/jsonb_tokens.hpp"
-#include "pg/mirror_sink.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/spi_plan.hpp"
 

@@ -1,13 +1,11 @@
 #include "pg/mirror_sink.hpp"
 
 #include <algorithm>
-#include <optional>
 
 #include "core/errors.hpp"
 #include "core/timestamp.hpp"
 #include "pg/boundary.hpp"
 #include "pg/column_upsert.hpp"
-#include "pg/mirror_sql.hpp"
 #include "pg/spi_plan.hpp"
 
 extern "C" {
@@ -17,23 +15,6 @@ extern "C" {
 namespace plane::pg {
 
 namespace {
-
-KeptPlan upsert_projects{mirror_sql::kUpsertProjects, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_items{mirror_sql::kUpsertItems, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_states{mirror_sql::kUpsertStates, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_labels{mirror_sql::kUpsertLabels, 2, {TEXTOID, TEXTOID}, nullptr};
-KeptPlan upsert_pages{mirror_sql::kUpsertPages, 2, {TEXTOID, TEXTOID}, nullptr};
-
-KeptPlan& upsert_plan(plane::MirrorTable table) {
-  switch (table) {
-    case plane::MirrorTable::Projects: return upsert_projects;
-    case plane::MirrorTable::Items: return upsert_items;
-    case plane::MirrorTable::States: return upsert_states;
-    case plane::MirrorTable::Labels: return upsert_labels;
-    case plane::MirrorTable::Pages: return upsert_pages;
-  }
-  return upsert_items;
-}
 
 const char* table_name(plane::MirrorTable table) {
   switch (table) {
@@ -92,11 +73,6 @@ TimestampTz micros_to_timestamptz(std::int64_t unix_us) {
 
 }  // namespace
 
-void upsert_rows(plane::MirrorTable table, const char* slug, const char* rows_json) {
-  Datum args[2] = {CStringGetTextDatum(slug), CStringGetTextDatum(rows_json)};
-  exec_kept(upsert_plan(table), args, nullptr, false, SPI_OK_INSERT);
-}
-
 plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
   plane::ResourceState state;
   bool has_watermark = false;
@@ -125,24 +101,12 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
 void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& rows,
                               const std::string& resource, const std::string& next_cursor,
                               const plane::SyncProgress& progress) {
-  // All C++ work happens before entering Postgres code. Projects, work items and pages go as
-  // column arrays with their raw objects pushed into jsonb; states and labels (a page or two per
-  // project) as one JSON document.
-  const bool by_columns = table == plane::MirrorTable::Projects ||
-                          table == plane::MirrorTable::Items || table == plane::MirrorTable::Pages;
-  std::optional<ColumnRows> columns;
-  std::string rows_text;
-  if (by_columns) {
-    columns.emplace(table);
-    for (const auto& row : rows) columns->add(row);
-  } else {
-    rows_text = rows.dump();
-  }
-  const bool has_rows = !rows.empty();
+  // All C++ work happens before entering Postgres code.
+  ColumnRows columns(table);
+  for (const auto& row : rows) columns.add(row);
   in_transaction([&]() noexcept {
     Datum slug = CStringGetTextDatum(slug_.c_str());
-    if (has_rows && by_columns) columns->upsert(slug_.c_str());
-    if (has_rows && !by_columns) upsert_rows(table, slug_.c_str(), rows_text.c_str());
+    if (!columns.empty()) columns.upsert(slug_.c_str());
     if (!resource.empty()) {
       Datum cursor_args[3] = {slug, CStringGetTextDatum(resource.c_str()),
                               CStringGetTextDatum(next_cursor.c_str())};

@@ -33,8 +33,5 @@ class PgMirrorSink final : public plane::MirrorSink {
 // Forgets every saved scan cursor of a workspace (a full sync starts from the first page).
 void clear_cursors(const std::string& slug);
 
-// Upserts mapped rows (a JSON array) into a mirror table for a workspace; inside a transaction
-// with SPI connected. Shared by the sync sink and the webhook queue.
-void upsert_rows(plane::MirrorTable table, const char* slug, const char* rows_json);
 
 }  // namespace plane::pg

@@ -7,7 +7,7 @@
 #include "core/mapping.hpp"
 #include "core/writeback.hpp"
 #include "pg/boundary.hpp"
-#include "pg/mirror_sink.hpp"
+#include "pg/column_upsert.hpp"
 
 namespace plane::pg {
 
@@ -77,9 +77,11 @@ std::vector<PendingChange> load_pending(const std::string& slug) {
 void record(const std::string& slug, const PendingChange& change, const char* status,
             const char* action, long http_status, const std::string& plane_id,
             const std::string& plane_updated_at, const std::string& error,
-            const std::string& mirror_rows, const std::string& details) {
+            const nlohmann::json& mirror_row, const std::string& details) {
+  ColumnRows columns(plane::MirrorTable::Items);
+  if (mirror_row.is_object()) columns.add(mirror_row);
   in_transaction([&]() noexcept {
-    if (!mirror_rows.empty()) upsert_rows(plane::MirrorTable::Items, slug.c_str(), mirror_rows.c_str());
+    if (!columns.empty()) columns.upsert(slug.c_str());
     Oid types[9] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
     Datum values[9] = {Int64GetDatum(change.id), CStringGetTextDatum(status),
                        CStringGetTextDatum(plane_id.c_str()), CStringGetTextDatum(plane_updated_at.c_str()),
@@ -122,10 +124,10 @@ WritebackSummary run_writeback(const std::string& slug, plane::PlaneClient& clie
                               {"base_updated_at", change.base}, {"conflict_policy", policy.conflict_policy}};
     try {
       plane::WritebackResult result = plane::apply_writeback(client, request);
-      std::string rows;
+      nlohmann::json row;  // the mirror row from Plane's answer; null when there is none
       std::string plane_id = change.plane_id;
       if (result.object.is_object() && result.object.contains("id")) {
-        rows = nlohmann::json::array({plane::map_work_item(result.object, change.project_id)}).dump();
+        row = plane::map_work_item(result.object, change.project_id);
         plane_id = result.object["id"].get<std::string>();
       }
       details["plane_updated_at"] = result.plane_updated_at;
@@ -133,7 +135,7 @@ WritebackSummary run_writeback(const std::string& slug, plane::PlaneClient& clie
         case plane::WritebackOutcome::Applied:
           details["object"] = plane_id;
           record(slug, change, "applied", "writeback_applied", result.http_status, plane_id,
-                 result.plane_updated_at, "", rows, details.dump());
+                 result.plane_updated_at, "", row, details.dump());
           ++summary.applied;
           break;
         case plane::WritebackOutcome::Conflict: {
@@ -142,13 +144,13 @@ WritebackSummary run_writeback(const std::string& slug, plane::PlaneClient& clie
           const char* status = policy.conflict_policy == "plane_wins" ? "discarded" : "conflict";
           record(slug, change, status, "writeback_conflict", result.http_status, plane_id,
                  result.plane_updated_at, "Plane's work item changed since this change was made",
-                 rows, details.dump());
+                 row, details.dump());
           ++summary.conflicts;
           break;
         }
         case plane::WritebackOutcome::Gone:
           record(slug, change, "gone", "writeback_gone", 404, plane_id, "",
-                 "the work item no longer exists in Plane (deleted or archived)", "", details.dump());
+                 "the work item no longer exists in Plane (deleted or archived)", nullptr, details.dump());
           ++summary.gone;
           break;
       }
@@ -159,7 +161,7 @@ WritebackSummary run_writeback(const std::string& slug, plane::PlaneClient& clie
       const bool give_up = !again || change.attempts + 1 >= kMaxAttempts;
       details["error"] = e.what();
       record(slug, change, give_up ? "failed" : "pending", give_up ? "writeback_failed" : "writeback_retry",
-             e.http_status(), change.plane_id, "", e.what(), "", details.dump());
+             e.http_status(), change.plane_id, "", e.what(), nullptr, details.dump());
       if (give_up) {
         ++summary.failed;
       } else {
