@@ -1,6 +1,7 @@
 """Integration tests of the sync slice: a real Postgres with plane_connector preloaded, the local
 Plane simulator, and the mirror compared with the simulator's data row for row."""
 import datetime as dt
+import json
 import unittest
 
 from harness import MirrorTestCase, query, scalar, wait_until
@@ -29,6 +30,26 @@ class SyncTest(MirrorTestCase):
         d = run["details"]
         self.assertEqual(st["rows_done"], sum(d[k] for k in ("projects", "work_items", "states",
                                                              "labels", "cycles", "modules")))
+
+    def test_raw_is_the_object_plane_served_numbers_included(self):
+        # raw is pushed into jsonb from the parsed page, not from its text: it must still be what
+        # the API answered, down to how numbers read (sort_order 65535.0, not 65535).
+        import urllib.request
+        key = self.add_workspace("rawcopy", projects=1, items=40)
+        self.wait_for_run_end("rawcopy")
+        project = [p for p in self.sim.state("rawcopy")["projects"] if not p.get("archived_at")][0]
+        req = urllib.request.Request(
+            f"{self.sim.url}/api/v1/workspaces/rawcopy/projects/{project['id']}/work-items/?per_page=100",
+            headers={"X-API-Key": key})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            served = json.loads(resp.read())["results"]
+        self.assertGreater(len(served), 0)
+        for obj in served:
+            row = query(self.conn, "SELECT raw = %s::jsonb AS same, raw->>'sort_order' AS sort_order "
+                                   "FROM work_plane.items WHERE workspace_slug = 'rawcopy' AND plane_id = %s",
+                        (json.dumps(obj), obj["id"]))[0]
+            self.assertTrue(row["same"], obj["id"])
+            self.assertEqual(row["sort_order"], json.dumps(obj["sort_order"]))
 
     def test_utc_offsets_land_as_the_right_instant(self):
         self.add_workspace("offsets", projects=1, items=10, tz="+05:30")
