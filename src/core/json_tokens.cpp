@@ -39,7 +39,8 @@ json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth)
 }
 
 json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
-                             int keep_depth, std::string_view whole_member) {
+                             int keep_depth, std::string_view whole_member,
+                             std::initializer_list<std::string_view> deep_members) {
   json root;
   bool have_root = false;
   // Open containers, innermost last; for objects, the key the next value goes under.
@@ -47,6 +48,16 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
   std::string key;
   bool have_key = false;
   bool in_whole_member = false;  // inside the top-level member kept whole
+
+  // A value about to be placed under `key` in an object at depth keep_depth, not wanted there.
+  auto unwanted_member = [&]() -> bool {
+    if (deep_members.size() == 0 || in_whole_member) return false;
+    if (static_cast<int>(open.size()) != keep_depth || !open.back()->is_object()) return false;
+    for (std::string_view name : deep_members) {
+      if (name == key) return false;
+    }
+    return true;
+  };
 
   auto place = [&](json value) -> json* {
     if (open.empty()) {
@@ -112,8 +123,12 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
         key.assign(t.text, t.len);
         have_key = true;
         break;
-      case JsonTokenKind::String: place(json(std::string(t.text, t.len))); break;
-      case JsonTokenKind::Number: place(number_from_text(t.text, t.len)); break;
+      case JsonTokenKind::String:
+        place(unwanted_member() ? json(nullptr) : json(std::string(t.text, t.len)));
+        break;
+      case JsonTokenKind::Number:
+        place(unwanted_member() ? json(nullptr) : number_from_text(t.text, t.len));
+        break;
       case JsonTokenKind::True: place(json(true)); break;
       case JsonTokenKind::False: place(json(false)); break;
       case JsonTokenKind::Null: place(json(nullptr)); break;

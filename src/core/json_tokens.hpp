@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <initializer_list>
 #include <string_view>
 
 namespace plane {
@@ -37,9 +38,13 @@ struct JsonToken {
 nlohmann::json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth);
 
 // The same, pruned: a container nested deeper than keep_depth (the top-level value is depth 1)
-// becomes null, unless it lies inside the top-level object's member named whole_member. For a
-// reader that needs only the outer levels (a webhook envelope), at a fraction of the cost.
+// becomes null, unless it lies inside the top-level object's member named whole_member. When
+// deep_members is not empty, so does every other value of an object at depth keep_depth whose
+// member is not named there: the member stays (an object's size still reads true), its value is
+// not built. For a reader that needs only a few members of the outer levels (a webhook envelope),
+// at a fraction of the cost. Pruned values still count towards max_depth.
 nlohmann::json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
-                                       int keep_depth, std::string_view whole_member);
+                                       int keep_depth, std::string_view whole_member,
+                                       std::initializer_list<std::string_view> deep_members = {});
 
 }  // namespace plane

@@ -362,6 +362,14 @@ HeaderMap headers_from_json(const json& headers) {
   return out;
 }
 
+HeaderMap headers_from_tokens(const JsonToken* tokens, std::size_t count) {
+  try {
+    return headers_from_json(json_from_tokens(tokens, count, kMaxWebhookJsonDepth));
+  } catch (const PlaneError&) {
+    return {};
+  }
+}
+
 int webhook_http_status(WebhookVerdict verdict) {
   switch (verdict) {
     case WebhookVerdict::Accepted: return 200;
@@ -525,8 +533,12 @@ WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers, WebhookK
 
 WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
                                     const HeaderMap& headers) {
+  // Of data's and activity's members, only what parse_v1/parse_v2 read is built: id, updated_at,
+  // project (v1), project_id (v2) and activity's field. The others stay as null members, so that
+  // v2's "data is {}" still reads true only for an empty data.
   return parse_webhook_document(
-      json_from_tokens_pruned(tokens, count, kMaxWebhookJsonDepth, 2, "previous_attributes"),
+      json_from_tokens_pruned(tokens, count, kMaxWebhookJsonDepth, 2, "previous_attributes",
+                              {"id", "updated_at", "project", "project_id", "field"}),
       headers);
 }
 

@@ -11,6 +11,7 @@
 #include "pg/mcp_call.hpp"
 #include "pg/webhook_ingest.hpp"
 #include "pg/gucs.hpp"
+#include "pg/jsonb_tokens.hpp"
 #include "pg/shared_state.hpp"
 
 extern "C" {
@@ -150,15 +151,16 @@ PLANE_SQL_FUNCTION(plane_rate_budgets) {
 // work_plane.ingest_webhook(workspace_slug text, headers jsonb, body text) → int (HTTP status).
 PLANE_SQL_FUNCTION(plane_ingest_webhook) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(2)) PG_RETURN_INT32(PG_ARGISNULL(0) ? 404 : 400);
-  // Every Postgres call (detoasting, rendering) before any C++ object exists in this frame.
+  // Every Postgres call (detoasting, flattening) before any C++ object exists in this frame. The
+  // headers are read out of the jsonb, not rendered as text and parsed again.
   text* slug_text = PG_GETARG_TEXT_PP(0);
   text* body_text = PG_GETARG_TEXT_PP(2);
-  Jsonb* jb = PG_ARGISNULL(1) ? nullptr : PG_GETARG_JSONB_P(1);
-  char* rendered = jb != nullptr ? JsonbToCString(nullptr, &jb->root, VARSIZE(jb)) : nullptr;
+  const plane::pg::JsonbTokens header_tokens =
+      PG_ARGISNULL(1) ? plane::pg::JsonbTokens{nullptr, 0} : plane::pg::flatten_jsonb(PG_GETARG_JSONB_P(1));
   const std::string slug(VARDATA_ANY(slug_text), VARSIZE_ANY_EXHDR(slug_text));
-  const std::string headers(rendered != nullptr ? rendered : "");
   const std::string_view body(VARDATA_ANY(body_text), VARSIZE_ANY_EXHDR(body_text));
-  PG_RETURN_INT32(plane::pg::ingest_webhook(slug, headers, body));
+  PG_RETURN_INT32(plane::pg::ingest_webhook(
+      slug, plane::headers_from_tokens(header_tokens.tokens, header_tokens.count), body));
 }
 
 // work_plane.process_events(max_events int) → int: events applied.

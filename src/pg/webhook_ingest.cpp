@@ -143,7 +143,7 @@ SecretLookup webhook_secret(const std::string& slug, bool allow_reuse, std::stri
 
 }  // namespace
 
-int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body) {
+int ingest_webhook(const std::string& slug, const plane::HeaderMap& header_map, std::string_view body) {
   if (!plane::valid_workspace_slug(slug)) return 404;
   std::string secret;
   bool reused = false;
@@ -166,9 +166,6 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
                               slug.c_str())));
     return 503;
   }
-  nlohmann::json headers = nlohmann::json::parse(headers_json.empty() ? "null" : headers_json,
-                                                 nullptr, false);
-  const plane::HeaderMap header_map = plane::headers_from_json(headers);
   std::string message;
   plane::WebhookVerdict verdict =
       plane::check_webhook_request(secret, body, header_map, max_body, message);
@@ -210,8 +207,7 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
   }
   plane::WebhookEvent event;
   try {
-    event = plane::parse_webhook_envelope(tokens.tokens, tokens.count,
-                                          plane::headers_from_json(headers));
+    event = plane::parse_webhook_envelope(tokens.tokens, tokens.count, header_map);
   } catch (const plane::PlaneError&) {
     count(slug, Counter::Malformed);
     return 400;
@@ -231,6 +227,12 @@ int ingest_webhook(const std::string& slug, const std::string& headers_json, std
   count(slug, inserted ? Counter::Accepted : Counter::Duplicate);
   if (inserted && event.known) wake_queue_worker_at_commit();
   return 200;
+}
+
+int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body) {
+  const nlohmann::json headers =
+      nlohmann::json::parse(headers_json.empty() ? "null" : headers_json, nullptr, false);
+  return ingest_webhook(slug, plane::headers_from_json(headers), body);
 }
 
 }  // namespace plane::pg

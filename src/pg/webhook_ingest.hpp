@@ -6,10 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "core/webhook.hpp"
+
 namespace plane::pg {
 
-// Runs inside the caller's transaction (SPI is connected and finished inside). headers_json is the
-// request's headers as a JSON object ("" or "null" for none). Returns 200, 400, 401, 404, 413, 503.
+// Runs inside the caller's transaction (SPI is connected and finished inside). Returns 200, 400,
+// 401, 404, 413, 503.
+int ingest_webhook(const std::string& slug, const plane::HeaderMap& headers, std::string_view body);
+
+// The same with the request's headers as a JSON object ("" or "null" for none).
 int ingest_webhook(const std::string& slug, const std::string& headers_json, std::string_view body);
 
 // Wakes the queue worker when the current transaction commits (registered once per backend).

@@ -149,6 +149,44 @@ TEST(JsonTokens, PrunedBelowKeepDepthExceptTheWholeMember) {
                plane::PlaneError);
 }
 
+TEST(JsonTokens, PrunedToNamedMembersAtTheDeepestKeptLevel) {
+  const json doc = json::parse(R"({"event": "issue", "n": 7, "data": {"id": "x", "name": "long text",
+      "n": 1, "ok": true, "project": "p", "state": {"id": "s"}}, "activity": {"field": "name",
+      "actor": "u"}, "previous_attributes": {"name": "old", "n": 2}, "top": ["kept", 3]})");
+  Tokens t(doc);
+  const json pruned = plane::json_from_tokens_pruned(t.tokens.data(), t.tokens.size(), 64, 2,
+                                                     "previous_attributes", {"id", "project", "field"});
+  // Unnamed members stay, with null values; booleans are kept (nothing to save); the whole member
+  // and array elements are untouched, and so is the top level.
+  const json expected = json::parse(R"({"event": "issue", "n": 7, "data": {"id": "x", "name": null,
+      "n": null, "ok": true, "project": "p", "state": null}, "activity": {"field": "name",
+      "actor": null}, "previous_attributes": {"name": "old", "n": 2}, "top": ["kept", 3]})");
+  EXPECT_EQ(pruned, expected);
+  // An empty list names no member: nothing is pruned beyond the depth rule.
+  const json depth_only =
+      plane::json_from_tokens_pruned(t.tokens.data(), t.tokens.size(), 64, 2, "previous_attributes");
+  EXPECT_EQ(depth_only["data"]["name"], "long text");
+  // A value that is not built is not read either: a number JSON cannot hold does not matter there.
+  const std::vector<JsonToken> huge = {tok(K::BeginObject), tok(K::Key, "data"), tok(K::BeginObject),
+                                       tok(K::Key, "big"),  tok(K::Number, "1e400"),
+                                       tok(K::EndObject),   tok(K::EndObject)};
+  EXPECT_EQ(plane::json_from_tokens_pruned(huge.data(), huge.size(), 64, 2, "", {"id"}),
+            json::parse(R"({"data": {"big": null}})"));
+  EXPECT_THROW(plane::json_from_tokens_pruned(huge.data(), huge.size(), 64, 2, "", {"big"}),
+               plane::PlaneError);
+}
+
+TEST(JsonTokens, HeadersFromTokensMatchHeadersFromJson) {
+  const json headers = json::parse(
+      R"({"X-Plane-Delivery": "abc", "Content-Length": 12, "Accept": ["a", "b"], "X-Odd": {"k": 1}})");
+  Tokens t(headers);
+  EXPECT_EQ(plane::headers_from_tokens(t.tokens.data(), t.tokens.size()), plane::headers_from_json(headers));
+  EXPECT_EQ(plane::headers_from_tokens(t.tokens.data(), t.tokens.size()).at("accept"), "a, b");
+  // No headers at all (SQL NULL), or a stream that is not one value: no headers.
+  EXPECT_TRUE(plane::headers_from_tokens(nullptr, 0).empty());
+  EXPECT_TRUE(plane::headers_from_tokens(t.tokens.data(), t.tokens.size() - 1).empty());
+}
+
 TEST(JsonTokens, EnvelopeFromPrunedTokensMatchesTheFullParse) {
   const char* bodies[] = {
       R"({"event": "issue", "action": "updated", "workspace_id": "w", "data": {"id": "i1",
@@ -160,6 +198,14 @@ TEST(JsonTokens, EnvelopeFromPrunedTokensMatchesTheFullParse) {
           "data": {}, "previous_attributes": {"id": "i1", "labels": [{"id": "a", "x": [1]}]}})",
       R"({"version": "v2", "event": "workitem.updated", "entity_id": "i1", "entity_type": "issue",
           "data": {"id": "i1"}, "previous_attributes": {"state": {"id": "s0", "deep": [[1]]}}})",
+      // data holds only members the envelope does not build: it is still not "empty".
+      R"({"version": "v2", "event": "workitem.deleted", "entity_id": "i1", "entity_type": "issue",
+          "data": {"name": "n"}, "previous_attributes": {"id": "i1", "project_id": "p0"}})",
+      R"({"version": "v2", "event": "workitem.updated", "event_id": "e-2", "entity_type": "issue",
+          "data": {"id": "i2", "project_id": "p2", "updated_at": "2026-01-02T03:04:05Z",
+          "name": "n", "sort_order": 65535.0}})",
+      R"({"event": "issue", "action": "updated", "data": {"id": "i3", "project": "p3",
+          "updated_at": 17, "description_html": "<p>x</p>"}, "activity": {"field": 5}})",
   };
   for (const char* body : bodies) {
     const json doc = json::parse(body);
@@ -171,6 +217,9 @@ TEST(JsonTokens, EnvelopeFromPrunedTokensMatchesTheFullParse) {
     EXPECT_EQ(env.known, full.known) << body;
     EXPECT_EQ(env.entity_id, full.entity_id) << body;
     EXPECT_EQ(env.delivery_id, full.delivery_id) << body;
+    EXPECT_EQ(env.updated_at, full.updated_at) << body;
+    EXPECT_EQ(env.data_is_previous, full.data_is_previous) << body;
+    EXPECT_EQ(env.is_delete, full.is_delete) << body;
   }
 }
 
