@@ -59,6 +59,8 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
     return true;
   };
 
+  bool placeholder_placed = false;  // the object being built at keep_depth holds its placeholder
+
   auto place = [&](json value) -> json* {
     if (open.empty()) {
       if (have_root) malformed("more than one top-level value");
@@ -78,6 +80,20 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
     return &parent.back();
   };
 
+  // Drops the next value if it is an unwanted member (the first of each object stays, as a null
+  // placeholder, so that the object's emptiness still reads true); false if it is to be placed.
+  auto drop_unwanted = [&]() -> bool {
+    if (!unwanted_member()) return false;
+    if (!have_key) malformed("an object member without a key");
+    if (placeholder_placed) {
+      have_key = false;
+    } else {
+      place(json(nullptr));
+      placeholder_placed = true;
+    }
+    return true;
+  };
+
   for (std::size_t i = 0; i < count; ++i) {
     const JsonToken& t = tokens[i];
     switch (t.kind) {
@@ -89,8 +105,9 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
         }
         if (open.size() == 1) in_whole_member = have_key && !whole_member.empty() && key == whole_member;
         if (static_cast<int>(open.size()) >= keep_depth && !in_whole_member) {
-          // Pruned: null in its place, and its tokens skipped (still checked for balance).
-          place(json(nullptr));
+          // Pruned: null in its place (or dropped), and its tokens skipped (still checked for
+          // balance and depth).
+          if (!drop_unwanted()) place(json(nullptr));
           std::size_t depth = 0;
           for (; i < count; ++i) {
             const JsonTokenKind k = tokens[i].kind;
@@ -108,6 +125,7 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
         }
         json* c = place(t.kind == JsonTokenKind::BeginObject ? json::object() : json::array());
         open.push_back(c);
+        placeholder_placed = false;
         break;
       }
       case JsonTokenKind::EndObject:
@@ -124,14 +142,20 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
         have_key = true;
         break;
       case JsonTokenKind::String:
-        place(unwanted_member() ? json(nullptr) : json(std::string(t.text, t.len)));
+        if (!drop_unwanted()) place(json(std::string(t.text, t.len)));
         break;
       case JsonTokenKind::Number:
-        place(unwanted_member() ? json(nullptr) : number_from_text(t.text, t.len));
+        if (!drop_unwanted()) place(number_from_text(t.text, t.len));
         break;
-      case JsonTokenKind::True: place(json(true)); break;
-      case JsonTokenKind::False: place(json(false)); break;
-      case JsonTokenKind::Null: place(json(nullptr)); break;
+      case JsonTokenKind::True:
+        if (!drop_unwanted()) place(json(true));
+        break;
+      case JsonTokenKind::False:
+        if (!drop_unwanted()) place(json(false));
+        break;
+      case JsonTokenKind::Null:
+        if (!drop_unwanted()) place(json(nullptr));
+        break;
     }
   }
   if (!open.empty()) malformed("an unclosed container");

@@ -39,10 +39,11 @@ nlohmann::json json_from_tokens(const JsonToken* tokens, std::size_t count, int 
 
 // The same, pruned: a container nested deeper than keep_depth (the top-level value is depth 1)
 // becomes null, unless it lies inside the top-level object's member named whole_member. When
-// deep_members is not empty, so does every other value of an object at depth keep_depth whose
-// member is not named there: the member stays (an object's size still reads true), its value is
-// not built. For a reader that needs only a few members of the outer levels (a webhook envelope),
-// at a fraction of the cost. Pruned values still count towards max_depth.
+// deep_members is not empty, an object at depth keep_depth (outside whole_member) keeps only the
+// members named there; of the others, the first stays with a null value, so that the object's
+// emptiness still reads true, and the rest are dropped unbuilt. For a reader that needs only a
+// few members of the outer levels (a webhook envelope), at a fraction of the cost. Pruned and
+// dropped values still count towards max_depth.
 nlohmann::json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
                                        int keep_depth, std::string_view whole_member,
                                        std::initializer_list<std::string_view> deep_members = {});

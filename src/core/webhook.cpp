@@ -333,6 +333,33 @@ void fill_null(json& row, const char* column, json value) {
 
 // ------------------------------------------------------------------------------------------------
 
+namespace {
+
+// One header into the map: the name lower-cased, a second spelling of a name joined with ", ".
+void add_header(HeaderMap& out, std::string_view name, std::string value) {
+  auto [pos, inserted] = out.emplace(lower(name), value);
+  if (!inserted) pos->second += ", " + value;
+}
+
+// A header's value as headers_from_json renders a scalar: strings as they are, numbers and
+// booleans as JSON text; nullopt for null.
+std::optional<std::string> scalar_header_value(const JsonToken& t) {
+  switch (t.kind) {
+    case JsonTokenKind::String: return std::string(t.text, t.len);
+    case JsonTokenKind::Number:
+      try {
+        return json::parse(t.text, t.text + t.len).dump();
+      } catch (const json::exception&) {
+        return std::nullopt;  // not a number JSON can hold: dropped, like any unreadable value
+      }
+    case JsonTokenKind::True: return std::string("true");
+    case JsonTokenKind::False: return std::string("false");
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
 HeaderMap headers_from_json(const json& headers) {
   HeaderMap out;
   if (!headers.is_object()) return out;
@@ -355,19 +382,67 @@ HeaderMap headers_from_json(const json& headers) {
     } else {
       continue;
     }
-    std::string name = lower(it.key());
-    auto [pos, inserted] = out.emplace(name, value);
-    if (!inserted) pos->second += ", " + value;
+    add_header(out, it.key(), std::move(value));
   }
   return out;
 }
 
+// The same reading straight from the tokens (no document is built): a request's headers are a
+// flat object, read on every delivery.
 HeaderMap headers_from_tokens(const JsonToken* tokens, std::size_t count) {
-  try {
-    return headers_from_json(json_from_tokens(tokens, count, kMaxWebhookJsonDepth));
-  } catch (const PlaneError&) {
-    return {};
+  HeaderMap out;
+  if (count < 2 || tokens[0].kind != JsonTokenKind::BeginObject ||
+      tokens[count - 1].kind != JsonTokenKind::EndObject) {
+    return out;
   }
+  // Skips the container opening at tokens[i]; returns the index of its last token (count if
+  // unclosed).
+  auto skip_container = [&](std::size_t i) {
+    std::size_t depth = 0;
+    for (; i < count; ++i) {
+      const JsonTokenKind k = tokens[i].kind;
+      if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) ++depth;
+      if ((k == JsonTokenKind::EndObject || k == JsonTokenKind::EndArray) && --depth == 0) break;
+    }
+    return i;
+  };
+  std::size_t i = 1;
+  while (i + 1 < count) {
+    if (tokens[i].kind != JsonTokenKind::Key) return {};
+    const std::string_view name(tokens[i].text, tokens[i].len);
+    const JsonToken& v = tokens[i + 1];
+    if (v.kind == JsonTokenKind::BeginObject) {
+      i = skip_container(i + 1) + 1;
+      continue;
+    }
+    if (v.kind != JsonTokenKind::BeginArray) {
+      if (auto value = scalar_header_value(v)) add_header(out, name, std::move(*value));
+      i += 2;
+      continue;
+    }
+    // An array: its string elements joined with ", " (others skipped); nothing if none.
+    std::string joined;
+    bool any = false;
+    std::size_t j = i + 2;
+    while (j < count && tokens[j].kind != JsonTokenKind::EndArray) {
+      const JsonTokenKind k = tokens[j].kind;
+      if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) {
+        j = skip_container(j) + 1;
+        continue;
+      }
+      if (k == JsonTokenKind::String) {
+        if (any) joined += ", ";
+        joined.append(tokens[j].text, tokens[j].len);
+        any = true;
+      }
+      ++j;
+    }
+    if (j >= count) return {};  // unclosed
+    if (any) add_header(out, name, std::move(joined));
+    i = j + 1;
+  }
+  if (i + 1 != count) return {};
+  return out;
 }
 
 int webhook_http_status(WebhookVerdict verdict) {
@@ -394,7 +469,7 @@ namespace {
 
 // An HMAC-SHA256 context with its implementations fetched once per process: OpenSSL 3's one-shot
 // HMAC() fetches the MAC and the digest on every call, which costs several times the hashing of a
-// webhook body. Each call keys a copy (EVP_MAC_CTX_dup); the template itself is never keyed, and
+// webhook body. Each thread keys a copy (EVP_MAC_CTX_dup); the template itself is never keyed, and
 // lives as long as the process (freeing it at exit could run after OpenSSL's own cleanup).
 const EVP_MAC_CTX* hmac_sha256_template() {
   static EVP_MAC_CTX* const tmpl = [] {
@@ -417,7 +492,8 @@ const EVP_MAC_CTX* hmac_sha256_template() {
 }  // namespace
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
+  // One context per thread, keyed afresh by each call (EVP_MAC_init): no copy per call.
+  thread_local const std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
       EVP_MAC_CTX_dup(hmac_sha256_template()), &EVP_MAC_CTX_free);
   unsigned char md[EVP_MAX_MD_SIZE];
   std::size_t len = 0;
@@ -534,8 +610,8 @@ WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers, WebhookK
 WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
                                     const HeaderMap& headers) {
   // Of data's and activity's members, only what parse_v1/parse_v2 read is built: id, updated_at,
-  // project (v1), project_id (v2) and activity's field. The others stay as null members, so that
-  // v2's "data is {}" still reads true only for an empty data.
+  // project (v1), project_id (v2) and activity's field. One null placeholder stands for the others,
+  // so that v2's "data is {}" still reads true only for an empty data.
   return parse_webhook_document(
       json_from_tokens_pruned(tokens, count, kMaxWebhookJsonDepth, 2, "previous_attributes",
                               {"id", "updated_at", "project", "project_id", "field"}),

@@ -32,8 +32,8 @@ using HeaderMap = std::map<std::string, std::string>;
 // numbers rendered, other values dropped; names that collide after lower-casing are joined with
 // ", " too (so a doubled signature header no longer verifies). A non-object gives an empty map.
 HeaderMap headers_from_json(const nlohmann::json& headers);
-// The same from a token stream (core/json_tokens.hpp); tokens that do not form one JSON value (or
-// nest deeper than kMaxWebhookJsonDepth) give an empty map, like any other non-object.
+// The same from a token stream (core/json_tokens.hpp), without building a document; a stream that
+// is not one object gives an empty map, like any other non-object.
 HeaderMap headers_from_tokens(const JsonToken* tokens, std::size_t count);
 
 enum class WebhookVerdict { Accepted, Unauthorized, Malformed, TooLarge };
@@ -90,8 +90,8 @@ WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers
 // The same from a token stream (core/json_tokens.hpp), for accepting a request: the envelope is
 // read from a document pruned below data's direct members (previous_attributes kept whole, as the
 // key of an event without event_id digests it), and of those members only the ones the envelope
-// reads. event.data then holds null for every other member, and project_id is not read out of an
-// expanded v1 project object: this event is enqueued, not applied.
+// reads. event.data then holds at most one other member (null, standing for the rest), and
+// project_id is not read out of an expanded v1 project object: this event is enqueued, not applied.
 WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
                                     const HeaderMap& headers);
 

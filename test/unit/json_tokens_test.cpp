@@ -156,11 +156,12 @@ TEST(JsonTokens, PrunedToNamedMembersAtTheDeepestKeptLevel) {
   Tokens t(doc);
   const json pruned = plane::json_from_tokens_pruned(t.tokens.data(), t.tokens.size(), 64, 2,
                                                      "previous_attributes", {"id", "project", "field"});
-  // Unnamed members stay, with null values; booleans are kept (nothing to save); the whole member
-  // and array elements are untouched, and so is the top level.
-  const json expected = json::parse(R"({"event": "issue", "n": 7, "data": {"id": "x", "name": null,
-      "n": null, "ok": true, "project": "p", "state": null}, "activity": {"field": "name",
-      "actor": null}, "previous_attributes": {"name": "old", "n": 2}, "top": ["kept", 3]})");
+  // Of the unnamed members, the first stays with a null value and the others are dropped (the
+  // tokens come in nlohmann's key order: "n" is data's first); the whole member and array
+  // elements are untouched, and so is the top level.
+  const json expected = json::parse(R"({"event": "issue", "n": 7, "data": {"id": "x", "n": null,
+      "project": "p"}, "activity": {"field": "name", "actor": null},
+      "previous_attributes": {"name": "old", "n": 2}, "top": ["kept", 3]})");
   EXPECT_EQ(pruned, expected);
   // An empty list names no member: nothing is pruned beyond the depth rule.
   const json depth_only =
@@ -172,15 +173,41 @@ TEST(JsonTokens, PrunedToNamedMembersAtTheDeepestKeptLevel) {
                                        tok(K::EndObject),   tok(K::EndObject)};
   EXPECT_EQ(plane::json_from_tokens_pruned(huge.data(), huge.size(), 64, 2, "", {"id"}),
             json::parse(R"({"data": {"big": null}})"));
+  // Dropping still needs a well-formed stream: a value without its key is refused.
+  const std::vector<JsonToken> keyless = {tok(K::BeginObject), tok(K::Key, "data"), tok(K::BeginObject),
+                                          tok(K::Key, "a"),    tok(K::Null),         tok(K::String, "x"),
+                                          tok(K::EndObject),   tok(K::EndObject)};
+  EXPECT_THROW(plane::json_from_tokens_pruned(keyless.data(), keyless.size(), 64, 2, "", {"id"}),
+               plane::PlaneError);
+  // Every object gets its own placeholder; dropped containers are still checked for depth.
+  const json two = json::parse(R"({"a": {"x": 1, "y": [1]}, "b": {"y": {"z": 2}, "id": 3}})");
+  Tokens t2(two);
+  EXPECT_EQ(plane::json_from_tokens_pruned(t2.tokens.data(), t2.tokens.size(), 64, 2, "", {"id"}),
+            json::parse(R"({"a": {"x": null}, "b": {"y": null, "id": 3}})"));
+  EXPECT_THROW(plane::json_from_tokens_pruned(t2.tokens.data(), t2.tokens.size(), 2, 2, "", {"id"}),
+               plane::PlaneError);
   EXPECT_THROW(plane::json_from_tokens_pruned(huge.data(), huge.size(), 64, 2, "", {"big"}),
                plane::PlaneError);
 }
 
 TEST(JsonTokens, HeadersFromTokensMatchHeadersFromJson) {
-  const json headers = json::parse(
-      R"({"X-Plane-Delivery": "abc", "Content-Length": 12, "Accept": ["a", "b"], "X-Odd": {"k": 1}})");
+  const char* docs[] = {
+      R"({"X-Plane-Delivery": "abc", "Content-Length": 12, "Accept": ["a", "b"], "X-Odd": {"k": 1}})",
+      R"({"A": 1.50, "B": true, "C": false, "D": null, "E": [], "F": [1, "x", [2, "y"], {"z": "w"}, "v"]})",
+      R"({"X-Plane-Signature": "s1", "x-plane-signature": "s2", "X-PLANE-SIGNATURE": ["s3"]})",
+      R"({"Nested": {"a": {"b": [1, {"c": 2}]}}, "After": "kept"})",
+      R"({})",
+      R"([["not", "an", "object"]])",
+      R"("text")",
+  };
+  for (const char* doc : docs) {
+    const json headers = json::parse(doc);
+    Tokens t(headers);
+    EXPECT_EQ(plane::headers_from_tokens(t.tokens.data(), t.tokens.size()), plane::headers_from_json(headers))
+        << doc;
+  }
+  const json headers = json::parse(R"({"Accept": ["a", "b"], "Content-Length": 12})");
   Tokens t(headers);
-  EXPECT_EQ(plane::headers_from_tokens(t.tokens.data(), t.tokens.size()), plane::headers_from_json(headers));
   EXPECT_EQ(plane::headers_from_tokens(t.tokens.data(), t.tokens.size()).at("accept"), "a, b");
   // No headers at all (SQL NULL), or a stream that is not one value: no headers.
   EXPECT_TRUE(plane::headers_from_tokens(nullptr, 0).empty());
