@@ -220,6 +220,35 @@ def children_of(pid):
         return []
 
 
+def reaped_children_cpu_seconds(pid):
+    """CPU of a process's children that have exited and been reaped (cutime + cstime): for a
+    postmaster, the CPU of every backend that has ended, whatever the machine's throughput."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU used by the backends of the connections opened inside the block (pgbench's), read from
+    the postmaster once they have exited: a per-call cost that does not depend on how fast the
+    shared machine happened to be, unlike calls per second."""
+
+    def __init__(self, cluster, deadline=30.0):
+        self.pm = postmaster_pid(cluster)
+        self.deadline = deadline
+
+    def __enter__(self):
+        self.children0 = len(children_of(self.pm))
+        self.cpu0 = reaped_children_cpu_seconds(self.pm)
+        return self
+
+    def __exit__(self, *exc):
+        end = time.monotonic() + self.deadline
+        while len(children_of(self.pm)) > self.children0 and time.monotonic() < end:
+            time.sleep(0.05)  # polling for the backends to exit (a condition, with a deadline)
+        self.seconds = reaped_children_cpu_seconds(self.pm) - self.cpu0
+
+
 def postmaster_pid(cluster):
     with open(os.path.join(cluster.dir, "data", "postmaster.pid")) as f:
         return int(f.readline())
