@@ -1,5 +1,6 @@
 #include "pg/json_to_jsonb.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -51,12 +52,25 @@ JsonbValue number_value(const nlohmann::json& n) noexcept {
 JsonbValue* push(JsonbParseState** state, const nlohmann::json& v, JsonbIteratorToken as) noexcept {
   switch (v.type()) {
     case nlohmann::json::value_t::object: {
+      // The members in jsonb's key order (shorter keys first, then bytewise), not nlohmann's
+      // (bytewise): the builder sorts each object it ends, and its sort returns after one pass
+      // over input already in order. Sorting here, inlined, cost a third of that sort.
+      using Member = nlohmann::json::object_t::value_type;
+      const auto& object = v.get_ref<const nlohmann::json::object_t&>();
+      const Member** members = static_cast<const Member**>(palloc(sizeof(Member*) * (object.size() + 1)));
+      std::size_t n = 0;
+      for (const Member& m : object) members[n++] = &m;
+      std::sort(members, members + n, [](const Member* a, const Member* b) noexcept {
+        if (a->first.size() != b->first.size()) return a->first.size() < b->first.size();
+        return std::memcmp(a->first.data(), b->first.data(), a->first.size()) < 0;
+      });
       pushJsonbValue(state, WJB_BEGIN_OBJECT, nullptr);
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        JsonbValue key = string_value(it.key());
+      for (std::size_t i = 0; i < n; ++i) {
+        JsonbValue key = string_value(members[i]->first);
         pushJsonbValue(state, WJB_KEY, &key);
-        push(state, it.value(), WJB_VALUE);
+        push(state, members[i]->second, WJB_VALUE);
       }
+      pfree(members);
       return pushJsonbValue(state, WJB_END_OBJECT, nullptr);
     }
     case nlohmann::json::value_t::array:
