@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/errors.hpp"
+#include "core/json_parse.hpp"
 #include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
@@ -17,7 +18,7 @@ ListPage parse_list_page(std::string_view body) {
     throw PlaneError(ErrorKind::Parse, "list response nests deeper than " +
                                            std::to_string(kMaxWebhookJsonDepth) + " levels");
   }
-  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  json doc = parse_json(body);
   if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "list response is not valid JSON");
   ListPage page;
   if (doc.is_array()) {

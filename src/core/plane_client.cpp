@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "core/errors.hpp"
+#include "core/json_parse.hpp"
 #include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
@@ -200,7 +201,7 @@ json PlaneClient::get_object(const std::string& path, const QueryParams& query) 
       throw PlaneError(ErrorKind::Parse, "response nests deeper than " +
                                              std::to_string(kMaxWebhookJsonDepth) + " levels");
     }
-    json doc = json::parse(body.begin(), body.end(), nullptr, false);
+    json doc = parse_json(body);
     if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
     return doc;
   });

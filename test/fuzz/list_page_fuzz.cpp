@@ -1,16 +1,58 @@
 // libFuzzer target for Plane list pages and the row mappers: whatever bytes a (hostile or broken)
 // server sends as a list page, parse_list_page either returns a page or throws PlaneError(Parse),
 // and every object of a parsed page maps to a row or throws PlaneError(Parse); nothing else.
+// Also differential: parse_json (simdjson, converted) gives exactly nlohmann's own parse, or
+// nlohmann's discarded value where nlohmann refuses the text.
 #include <cstddef>
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 
 #include "core/errors.hpp"
+#include "core/json_parse.hpp"
 #include "core/mapping.hpp"
 #include "core/pagination.hpp"
+#include "core/webhook.hpp"  // json_nesting_depth
+
+namespace {
+
+// Same value, and the same kind of every value (a float stays a float, "1.0" is not 1).
+bool same(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number_float() != b.is_number_float() || a.type() != b.type()) {
+    // Integers: nlohmann keeps 0 parsed from "-0" as signed, parse_json as unsigned; equal values.
+    if (!(a.is_number_integer() && b.is_number_integer())) return false;
+  }
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !same(ia.value(), ib.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!same(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_number_float()) {  // bit for bit (NaN cannot occur: JSON has none)
+    const double x = a.get<double>(), y = b.get<double>();
+    return x == y && std::signbit(x) == std::signbit(y);
+  }
+  return a == b;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
+  if (plane::json_nesting_depth(body) <= plane::kMaxWebhookJsonDepth) {
+    const nlohmann::json reference = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+    const nlohmann::json fast = plane::parse_json(body);
+    if (reference.is_discarded() != fast.is_discarded()) __builtin_trap();
+    if (!reference.is_discarded() && !same(reference, fast)) __builtin_trap();
+  }
   plane::ListPage page;
   try {
     page = plane::parse_list_page(body);

@@ -1,0 +1,71 @@
+#include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
+#include "core/json_parse.hpp"
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string>
+
+namespace plane {
+
+namespace {
+
+using nlohmann::json;
+
+// Deeper documents go to nlohmann's parser (iterative); callers allow 256 levels.
+constexpr std::size_t kMaxDepth = 512;
+
+// simdjson's DOM element as nlohmann's value, with nlohmann's number kinds: a non-negative
+// integer is unsigned, a negative one signed, anything with a fraction or exponent a double.
+json from_element(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      json out = json::object();
+      const simdjson::dom::object object = e.get_object().value_unsafe();  // a copy: value_unsafe()
+                                                                           // refers into a temporary
+      for (simdjson::dom::key_value_pair member : object) {
+        out[std::string(member.key)] = from_element(member.value);  // a repeated key: the last wins
+      }
+      return out;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      json out = json::array();
+      auto& elements = out.get_ref<json::array_t&>();
+      const simdjson::dom::array array = e.get_array().value_unsafe();
+      elements.reserve(array.size());
+      for (simdjson::dom::element child : array) elements.push_back(from_element(child));
+      return out;
+    }
+    case simdjson::dom::element_type::STRING: return json(std::string(e.get_string().value_unsafe()));
+    case simdjson::dom::element_type::INT64: {
+      const std::int64_t v = e.get_int64().value_unsafe();
+      return v >= 0 ? json(static_cast<std::uint64_t>(v)) : json(v);
+    }
+    case simdjson::dom::element_type::UINT64: return json(e.get_uint64().value_unsafe());
+    case simdjson::dom::element_type::DOUBLE: return json(e.get_double().value_unsafe());
+    case simdjson::dom::element_type::BOOL: return json(e.get_bool().value_unsafe());
+    case simdjson::dom::element_type::NULL_VALUE: return json(nullptr);
+  }
+  return json(nullptr);
+}
+
+}  // namespace
+
+json parse_json(std::string_view text) {
+  // One parser per thread: it keeps its buffers, sized for the largest document seen.
+  thread_local simdjson::dom::parser parser(simdjson::SIMDJSON_MAXSIZE_BYTES);
+  thread_local bool depth_set = false;
+  if (!depth_set) {
+    if (parser.allocate(0, kMaxDepth) != simdjson::SUCCESS) {
+      return json::parse(text.begin(), text.end(), nullptr, false);
+    }
+    depth_set = true;
+  }
+  simdjson::dom::element root;
+  if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) != simdjson::SUCCESS) {
+    return json::parse(text.begin(), text.end(), nullptr, false);
+  }
+  return from_element(root);
+}
+
+}  // namespace plane
