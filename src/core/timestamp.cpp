@@ -31,6 +31,37 @@ bool valid_ymd(int y, int m, int d) {
   return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
 }
 
+// Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's days_from_civil /
+// civil_from_days; C++20's <chrono> has them, C++17 does not). timegm and gmtime_r + snprintf cost
+// more than the rest of reading a webhook's envelope; these are a few integer operations.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+}
+
+void put_digits(char* out, std::int64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
 }  // namespace
 
 bool is_valid_date(std::string_view s) {
@@ -86,14 +117,9 @@ std::optional<std::int64_t> parse_timestamp_micros(std::string_view s) {
   }
   if (pos != s.size()) return std::nullopt;
 
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  const std::int64_t local_s = static_cast<std::int64_t>(timegm(&tm));
+  // As timegm would: a leap second (60) is the next minute's first.
+  const std::int64_t local_s = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+                               static_cast<std::int64_t>(h) * 3600 + mi * 60 + sec;
   return (local_s - offset_s) * 1000000 + frac_us;
 }
 
@@ -104,6 +130,27 @@ std::string format_timestamp_utc(std::int64_t micros) {
     frac += 1000000;
     secs -= 1;
   }
+  std::int64_t days = secs / 86400;
+  std::int64_t day_s = secs % 86400;
+  if (day_s < 0) {
+    day_s += 86400;
+    days -= 1;
+  }
+  std::int64_t year = 0;
+  unsigned month = 0, day = 0;
+  civil_from_days(days, year, month, day);
+  if (year >= 0 && year <= 9999) {
+    char buf[] = "YYYY-MM-DDTHH:MM:SS.ffffffZ";
+    put_digits(buf, year, 4);
+    put_digits(buf + 5, month, 2);
+    put_digits(buf + 8, day, 2);
+    put_digits(buf + 11, day_s / 3600, 2);
+    put_digits(buf + 14, day_s / 60 % 60, 2);
+    put_digits(buf + 17, day_s % 60, 2);
+    put_digits(buf + 20, frac, 6);
+    return std::string(buf, sizeof buf - 1);
+  }
+  // Years outside four digits: as printf writes them.
   const std::time_t t = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);

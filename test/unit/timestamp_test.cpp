@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <random>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -226,6 +230,35 @@ TEST(IsValidDate, RejectsImpossibleOrMalformedDates) {
     SCOPED_TRACE(text);
     EXPECT_FALSE(is_valid_date(text));
   }
+}
+
+// The calendar arithmetic against the C library's (timegm, gmtime_r + printf), which it replaced:
+// every day boundary from year 1 to 9999 that a sample hits, leap days, and before the epoch.
+TEST(TimestampCalendar, AgreesWithTheCLibrary) {
+  std::mt19937_64 rng(7);
+  // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds.
+  const std::int64_t lo = -62135596800LL, hi = 253402300799LL;
+  std::uniform_int_distribution<std::int64_t> secs(lo, hi);
+  std::vector<std::int64_t> samples = {0, -1, 1, 951782400 /* 2000-02-29 */, 951868799, -2203891200 /* 1900-03-01 */,
+                                       lo, hi, 4107542400 /* 2100-03-01 */, 1772364909};
+  for (int i = 0; i < 20000; ++i) samples.push_back(secs(rng));
+  for (const std::int64_t t : samples) {
+    const std::int64_t micros = t * kSec + (t & 0xFFFFF) % kSec;
+    const std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ASSERT_NE(gmtime_r(&tt, &tm), nullptr);
+    char want[64];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros - t * kSec));
+    const std::string got = format_timestamp_utc(micros);
+    ASSERT_EQ(got, want) << t;
+    ASSERT_EQ(parse_timestamp_micros(got), micros) << got;
+    ASSERT_EQ(static_cast<std::int64_t>(timegm(&tm)), t);
+  }
+  // A leap second reads as the next minute's first, as timegm has it.
+  EXPECT_EQ(parse_timestamp_micros("2016-12-31T23:59:60Z"), parse_timestamp_micros("2017-01-01T00:00:00Z"));
+  // Outside four-digit years the text is printf's.
+  EXPECT_EQ(format_timestamp_utc(253402300800LL * kSec), "10000-01-01T00:00:00.000000Z");
 }
 
 }  // namespace
