@@ -82,17 +82,21 @@ class QueueInsertTest(MirrorTestCase):
         self.assertEqual(self.ingest(g), 200)
         self.assertEqual(self.row(g)["status"], "ignored")
 
-    def test_the_same_key_twice_in_one_transaction_is_one_row(self):
-        d = signed(name="twice")
+    def ingest_twice_in_one_transaction(self, begin, name):
+        """The same delivery twice inside one transaction opened by `begin`: one row, two 200s."""
+        d = signed(name=name)
         before = self.count()
         cur = self.conn.cursor()
-        cur.execute("BEGIN")
+        cur.execute(begin)
         for _ in range(2):
             cur.execute("SELECT work_plane.ingest_webhook(%s, %s::jsonb, %s)",
                         (SLUG, json.dumps(d["headers"]), d["body"]))
             self.assertEqual(cur.fetchone()[0], 200)
         cur.execute("COMMIT")
         self.assertEqual(self.count(), before + 1)
+
+    def test_the_same_key_twice_in_one_transaction_is_one_row(self):
+        self.ingest_twice_in_one_transaction("BEGIN", "twice")
 
     def concurrent_same_key(self, finish_first):
         """Session A ingests d in an open transaction; session B ingests d too and must wait for A
@@ -204,13 +208,4 @@ class QueueInsertTest(MirrorTestCase):
             scalar(self.conn, "ALTER TABLE ops.event_queue ALTER COLUMN delivery_id DROP NOT NULL")
 
     def test_repeatable_read_and_duplicates_there(self):
-        d = signed(name="repeatable read")
-        before = self.count()
-        cur = self.conn.cursor()
-        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        for _ in range(2):
-            cur.execute("SELECT work_plane.ingest_webhook(%s, %s::jsonb, %s)",
-                        (SLUG, json.dumps(d["headers"]), d["body"]))
-            self.assertEqual(cur.fetchone()[0], 200)
-        cur.execute("COMMIT")
-        self.assertEqual(self.count(), before + 1)
+        self.ingest_twice_in_one_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ", "repeatable read")
