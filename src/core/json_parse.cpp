@@ -49,23 +49,39 @@ json from_element(simdjson::dom::element e) {
   return json(nullptr);
 }
 
-}  // namespace
+// The kept parser's buffers grow to several times the largest document it parsed: a document over
+// this size gets a parser of its own, freed with it, so that one big response is not kept for the
+// life of the worker.
+constexpr std::size_t kKeptParserMaxBytes = 1u << 20;
 
-json parse_json(std::string_view text) {
-  // One parser per thread: it keeps its buffers, sized for the largest document seen.
-  thread_local simdjson::dom::parser parser(simdjson::SIMDJSON_MAXSIZE_BYTES);
-  thread_local bool depth_set = false;
-  if (!depth_set) {
-    if (parser.allocate(0, kMaxDepth) != simdjson::SUCCESS) {
-      return json::parse(text.begin(), text.end(), nullptr, false);
-    }
-    depth_set = true;
-  }
+json parse_with(simdjson::dom::parser& parser, std::string_view text) {
   simdjson::dom::element root;
   if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) != simdjson::SUCCESS) {
     return json::parse(text.begin(), text.end(), nullptr, false);
   }
   return from_element(root);
+}
+
+bool set_max_depth(simdjson::dom::parser& parser) {
+  return parser.allocate(0, kMaxDepth) == simdjson::SUCCESS;
+}
+
+}  // namespace
+
+json parse_json(std::string_view text) {
+  if (text.size() > kKeptParserMaxBytes) {
+    simdjson::dom::parser parser;
+    if (!set_max_depth(parser)) return json::parse(text.begin(), text.end(), nullptr, false);
+    return parse_with(parser, text);
+  }
+  // One parser per thread for the usual pages: it keeps its buffers between calls.
+  thread_local simdjson::dom::parser parser;
+  thread_local bool depth_set = false;
+  if (!depth_set) {
+    if (!set_max_depth(parser)) return json::parse(text.begin(), text.end(), nullptr, false);
+    depth_set = true;
+  }
+  return parse_with(parser, text);
 }
 
 }  // namespace plane
