@@ -34,12 +34,15 @@ std::string sha256_hex(std::string_view data) {
       EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
     throw PlaneError(ErrorKind::Internal, "SHA-256 failed (OpenSSL)");
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * static_cast<std::size_t>(len));
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 0xF]);
+  return to_hex(digest, len);
+}
+
+std::string to_hex(const unsigned char* bytes, std::size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[bytes[i] >> 4];
+    out[2 * i + 1] = digits[bytes[i] & 0x0f];
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/digest.hpp"
 #include "core/errors.hpp"
 #include "core/runtime.hpp"
 #include "core/webhook.hpp"  // json_nesting_depth
@@ -461,13 +462,7 @@ std::string random_state_token() {
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
     throw PlaneError(ErrorKind::Internal, "OpenSSL could not produce random bytes");
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out(2 * sizeof bytes, '0');
-  for (size_t i = 0; i < sizeof bytes; ++i) {
-    out[2 * i] = hex[bytes[i] >> 4];
-    out[2 * i + 1] = hex[bytes[i] & 0xF];
-  }
-  return out;
+  return to_hex(bytes, sizeof bytes);
 }
 
 }  // namespace plane

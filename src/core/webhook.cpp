@@ -55,16 +55,6 @@ std::optional<std::string_view> header_value(const HeaderMap& headers, std::stri
   return found;
 }
 
-std::string to_hex(const unsigned char* bytes, std::size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[bytes[i] >> 4];
-    out[2 * i + 1] = digits[bytes[i] & 0x0f];
-  }
-  return out;
-}
-
 // OpenSSL wants non-null pointers even for empty input.
 const unsigned char* bytes_of(std::string_view s) {
   static const unsigned char empty = 0;
