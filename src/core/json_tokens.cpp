@@ -1,6 +1,7 @@
 #include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
 #include "core/json_tokens.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <vector>
@@ -33,6 +34,25 @@ json number_from_text(const char* text, std::size_t len) {
 }
 
 }  // namespace
+
+std::size_t json_container_end(const JsonToken* tokens, std::size_t count, std::size_t begin,
+                               int* depth) {
+  int open = 0;
+  int deepest = 0;
+  for (std::size_t i = begin; i < count; ++i) {
+    const JsonTokenKind k = tokens[i].kind;
+    if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) {
+      deepest = std::max(deepest, ++open);
+    } else if ((k == JsonTokenKind::EndObject || k == JsonTokenKind::EndArray) && --open == 0) {
+      if (depth != nullptr) *depth = deepest;
+      return i;
+    }
+  }
+  if (depth != nullptr) *depth = deepest;
+  return count;
+}
+
+json json_number(const JsonToken& token) { return number_from_text(token.text, token.len); }
 
 json json_from_tokens(const JsonToken* tokens, std::size_t count, int max_depth) {
   return json_from_tokens_pruned(tokens, count, max_depth, max_depth, {});
@@ -108,17 +128,11 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
           // Pruned: null in its place (or dropped), and its tokens skipped (still checked for
           // balance and depth).
           if (!drop_unwanted()) place(json(nullptr));
-          std::size_t depth = 0;
-          for (; i < count; ++i) {
-            const JsonTokenKind k = tokens[i].kind;
-            if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) {
-              if (static_cast<int>(open.size() + ++depth) > max_depth) {
-                throw PlaneError(ErrorKind::Parse,
-                                 "JSON nests deeper than " + std::to_string(max_depth) + " levels");
-              }
-            } else if (k == JsonTokenKind::EndObject || k == JsonTokenKind::EndArray) {
-              if (--depth == 0) break;
-            }
+          int depth = 0;
+          i = json_container_end(tokens, count, i, &depth);
+          if (static_cast<int>(open.size()) + depth > max_depth) {
+            throw PlaneError(ErrorKind::Parse,
+                             "JSON nests deeper than " + std::to_string(max_depth) + " levels");
           }
           if (i == count) malformed("an unclosed container");
           break;

@@ -32,6 +32,15 @@ struct JsonToken {
   std::size_t len;
 };
 
+// The index of the token that closes the container opened at tokens[begin] (count if it is never
+// closed); `depth`, when given, receives the container's own nesting (1 for a flat one).
+std::size_t json_container_end(const JsonToken* tokens, std::size_t count, std::size_t begin,
+                               int* depth = nullptr);
+
+// A number token's value, read as nlohmann reads the text. Throws PlaneError(Parse) for a number
+// JSON cannot represent.
+nlohmann::json json_number(const JsonToken& token);
+
 // The document the tokens describe. Throws PlaneError(Parse) when they do not form exactly one JSON
 // value, nest deeper than max_depth, or hold a number JSON cannot represent (as parsing its text
 // would). Iterative: no recursion however deep the input.

@@ -338,8 +338,8 @@ std::optional<std::string> scalar_header_value(const JsonToken& t) {
     case JsonTokenKind::String: return std::string(t.text, t.len);
     case JsonTokenKind::Number:
       try {
-        return json::parse(t.text, t.text + t.len).dump();
-      } catch (const json::exception&) {
+        return json_number(t).dump();
+      } catch (const PlaneError&) {
         return std::nullopt;  // not a number JSON can hold: dropped, like any unreadable value
       }
     case JsonTokenKind::True: return std::string("true");
@@ -385,24 +385,13 @@ HeaderMap headers_from_tokens(const JsonToken* tokens, std::size_t count) {
       tokens[count - 1].kind != JsonTokenKind::EndObject) {
     return out;
   }
-  // Skips the container opening at tokens[i]; returns the index of its last token (count if
-  // unclosed).
-  auto skip_container = [&](std::size_t i) {
-    std::size_t depth = 0;
-    for (; i < count; ++i) {
-      const JsonTokenKind k = tokens[i].kind;
-      if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) ++depth;
-      if ((k == JsonTokenKind::EndObject || k == JsonTokenKind::EndArray) && --depth == 0) break;
-    }
-    return i;
-  };
   std::size_t i = 1;
   while (i + 1 < count) {
     if (tokens[i].kind != JsonTokenKind::Key) return {};
     const std::string_view name(tokens[i].text, tokens[i].len);
     const JsonToken& v = tokens[i + 1];
     if (v.kind == JsonTokenKind::BeginObject) {
-      i = skip_container(i + 1) + 1;
+      i = json_container_end(tokens, count, i + 1) + 1;
       continue;
     }
     if (v.kind != JsonTokenKind::BeginArray) {
@@ -417,7 +406,7 @@ HeaderMap headers_from_tokens(const JsonToken* tokens, std::size_t count) {
     while (j < count && tokens[j].kind != JsonTokenKind::EndArray) {
       const JsonTokenKind k = tokens[j].kind;
       if (k == JsonTokenKind::BeginObject || k == JsonTokenKind::BeginArray) {
-        j = skip_container(j) + 1;
+        j = json_container_end(tokens, count, j) + 1;
         continue;
       }
       if (k == JsonTokenKind::String) {
