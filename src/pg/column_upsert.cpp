@@ -188,6 +188,8 @@ std::optional<std::string> column_text(const nlohmann::json& v) {
 
 }  // namespace
 
+const char* mirror_table_name(plane::MirrorTable table) { return spec_of(table).table; }
+
 ColumnRows::ColumnRows(plane::MirrorTable table)
     : table_(table), columns_(spec_of(table).columns.size()) {}
 

@@ -20,6 +20,9 @@ extern "C" {
 
 namespace plane::pg {
 
+// The mirror table's qualified name ("work_plane.items").
+const char* mirror_table_name(plane::MirrorTable table);
+
 class ColumnRows {
  public:
   explicit ColumnRows(plane::MirrorTable table);

@@ -133,14 +133,6 @@ KeptPlan request_sync_plan{
     {TEXTOID},
     nullptr};
 
-const char* mirror_table_name(plane::MirrorTable t) {
-  switch (t) {
-    case plane::MirrorTable::Projects: return "work_plane.projects";
-    case plane::MirrorTable::Pages: return "work_plane.pages";
-    default: return "work_plane.items";
-  }
-}
-
 PreparedEvent prepare(const ClaimedEvent& claimed) {
   PreparedEvent p;
   p.id = claimed.id;

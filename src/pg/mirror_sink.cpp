@@ -16,17 +16,6 @@ namespace plane::pg {
 
 namespace {
 
-const char* table_name(plane::MirrorTable table) {
-  switch (table) {
-    case plane::MirrorTable::Projects: return "work_plane.projects";
-    case plane::MirrorTable::Items: return "work_plane.items";
-    case plane::MirrorTable::States: return "work_plane.states";
-    case plane::MirrorTable::Labels: return "work_plane.labels";
-    case plane::MirrorTable::Pages: return "work_plane.pages";
-  }
-  return "work_plane.items";
-}
-
 // Saves where a scan is; an empty cursor means none (the scan completed or never paged).
 KeptPlan save_cursor{
     "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, updated_at) "
@@ -146,7 +135,7 @@ namespace {
 // been analyzed with another workspace's rows: 11 s for 4,000 rows. A correlated NOT EXISTS is
 // quadratic.)
 std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope) {
-  std::string sql = std::string(table_name(table)) +
+  std::string sql = std::string(mirror_table_name(table)) +
                     " t WHERE t.workspace_slug = $1 AND t.gone_at IS NULL AND t.plane_id <> ALL ($2)";
   if (table != plane::MirrorTable::Projects && scope.project_id) {
     sql += scope.project_id->empty() ? " AND t.project_plane_id IS NULL"
@@ -223,7 +212,7 @@ std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
 }
 
 long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) {
-  const std::string sql = std::string("UPDATE ") + table_name(table) +
+  const std::string sql = std::string("UPDATE ") + mirror_table_name(table) +
                           " t SET gone_at = now() WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
                           "AND t.plane_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
   const std::string list = nlohmann::json(ids).dump();
@@ -244,7 +233,7 @@ std::vector<std::string> PgMirrorSink::find_stale(plane::MirrorTable table,
   const std::string sql =
       std::string("SELECT r.id FROM jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
                   "LEFT JOIN ") +
-      table_name(table) +
+      mirror_table_name(table) +
       " t ON t.workspace_slug = $1 AND t.plane_id = r.id "
       "WHERE t.plane_id IS NULL OR t.gone_at IS NOT NULL OR (r.updated_at IS NOT NULL AND "
       "(t.plane_updated_at IS NULL OR t.plane_updated_at < r.updated_at))";
