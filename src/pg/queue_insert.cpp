@@ -274,26 +274,9 @@ int status_index(const char* status) {
   return -1;
 }
 
-}  // namespace
-
-QueueInsert insert_queue_event(const QueueEventRow& row) noexcept {
-  // DO NOTHING under a transaction snapshot also checks the conflicting row's visibility.
-  if (IsolationUsesXactSnapshot()) return QueueInsert::Unavailable;
-  const int status = status_index(row.status);
-  if (status < 0) return QueueInsert::Unavailable;
-  if (!callback_registered) {
-    CacheRegisterRelcacheCallback(on_relcache_invalidation, Datum(0));
-    callback_registered = true;
-  }
-  Relation rel = open_queue_table();
-  if (rel == nullptr) return QueueInsert::Unavailable;
-  if (!shape.eligible || !shape.status_passes[status]) {
-    relation_close(rel, NoLock);  // the statement takes the same lock
-    return QueueInsert::Unavailable;
-  }
-
-  EState* estate = CreateExecutorState();
-  TupleTableSlot* slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), table_slot_callbacks(rel));
+// The new row's values into the (empty) slot, each column as the table's shape says; false when a
+// NOT NULL column would stay empty.
+bool fill_row(const QueueEventRow& row, TupleTableSlot* slot) noexcept {
   ExecClearTuple(slot);
   const Datum supplied[kSuppliedCount] = {
       CStringGetTextDatum("plane"),
@@ -331,49 +314,37 @@ QueueInsert insert_queue_event(const QueueEventRow& row) noexcept {
     }
     if (is_null && shape.not_null[i]) complete = false;
   }
-  if (!complete) {  // the statement raises the NOT NULL violation
-    ExecResetTupleTable(estate->es_tupleTable, false);
-    FreeExecutorState(estate);
-    relation_close(rel, NoLock);
-    return QueueInsert::Unavailable;
-  }
-  ExecStoreVirtualTuple(slot);
+  return complete;
+}
 
-  ResultRelInfo* result_rel = makeNode(ResultRelInfo);
-  InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
-  ExecOpenIndices(result_rel, true);
-  // The arbiters must still be there, usable, as this statement opened the indexes: DROP INDEX
-  // CONCURRENTLY does not conflict with our lock, and a missing arbiter would let duplicates in.
-  int arbiters_open = 0;
+// Whether every arbiter is among the indexes this statement opened, still usable: DROP INDEX
+// CONCURRENTLY does not conflict with our lock, and a missing arbiter would let duplicates in.
+bool arbiters_open(ResultRelInfo* result_rel) noexcept {
+  int open = 0;
   for (int i = 0; i < result_rel->ri_NumIndices; ++i) {
     Relation index = result_rel->ri_IndexRelationDescs[i];
     if (list_member_oid(shape.key_indexes, RelationGetRelid(index)) && is_key_index(index, shape.key_attno)) {
-      ++arbiters_open;
+      ++open;
     }
   }
-  if (arbiters_open != list_length(shape.key_indexes)) {
-    ExecCloseIndices(result_rel);
-    ExecResetTupleTable(estate->es_tupleTable, false);
-    FreeExecutorState(estate);
-    relation_close(rel, NoLock);
-    shape.known = false;
-    return QueueInsert::Unavailable;
-  }
+  return open == list_length(shape.key_indexes);
+}
+
+// INSERT ... ON CONFLICT DO NOTHING as the executor does it (nodeModifyTable.c, ExecInsert): a
+// speculative insertion that a concurrent inserter of the same key can see and wait for; if the
+// index insertion finds that key, the tuple is withdrawn, and the check that waits for the other
+// inserter's outcome says whether it is a duplicate or to try again. Unlike the executor, the
+// first attempt skips that check: a delivery is new far more often than a retry, and a duplicate
+// then costs one withdrawn (dead) tuple rather than every delivery an index probe.
+QueueInsert insert_speculatively(Relation rel, ResultRelInfo* result_rel, TupleTableSlot* slot,
+                                 EState* estate) noexcept {
   List* arbiters = shape.key_indexes;
-  QueueInsert outcome = QueueInsert::Inserted;
-  // INSERT ... ON CONFLICT DO NOTHING as the executor does it (nodeModifyTable.c, ExecInsert): a
-  // speculative insertion that a concurrent inserter of the same key can see and wait for; if the
-  // index insertion finds that key, the tuple is withdrawn, and the check that waits for the other
-  // inserter's outcome says whether it is a duplicate or to try again. Unlike the executor, the
-  // first attempt skips that check: a delivery is new far more often than a retry, and a
-  // duplicate then costs one withdrawn (dead) tuple rather than every delivery an index probe.
   bool check_first = false;
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     ItemPointerData conflict;
     if (check_first && !ExecCheckIndexConstraints(result_rel, slot, estate, &conflict, arbiters)) {
-      outcome = QueueInsert::Duplicate;
-      break;
+      return QueueInsert::Duplicate;
     }
     const TransactionId xid = GetCurrentTransactionId();
     const uint32 token = SpeculativeInsertionLockAcquire(xid);
@@ -383,10 +354,44 @@ QueueInsert insert_queue_event(const QueueEventRow& row) noexcept {
     table_tuple_complete_speculative(rel, slot, token, !conflicted);
     SpeculativeInsertionLockRelease(xid);
     list_free(recheck);
-    if (!conflicted) break;
+    if (!conflicted) return QueueInsert::Inserted;
     check_first = true;
   }
-  ExecCloseIndices(result_rel);
+}
+
+}  // namespace
+
+QueueInsert insert_queue_event(const QueueEventRow& row) noexcept {
+  // DO NOTHING under a transaction snapshot also checks the conflicting row's visibility.
+  if (IsolationUsesXactSnapshot()) return QueueInsert::Unavailable;
+  const int status = status_index(row.status);
+  if (status < 0) return QueueInsert::Unavailable;
+  if (!callback_registered) {
+    CacheRegisterRelcacheCallback(on_relcache_invalidation, Datum(0));
+    callback_registered = true;
+  }
+  Relation rel = open_queue_table();
+  if (rel == nullptr) return QueueInsert::Unavailable;
+  if (!shape.eligible || !shape.status_passes[status]) {
+    relation_close(rel, NoLock);  // the statement takes the same lock
+    return QueueInsert::Unavailable;
+  }
+
+  EState* estate = CreateExecutorState();
+  TupleTableSlot* slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), table_slot_callbacks(rel));
+  QueueInsert outcome = QueueInsert::Unavailable;  // a NOT NULL left empty: the statement raises it
+  if (fill_row(row, slot)) {
+    ExecStoreVirtualTuple(slot);
+    ResultRelInfo* result_rel = makeNode(ResultRelInfo);
+    InitResultRelInfo(result_rel, rel, 1, nullptr, 0);
+    ExecOpenIndices(result_rel, true);
+    if (arbiters_open(result_rel)) {
+      outcome = insert_speculatively(rel, result_rel, slot, estate);
+    } else {
+      shape.known = false;
+    }
+    ExecCloseIndices(result_rel);
+  }
   ExecResetTupleTable(estate->es_tupleTable, false);
   FreeExecutorState(estate);
   relation_close(rel, NoLock);
