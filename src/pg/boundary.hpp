@@ -68,6 +68,38 @@ void pg_call(F&& fn, bool abort_transaction = false) {
   if (edata != nullptr) throw_pg_error(edata);
 }
 
+// Runs fn (noexcept and C-level, as for pg_call) in an internal subtransaction. A Postgres ERROR
+// rolls the subtransaction back — the one correct way to carry on in a transaction after catching
+// an ERROR — and comes back as a thrown PgError. fn runs in the caller's memory context, so what it
+// palloc's outlives the subtransaction. Connect SPI inside fn if fn uses SPI.
+template <typename F>
+void in_subtransaction(F&& fn) {
+  static_assert(std::is_nothrow_invocable_v<F>, "in_subtransaction takes a noexcept lambda");
+  MemoryContext cxt = CurrentMemoryContext;
+  ResourceOwner owner = CurrentResourceOwner;
+  bool begun = false;
+  try {
+    pg_call([&]() noexcept {
+      BeginInternalSubTransaction(nullptr);
+      begun = true;
+      MemoryContextSwitchTo(cxt);
+      fn();
+      ReleaseCurrentSubTransaction();
+      MemoryContextSwitchTo(cxt);
+      CurrentResourceOwner = owner;
+    });
+  } catch (const PgError&) {
+    if (begun) {
+      pg_call([&]() noexcept {
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(cxt);
+        CurrentResourceOwner = owner;
+      });
+    }
+    throw;
+  }
+}
+
 // Background-worker helper: runs fn in its own short transaction with SPI connected and a snapshot
 // pushed, and commits. A Postgres ERROR aborts the transaction and is rethrown as PgError.
 template <typename F>

@@ -257,34 +257,20 @@ void apply_groups(const std::vector<Group>& groups) noexcept {
   }
 }
 
-// Runs fn in an internal subtransaction; a Postgres ERROR rolls it back and is returned as text.
+// Runs fn with SPI connected in a subtransaction; a Postgres ERROR rolls it back and is returned.
 template <typename F>
-bool in_subtransaction(F&& fn, std::string& error) {
-  MemoryContext cxt = CurrentMemoryContext;
-  ResourceOwner owner = CurrentResourceOwner;
-  bool ok = true;
+bool applied_in_subtransaction(F&& fn, std::string& error) {
   try {
-    pg_call([&]() noexcept {
-      BeginInternalSubTransaction(nullptr);
-      MemoryContextSwitchTo(cxt);
+    in_subtransaction([&]() noexcept {
       spi_connect();
       fn();
       SPI_finish();
-      ReleaseCurrentSubTransaction();
-      MemoryContextSwitchTo(cxt);
-      CurrentResourceOwner = owner;
     });
   } catch (const PgError& e) {
-    // pg_call flushed the error; the subtransaction is still open: roll it back.
-    pg_call([&]() noexcept {
-      RollbackAndReleaseCurrentSubTransaction();
-      MemoryContextSwitchTo(cxt);
-      CurrentResourceOwner = owner;
-    });
     error = e.what();
-    ok = false;
+    return false;
   }
-  return ok;
+  return true;
 }
 
 // How a batch was claimed: leased (attempts counted, marked done after applying) or marked done by
@@ -306,7 +292,7 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, ClaimMode mode = Cla
   }
   std::vector<Group> groups = group_events(prepared);
   std::string error;
-  if (in_subtransaction([&]() noexcept { apply_groups(groups); }, error)) {
+  if (applied_in_subtransaction([&]() noexcept { apply_groups(groups); }, error)) {
     for (const auto& p : prepared) {
       if (p.error.empty()) done.push_back(p.id);
     }
@@ -315,7 +301,7 @@ int apply_claimed(const std::vector<ClaimedEvent>& claimed, ClaimMode mode = Cla
       if (!p.error.empty()) continue;
       std::vector<Group> one = group_events({p});
       std::string one_error;
-      if (in_subtransaction([&]() noexcept { apply_groups(one); }, one_error)) {
+      if (applied_in_subtransaction([&]() noexcept { apply_groups(one); }, one_error)) {
         done.push_back(p.id);
       } else {
         failed.emplace_back(p.id, one_error);

@@ -11,7 +11,6 @@
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
 #include "pg/jsonb_tokens.hpp"
-#include "pg/queue_insert.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/spi_plan.hpp"
 #include "pg/vault.hpp"
@@ -34,7 +33,8 @@ void on_commit_wake_queue(XactEvent event, void* arg) {
 }
 
 // ON CONFLICT DO NOTHING: a retry or a duplicate delivery is a silent 200 that enqueues nothing.
-// The statement runs only where the direct insertion (queue_insert.hpp) does not apply.
+// One kept plan, run by the executor like any INSERT: triggers, rules, constraints, executor hooks
+// and a DBA's changes to the table all apply.
 KeptPlan enqueue{
     "INSERT INTO ops.event_queue (source, idempotency_key, workspace_slug, event_type, "
     "delivery_id, payload, status) VALUES ('plane', $1, $2, $3, nullif($4, ''), $5, $6) "
@@ -198,7 +198,9 @@ int ingest_webhook(const std::string& slug, const plane::HeaderMap& header_map, 
   JsonbTokens tokens{nullptr, 0};
   const std::string body_text(body);  // NUL-terminated for jsonb_in
   try {
-    pg_call([&]() noexcept {
+    // In a subtransaction: jsonb_in's ERROR for a body it refuses is caught and answered 400, and
+    // the caller's transaction must not carry on past a caught ERROR without a rollback.
+    in_subtransaction([&]() noexcept {
       payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(body_text.c_str()));
       tokens = flatten_jsonb(DatumGetJsonbP(payload));
     });
@@ -217,15 +219,6 @@ int ingest_webhook(const std::string& slug, const plane::HeaderMap& header_map, 
   const char* status = event.known ? "pending" : "ignored";  // unknown types: recorded, not applied
   bool inserted = false;
   pg_call([&]() noexcept {
-    const QueueEventRow row{event.idempotency_key.c_str(), slug.c_str(), event.event.c_str(),
-                            event.delivery_id.empty() ? nullptr : event.delivery_id.c_str(), payload,
-                            status};
-    const QueueInsert direct = insert_queue_event(row);
-    if (direct != QueueInsert::Unavailable) {
-      inserted = direct == QueueInsert::Inserted;
-      return;
-    }
-    // A table the direct path does not write (see queue_insert.hpp): the statement.
     spi_connect();
     Datum values[6] = {CStringGetTextDatum(event.idempotency_key.c_str()),
                        CStringGetTextDatum(slug.c_str()), CStringGetTextDatum(event.event.c_str()),
