@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -140,6 +141,29 @@ LABEL_DEFS = [("bug", "#EF4444"), ("feature", "#3B82F6"), ("chore", "#A3A3A3"),
               ("ux", "#EC4899"), ("infra", "#64748B")]
 MODULE_STATUSES = ("backlog", "planned", "in-progress", "paused", "completed", "cancelled")
 
+# Per-workspace behaviour switches (POST /_sim/config {"workspace": slug, ...}); the defaults are
+# the simulator's historical behaviour.  See README "Real-workspace behaviours".
+WS_DEFAULTS = {"work_items_route": True, "refuse": {}, "tie_shuffle": False, "page_size_cap": 1000,
+               "page_size_mode": "reject", "v2_shape": "rest", "trim_writes": False,
+               "deleted_project_status": 403}
+WS_PROFILES = {
+    "real": {"tie_shuffle": True, "v2_shape": "cloud", "trim_writes": True, "refuse": {"pages": 403},
+             "page_size_cap": 100, "page_size_mode": "reject"},
+    "default": WS_DEFAULTS,
+}
+REFUSE_KEYS = ("pages", "archived-cycles", "archived-modules", "cycle-issues", "module-issues")
+# v2 (Cloud) webhook `data` key names (v2_shape "cloud")
+V2_CLOUD_RENAMES = {
+    "work_item": {"state": "state_id", "labels": "label_ids", "assignees": "assignee_ids",
+                  "parent": "parent_id", "project": "project_id", "workspace": "workspace_id",
+                  "estimate_point": "estimate_point_id", "type": "type_id"},
+    "cycle": {"project": "project_id", "workspace": "workspace_id", "owned_by": "owned_by_id"},
+    "module": {"project": "project_id", "workspace": "workspace_id", "lead": "lead_id",
+               "members": "member_ids"},
+    "page": {"project": "project_id", "workspace": "workspace_id", "owned_by": "owned_by_id"},
+    "project": {"workspace": "workspace_id"},
+}
+
 
 class ApiError(Exception):
     def __init__(self, status, body, headers=None):
@@ -172,6 +196,30 @@ def render(rec, tz, fields=None):
 
 # --------------------------------------------------------------------------- workspace model
 
+def ws_default_settings():
+    out = dict(WS_DEFAULTS)
+    out["refuse"] = {}
+    return out
+
+
+def project_view(rec, user):
+    """A project as `user` sees it: `is_member`, `member_role` and `sort_order` are per user
+    (null role and sort order for a non-member).  The record itself when nothing differs."""
+    role = rec["_members"].get(user)
+    if role is not None:
+        if rec["is_member"] is True and rec["member_role"] == role:
+            return rec
+        v = dict(rec)
+        v["is_member"] = True
+        v["member_role"] = role
+        return v
+    v = dict(rec)
+    v["is_member"] = False
+    v["member_role"] = None
+    v["sort_order"] = None
+    return v
+
+
 class Workspace:
     def __init__(self, slug, rng):
         self.slug = slug
@@ -196,6 +244,10 @@ class Workspace:
         self.cache = {}              # sort cache
         self.last_ts = None
         self.outbox = collections.deque(maxlen=10000)
+        self.settings = ws_default_settings()
+        self.non_member_pids = []    # seeded projects the owner is not a member of
+        self.cycle_issues = {}       # cycle id -> [work item ids]
+        self.module_issues = {}      # module id -> [work item ids]
 
     def uid(self):
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -358,6 +410,23 @@ def seed_workspace(p):
     n_archived = _int(p, "archived_items_per_project", 0)
     n_drafts = _int(p, "draft_items_per_project", 0)
     history_days = max(_int(p, "history_days", 90, 1), 1)
+    n_nonmember = _int(p, "non_member_projects", 0)
+    tied = bool(p.get("tied_timestamps", False))
+    tied_projects = bool(p.get("tied_project_created_at", False))
+    project_tzs = p.get("project_timezones") or []
+    if not isinstance(project_tzs, list) or not all(isinstance(z, str) and z for z in project_tzs):
+        raise ApiError(400, {"error": "project_timezones must be a list of zone names"})
+    for z in project_tzs:
+        try:
+            parse_tz(z)
+        except Exception:
+            raise ApiError(400, {"error": f"unknown time zone {z!r} in project_timezones"})
+    try:
+        member_fraction = float(p.get("project_member_fraction", 1.0))
+    except (TypeError, ValueError):
+        raise ApiError(400, {"error": "project_member_fraction must be a number"})
+    if not 0.0 <= member_fraction <= 1.0:
+        raise ApiError(400, {"error": "project_member_fraction must be between 0 and 1"})
     tzstr = str(p.get("tz") or "Z")
     try:
         parse_tz(tzstr)
@@ -380,22 +449,49 @@ def seed_workspace(p):
                   15 if i % 3 else 20)
     member_ids = [m["id"] for m in ws.members]
     owner = ws.owner
+    # Project membership has an RNG of its own, so the rest of the data does not depend on it.
+    mrng = random.Random(f"{slug}/{seed}/members")
+    ws_roles = {m["id"]: m["role"] for m in ws.members}
+    others = [m["id"] for m in ws.members if m["id"] != owner]
 
     span_us = history_days * 86400 * 10**6
     start = now - timedelta(microseconds=span_us)
     proj_base = start - timedelta(days=30)
     pids = []
-    for i in range(n_projects):
+    for i in range(n_projects + n_nonmember):
         name, ident = PROJECT_NAMES[i % len(PROJECT_NAMES)]
         if i >= len(PROJECT_NAMES):
             name, ident = f"{name} {i // len(PROJECT_NAMES) + 1}", f"{ident}{i // len(PROJECT_NAMES) + 1}"
         created = proj_base + timedelta(hours=i, microseconds=rng.randrange(10**6))
-        proj = make_project(ws, name, ident, created, 15535.0 + 10000.0 * i, owner)
+        if tied_projects:
+            created = proj_base
+        # Members: the owner (not for the extra non-member projects), and each other workspace
+        # member with probability project_member_fraction.
+        chosen = [u for u in others if member_fraction >= 1.0 or mrng.random() < member_fraction]
+        if i < n_projects:
+            lead = owner
+            members = {owner: ws_roles[owner]}
+        else:
+            if not chosen and others:
+                chosen = [mrng.choice(others)]
+            lead = chosen[0] if chosen else None
+            members = {}
+        members.update((u, 20 if u == lead else ws_roles[u]) for u in chosen)
+        proj = make_project(ws, name, ident, created, 65535.0 if tied else 15535.0 + 10000.0 * i,
+                            lead if lead is not None else owner)
+        proj["project_lead"] = lead
+        proj["_members"] = {u: members[u] for u in ws_roles if u in members}   # workspace order
+        proj["total_members"] = len(proj["_members"])
+        if project_tzs:
+            proj["timezone"] = project_tzs[i % len(project_tzs)]
         pid = proj["id"]
         ws.add("project", proj)
         pids.append(pid)
+        if i >= n_projects:
+            ws.non_member_pids.append(pid)
         ws.seq[pid] = 0
         t = created
+        tied_t = created + timedelta(minutes=1)    # tied_timestamps: one created_at per project
         for j, (sname, group, color) in enumerate(STATE_DEFS):
             t += timedelta(seconds=1)
             st = make_state(ws, pid, sname, group, color, 15000 + 10000 * j, t, owner)
@@ -405,21 +501,33 @@ def seed_workspace(p):
         for j in range(n_labels):
             t += timedelta(seconds=1)
             lname, color = LABEL_DEFS[j]
-            ws.add("label", make_label(ws, pid, lname, color, 65535 * (j + 1), t, owner), pid)
+            ws.add("label", make_label(ws, pid, lname, color, 65535 * (j + 1), tied_t if tied else t,
+                                       owner), pid)
         for j in range(n_cycles):
             t += timedelta(seconds=1)
-            if j == 0:      # the current cycle
+            if project_tzs:
+                # Plane stores a cycle's dates in the project's zone: start 00:00:01 local on the
+                # first day, end 23:59:00 local on the last day (utils/timezone_converter.py).
+                zone = parse_tz(proj["timezone"])
+                sd = (now - timedelta(days=7)).astimezone(zone).date() - timedelta(days=14 * j)
+                ed = (now + timedelta(days=7)).astimezone(zone).date() if j == 0 else sd + timedelta(days=13)
+                cs = datetime.combine(sd, dtime(0, 0, 1), zone).astimezone(UTC)
+                ce = datetime.combine(ed, dtime(23, 59), zone).astimezone(UTC)
+            elif j == 0:    # the current cycle
                 cs, ce = now - timedelta(days=7), now + timedelta(days=7)
             else:           # earlier, completed cycles
                 cs, ce = now - timedelta(days=7 + 14 * j), now - timedelta(days=7 + 14 * (j - 1), seconds=1)
-            ws.add("cycle", make_cycle(ws, pid, f"Sprint {n_cycles - j}", cs, ce, t, owner,
-                                       65535 * (j + 1)), pid)
+            cyc = make_cycle(ws, pid, f"Sprint {n_cycles - j}", cs, ce, tied_t if tied else t, owner,
+                             65535 * (j + 1))
+            cyc["timezone"] = proj["timezone"]
+            ws.add("cycle", cyc, pid)
         for j in range(n_modules):
             t += timedelta(seconds=1)
             ms = (now - timedelta(days=30 * (j + 1))).date()
             ws.add("module", make_module(ws, pid, f"Module {chr(65 + j % 26)}{j // 26 or ''}", ms,
-                                         ms + timedelta(days=45), MODULE_STATUSES[j % 4], t, owner,
-                                         65535 * (j + 1), rng.sample(member_ids, min(2, len(member_ids)))),
+                                         ms + timedelta(days=45), MODULE_STATUSES[j % 4],
+                                         tied_t if tied else t, owner, 65535 * (j + 1),
+                                         rng.sample(member_ids, min(2, len(member_ids)))),
                    pid)
         for j in range(n_pages):
             t += timedelta(seconds=1)
@@ -432,7 +540,7 @@ def seed_workspace(p):
 
     # Work items: distinct created_at over the history window, assigned round-robin to the
     # projects so sequence_id order == created_at order within a project; distinct updated_at.
-    total = n_items * n_projects
+    total = n_items * len(pids)
     if total:
         offsets = sorted(rng.sample(range(span_us - 10**6), total))
         state_lists = {}
@@ -447,7 +555,7 @@ def seed_workspace(p):
         rand = rng.random
         randrange = rng.randrange
         for k, c_us in enumerate(offsets):
-            pid = pids[k % n_projects]
+            pid = pids[k % len(pids)]
             ws.seq[pid] += 1
             seq = ws.seq[pid]
             u_us = c_us + int(rand() * (now_us - c_us))
@@ -484,6 +592,14 @@ def seed_workspace(p):
                 rec["archived_at"] = rec["updated_at"].date()
             for rec in picks[n_archived:]:
                 rec["is_draft"] = True
+            # Cycle and module work items, without touching the RNG: every third item (by
+            # sequence id) is in a cycle, every fourth in a module, round-robin.
+            for kind, step, target in (("cycle", 3, ws.cycle_issues), ("module", 4, ws.module_issues)):
+                owners = list(ws.children[kind].get(pid, {}))
+                if owners:
+                    for rec in items[step - 1::step]:
+                        target.setdefault(owners[(rec["sequence_id"] // step) % len(owners)],
+                                          []).append(rec["id"])
     ws.last_ts = now
     return ws
 
@@ -494,23 +610,48 @@ def _nz(v):
     return (v is None, v)
 
 
+def sort_key(ws, field):
+    if field == "priority":
+        return lambda r: PRIORITY_RANK.get(r.get("priority"), 99)  # noqa: E731
+    if "__" in field:
+        fk, sub = field.split("__", 1)
+        return lambda r: _nz((ws.index.get(r.get(fk)) or (None, {}))[1].get(sub))  # noqa: E731
+    return lambda r: _nz(r.get(field))  # noqa: E731
+
+
 def sort_rows(ws, rows, order_by):
     """Sort by `order_by` ('-' = descending, Postgres null placement), tiebreak by id ascending."""
     desc = order_by.startswith("-")
     field = order_by.lstrip("-")
     rows.sort(key=lambda r: r["id"])
-    if field == "priority":
-        key = lambda r: PRIORITY_RANK.get(r.get("priority"), 99)  # noqa: E731
-    elif "__" in field:
-        fk, sub = field.split("__", 1)
-        key = lambda r: _nz((ws.index.get(r.get(fk)) or (None, {}))[1].get(sub))  # noqa: E731
-    else:
-        key = lambda r: _nz(r.get(field))  # noqa: E731
+    key = sort_key(ws, field)
     try:
         rows.sort(key=key, reverse=desc)
     except TypeError:
         rows.sort(key=lambda r: _nz(None if key(r)[1] is None else str(key(r)[1])), reverse=desc)
     return rows
+
+
+_TIE_RNG = random.Random()   # tie_shuffle: deliberately not seeded
+
+
+def shuffle_ties(ws, rows, order_by):
+    """A copy of sorted `rows` whose runs of equal sort keys are shuffled anew (tie_shuffle): like
+    Postgres without a tiebreaker, LIMIT/OFFSET pages may then repeat or skip tied rows."""
+    key = sort_key(ws, order_by.lstrip("-"))
+    out = list(rows)
+    keys = [key(r) for r in out]
+    i, n = 0, len(out)
+    while i < n:
+        j = i + 1
+        while j < n and keys[j] == keys[i]:
+            j += 1
+        if j - i > 1:
+            run = out[i:j]
+            _TIE_RNG.shuffle(run)
+            out[i:j] = run
+        i = j
+    return out
 
 
 # --------------------------------------------------------------------------- webhooks
@@ -548,7 +689,36 @@ def v1_delivery(ws, typ, action, data, actor, field=None, new=None, old=None):
     return make_delivery(ws.webhook_secret, "v1", event, payload, str(uuid.uuid4()))
 
 
+def _none_str(v):
+    """v2 Cloud: every null scalar is the string "None" (Python's str(None))."""
+    if v is None:
+        return "None"
+    if v.__class__ is dict:
+        return {k: _none_str(x) for k, x in v.items()}
+    if v.__class__ is list:
+        return [_none_str(x) for x in v]
+    return v
+
+
+def cloud_shape(typ, d, previous=False):
+    """A UTC API rendering -> Plane Cloud's v2 webhook shape: `*_id` names, "None" for nulls and
+    `+00:00` datetimes in `data`; Postgres text datetimes (and real nulls) in previous_attributes."""
+    ren = V2_CLOUD_RENAMES.get(typ, {})
+    dts = DT_FIELDS.get(typ, ())
+    out = {}
+    for k, v in d.items():
+        if k in dts and isinstance(v, str) and v.endswith("Z"):
+            v = v[:-1].replace("T", " ") + "+00" if previous else v[:-1] + "+00:00"
+        elif not previous:
+            v = _none_str(v)
+        out[ren.get(k, k)] = v
+    return out
+
+
 def v2_delivery(ws, typ, action, entity_id, data, previous, event_id):
+    if ws.settings["v2_shape"] == "cloud":
+        data = cloud_shape(typ, data)
+        previous = cloud_shape(typ, previous, previous=True)
     event = f"{V2_ENTITY[typ]}.{action}"
     delivery_id = str(uuid.uuid4())
     payload = {"version": "v2", "delivery_id": delivery_id, "event_id": event_id,
@@ -674,6 +844,12 @@ def apply_change(ws, op, typ, obj_id=None, pid=None, fields=None, actor=None):
         out.append(v2_delivery(ws, typ, "updated", rec["id"], render(rec, UTC),
                                {"archived_at": before["archived_at"]}, event_id))
         return rec, out
+    if op == "bulk_update":
+        # QuerySet.bulk_update: no auto_now (updated_at stays), no model_activity (no webhook).
+        if typ not in ("work_item", "cycle", "module"):
+            raise ApiError(400, {"error": "bulk_update supports type work_item, cycle and module"})
+        bulk_update_record(ws, typ, rec, fields)
+        return rec, out
     if op == "update":
         changed = update_record(ws, typ, rec, fields, actor)
         after = render(rec, UTC)
@@ -684,7 +860,23 @@ def apply_change(ws, op, typ, obj_id=None, pid=None, fields=None, actor=None):
             out.append(v2_delivery(ws, typ, "updated", rec["id"], after,
                                    {k: before[k] for k in changed}, event_id))
         return rec, out
-    raise ApiError(400, {"error": "op must be one of create, update, delete, archive, unarchive, restore"})
+    raise ApiError(400, {"error": "op must be one of create, update, bulk_update, delete, archive, "
+                                  "unarchive, restore"})
+
+
+def bulk_update_record(ws, typ, rec, fields):
+    """Apply fields without touching updated_at/updated_by; completed_at follows the state group."""
+    old_state = rec.get("state")
+    for k, v in fields.items():
+        if k == "id" or k.startswith("_") or k not in rec:
+            continue
+        rec[k] = coerce(typ, k, v)
+    if typ == "work_item" and "state" in fields and old_state != rec["state"]:
+        st = ws.index.get(rec["state"])
+        if st and st[1]["group"] == "completed":
+            rec["completed_at"] = ws.now()
+        elif "completed_at" not in fields:
+            rec["completed_at"] = None
 
 
 def update_record(ws, typ, rec, fields, actor):
@@ -721,6 +913,8 @@ def create_record(ws, typ, pid, fields, actor):
         ident = fields.get("identifier") or f"{ident}{n}"
         rec = make_project(ws, name or f"{base_name} {n}", ident, now,
                            15535.0 + 10000.0 * n, actor)
+        rec["_members"] = {m["id"]: m["role"] for m in ws.members}
+        rec["total_members"] = len(rec["_members"])
         ws.add("project", rec)
         pid = rec["id"]
         ws.seq[pid] = 0
@@ -738,6 +932,7 @@ def create_record(ws, typ, pid, fields, actor):
     elif typ == "cycle":
         n = len(ws.children["cycle"].get(pid, {}))
         rec = make_cycle(ws, pid, name or f"Cycle {n + 1}", None, None, now, actor, 65535 * (n + 1))
+        rec["timezone"] = ws.projects[pid]["timezone"]
         ws.add("cycle", rec, pid)
     else:
         n = len(ws.children["module"].get(pid, {}))
@@ -786,11 +981,29 @@ ROUTES = [
      {"GET": "api_project_members"}),
     ("project_pages", re.compile(_P + r"/pages/$"), {"GET": "api_project_pages"}),
     ("project_page", re.compile(_P + r"/pages/([^/]+)/$"), {"GET": "api_project_page"}),
+    ("work_item_search", re.compile(_WS + r"/(?:work-items|issues)/search/$"),
+     {"GET": "api_item_search"}),
+    ("work_item_comments", re.compile(_P + r"/(?:work-items|issues)/([^/]+)/comments/$"),
+     {"GET": "api_item_comments"}),
+    ("cycle_issues", re.compile(_P + r"/cycles/([^/]+)/cycle-issues/$"), {"GET": "api_cycle_issues"}),
+    ("module_issues", re.compile(_P + r"/modules/([^/]+)/module-issues/$"),
+     {"GET": "api_module_issues"}),
 ]
+ROUTE_METHODS = {name: methods for name, _, methods in ROUTES}
 PAGE_ROUTES = {"workspace_pages", "workspace_page", "project_pages", "project_page"}
+REFUSE_ROUTES = {"workspace_pages": "pages", "workspace_page": "pages", "project_pages": "pages",
+                 "project_page": "pages", "archived_cycles": "archived-cycles",
+                 "archived_modules": "archived-modules", "cycle_issues": "cycle-issues",
+                 "module_issues": "module-issues"}
+# work_items_route false: Plane before v1.1.0 has no `work-items/` URL at all.
+_WORK_ITEMS_PATH = re.compile(r"^/api/v1/workspaces/([^/]+)/(?:projects/[^/]+/)?work-items(?:/|$)")
 NOT_FOUND = {"detail": "Not found."}
 RATE_BODY = {"error_code": 5900, "error_message": "RATE_LIMIT_EXCEEDED"}
 NO_PERMISSION = {"detail": "You do not have permission to perform this action."}
+# Django's handler404 in Plane is a JsonResponse: json.dumps separators, not DRF's compact ones.
+PAGE_NOT_FOUND_BYTES = json.dumps({"error": "Page not found."}).encode("utf-8")
+REFUSE_BODIES = {403: NO_PERMISSION, 400: {"error": "This feature is not available on your plan."},
+                 404: NOT_FOUND}
 
 
 def dumps_api(obj):
@@ -809,7 +1022,9 @@ OAUTH_DEFAULT_SCOPE = ("projects:read projects.work_items:read projects.work_ite
 OAUTH_CODE_TTL = 600
 MCP_PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18")
 MCP_DEFAULTS = {"mode": "json", "error_status": 500, "fail": False, "fail_next": 0, "hang": False,
-                "page_size": 0, "sse_noise": True, "sse_crlf": False}
+                "page_size": 0, "sse_noise": True, "sse_crlf": False, "stale_session_status": 404,
+                "require_api_key": False, "session_ttl_s": 0}
+OAUTH_CONFIG_DEFAULTS = {"omit_state": False}
 _ACTION_ARG = {"type": "string", "description": "What to do"}
 MCP_TOOLS = [
     {"name": "workitem", "title": "Work items",
@@ -854,7 +1069,7 @@ MCP_TOOLS = [
                      "idempotentHint": True, "openWorldHint": True}},
 ]
 MCP_TOOL_NAMES = {t["name"] for t in MCP_TOOLS}
-MCP_PATHS = ("/mcp", "/mcp/", "/http/api-key/mcp", "/http/api-key/mcp/")
+MCP_PATHS = ("/mcp", "/mcp/", "/http/api-key/mcp", "/http/api-key/mcp/", "/http/mcp", "/http/mcp/")
 
 
 class McpToolError(Exception):
@@ -894,6 +1109,7 @@ class OAuthMcpMixin:
             self.oauth_states = []      # `state` values seen by authorize-app, in order
             self.oauth_log = collections.deque(maxlen=10000)  # token requests: grant, client, status
             self.oauth_faults = {}
+            self.oauth_config = dict(OAUTH_CONFIG_DEFAULTS)
             self.mcp_config = dict(MCP_DEFAULTS)
             self.mcp_sessions = {}      # session id -> {"cred", "workspace", "initialized", ...}
             self.mcp_log = collections.deque(maxlen=10000)    # MCP requests: method, session, tool
@@ -912,6 +1128,18 @@ class OAuthMcpMixin:
                              "live_codes": len(self.oauth_codes)}
             if sub == "apps" and method == "POST":
                 return 200, self._oauth_register(body)
+            if sub == "config" and method == "GET":
+                return 200, {"config": dict(self.oauth_config)}
+            if sub == "config" and method == "POST":
+                cfg = dict(OAUTH_CONFIG_DEFAULTS)
+                unknown = set(body) - set(cfg)
+                if unknown:
+                    raise ApiError(400, {"error": f"unknown OAuth settings {sorted(unknown)}"})
+                cfg.update(body)
+                if not isinstance(cfg["omit_state"], bool):
+                    raise ApiError(400, {"error": "omit_state must be true or false"})
+                self.oauth_config = cfg
+                return 200, {"config": dict(cfg)}
             if sub == "faults" and method == "POST":
                 f = {}
                 if body.get("fail_next_refresh"):
@@ -994,7 +1222,7 @@ class OAuthMcpMixin:
                                       "scope": q.get("scope") or app["scope"],
                                       "expires_at": time.time() + OAUTH_CODE_TTL}
             params = [("code", code)]
-            if state is not None:
+            if state is not None and not self.oauth_config["omit_state"]:
                 params.append(("state", state))
             params.append(("app_installation_id", app["app_installation_id"]))
         redirect = app["redirect_uri"]
@@ -1133,8 +1361,9 @@ class OAuthMcpMixin:
         sub = parts[0] if parts else ""
         if sub == "" and method == "GET":
             with self.lock:
-                return 200, {"config": dict(self.mcp_config), "sessions": len(self.mcp_sessions),
-                             "log": list(self.mcp_log)}
+                self._mcp_expire_sessions()
+                return 200, {"config": dict(self.mcp_config), "sessions": list(self.mcp_sessions),
+                             "live_sessions": len(self.mcp_sessions), "log": list(self.mcp_log)}
         if sub == "config" and method == "POST":
             cfg = dict(MCP_DEFAULTS)
             unknown = set(body) - set(cfg)
@@ -1146,6 +1375,13 @@ class OAuthMcpMixin:
             cfg["error_status"] = int(cfg["error_status"])
             cfg["fail_next"] = int(cfg["fail_next"])
             cfg["page_size"] = int(cfg["page_size"])
+            if cfg["stale_session_status"] not in (400, 404):
+                raise ApiError(400, {"error": "stale_session_status must be 400 or 404"})
+            if not isinstance(cfg["require_api_key"], bool):
+                raise ApiError(400, {"error": "require_api_key must be true or false"})
+            cfg["session_ttl_s"] = float(cfg["session_ttl_s"])
+            if cfg["session_ttl_s"] < 0:
+                raise ApiError(400, {"error": "session_ttl_s must be >= 0"})
             with self.lock:
                 old = self.mcp_hang_event
                 self.mcp_config = cfg
@@ -1160,8 +1396,25 @@ class OAuthMcpMixin:
         raise ApiError(404, {"error": f"unknown control endpoint {method} /_sim/mcp/{'/'.join(parts)}"})
 
     # ------------------------------------------------------------------ MCP endpoint
-    def handle_mcp(self, method, headers, raw_body, client_gone):
-        """Returns (status, body_bytes, headers, content_type), or None to drop the connection."""
+    def _mcp_expire_sessions(self):
+        """Drops sessions idle for longer than session_ttl_s (caller holds the lock)."""
+        ttl = self.mcp_config["session_ttl_s"]
+        if ttl:
+            limit = time.monotonic() - ttl
+            for sid in [k for k, v in self.mcp_sessions.items() if v["last_used"] < limit]:
+                del self.mcp_sessions[sid]
+
+    def _mcp_stale(self):
+        """The answer for an unknown or expired session id: 404 (spec) or 400 (older SDKs)."""
+        if self.mcp_config["stale_session_status"] == 400:
+            return self._mcp_reply(400, rpc_error(None, -32000, "Bad Request: No valid session ID provided"))
+        return self._mcp_reply(404, rpc_error(None, -32001, "Session not found"))
+
+    def handle_mcp(self, method, headers, raw_body, client_gone, path="/mcp"):
+        """Returns (status, body_bytes, headers, content_type), or None to drop the connection.
+        `/http/api-key/mcp` is Plane's hosted API-key endpoint (API keys only, each request also
+        spends one REST rate-limit slot of the key); `/http/mcp` is the hosted OAuth proxy, which
+        takes no raw Plane credential at all."""
         while True:
             cfg, ev = self.mcp_config, self.mcp_hang_event
             if not cfg["hang"]:
@@ -1180,12 +1433,22 @@ class OAuthMcpMixin:
         if method not in ("POST", "DELETE"):
             return 405, b"", {"Allow": "POST, DELETE"}, "application/json"
         # Auth: a Plane API key (or a bearer token) as Bearer, plus the workspace slug.
+        endpoint = path.rstrip("/")
         with self.lock:
             tok, cred = self._bearer_cred(headers)
-        if cred is None:
+            need_key = endpoint == "/http/api-key/mcp" or self.mcp_config["require_api_key"]
+        if endpoint == "/http/mcp":
+            cred = None     # the OAuth proxy only accepts tokens it issued itself
+        if cred is None or (need_key and cred["kind"] != "api_key"):
             return (401, dumps_api({"error": "invalid_token",
                                     "error_description": "Missing or invalid bearer token"}),
                     {"WWW-Authenticate": 'Bearer error="invalid_token"'}, "application/json")
+        if endpoint == "/http/api-key/mcp":
+            # The hosted server checks the key with GET /api/v1/users/me/: one REST request.
+            try:
+                self.throttle(tok)
+            except ApiError as e:
+                return e.status, dumps_api(e.body), dict(e.headers), "application/json"
         slug = headers.get("X-Workspace-slug")
         if not slug:
             return self._mcp_reply(400, rpc_error(None, -32600, "X-Workspace-slug header is required"))
@@ -1195,9 +1458,10 @@ class OAuthMcpMixin:
         sid = headers.get("Mcp-Session-Id")
         if method == "DELETE":
             with self.lock:
+                self._mcp_expire_sessions()
                 sess = self.mcp_sessions.get(sid or "")
                 if sess is None or sess["cred"] != tok:
-                    return 404, b"", {}, "application/json"
+                    return self.mcp_config["stale_session_status"], b"", {}, "application/json"
                 del self.mcp_sessions[sid]
             return 200, b"", {}, "application/json"
         accept = (headers.get("Accept") or "").lower()
@@ -1227,13 +1491,16 @@ class OAuthMcpMixin:
                     return self._mcp_reply(400, rpc_error(None, -32600,
                                                           "initialize must not be part of a batch"))
                 new_sid = uuid.uuid4().hex
-                sess = {"cred": tok, "workspace": slug, "initialized": False, "protocol": None}
+                sess = {"cred": tok, "workspace": slug, "initialized": False, "protocol": None,
+                        "last_used": time.monotonic()}
             else:
                 if not sid:
                     return self._mcp_reply(400, rpc_error(None, -32000, "Bad Request: Missing session ID"))
+                self._mcp_expire_sessions()
                 sess = self.mcp_sessions.get(sid)
                 if sess is None or sess["cred"] != tok or sess["workspace"] != slug:
-                    return self._mcp_reply(404, rpc_error(None, -32001, "Session not found"))
+                    return self._mcp_stale()
+                sess["last_used"] = time.monotonic()
             replies = []
             for m in messages:
                 r = self._mcp_message(m, sess, sid or new_sid, cred)
@@ -1439,8 +1706,13 @@ class Simulator(OAuthMcpMixin):
                 "webhook_id_v2": ws.webhook_id_v2, "owner": ws.owner, "tz": ws.tz,
                 "pages_enabled": ws.pages_enabled,
                 "projects": [{"id": pid, "identifier": pr["identifier"],
-                              "work_items": len(ws.children["work_item"].get(pid, {}))}
+                              "work_items": len(ws.children["work_item"].get(pid, {})),
+                              "is_member": ws.owner in pr["_members"], "network": pr["network"]}
                              for pid, pr in ws.projects.items()],
+                "non_member_projects": list(ws.non_member_pids),
+                "users": [{"id": m["id"], "projects": [pid for pid, pr in ws.projects.items()
+                                                       if m["id"] in pr["_members"]]}
+                          for m in ws.members],
                 "seconds": round(time.monotonic() - t0, 3)}
 
     def get_ws(self, slug):
@@ -1603,9 +1875,15 @@ class Simulator(OAuthMcpMixin):
     def _serve(self, kind, m, method, path, query, headers, raw_body):
         extra = {}
         try:
+            if "work-items" in path:
+                wm = _WORK_ITEMS_PATH.match(path)
+                if wm:
+                    ws = self.workspaces.get(wm.group(1))
+                    if ws is not None and not ws.settings["work_items_route"]:
+                        return 404, PAGE_NOT_FOUND_BYTES, {}, "normal"
             if m is None:
                 raise ApiError(404, NOT_FOUND)
-            methods = dict(ROUTES[[r[0] for r in ROUTES].index(kind)][2])
+            methods = ROUTE_METHODS[kind]
             if method not in methods:
                 raise ApiError(405, {"detail": f'Method "{method}" not allowed.'})
             args = m.groups()
@@ -1638,6 +1916,11 @@ class Simulator(OAuthMcpMixin):
                     if args[0] not in cred.get("also", ()) or args[0] not in self.workspaces:
                         raise ApiError(403, NO_PERMISSION)
                     ws = self.workspaces[args[0]]
+                if kind in REFUSE_ROUTES:
+                    refused = ws.settings["refuse"].get(REFUSE_ROUTES[kind])
+                    if refused:
+                        raise ApiError(refused, REFUSE_BODIES.get(
+                            refused, {"detail": f"Request refused (HTTP {refused})."}))
                 ctx.ws = ws
                 status, obj = getattr(self, methods[method])(ctx, *args[1:] if kind != "users_me" else ())
             return status, dumps_api(obj), extra, "normal"
@@ -1646,8 +1929,16 @@ class Simulator(OAuthMcpMixin):
 
     # ------------------------------------------------------------------ pagination
     @staticmethod
-    def paginate(rows, ctx, default_pp=1000, max_pp=1000):
+    def paginate(rows, ctx, default_pp=1000, max_pp=None):
+        """max_pp None = the workspace's page_size_cap (default 1000); a given max_pp (pages: 100)
+        is lowered to the cap.  page_size_mode "clamp" reduces a larger per_page to the max."""
         q = ctx.query
+        settings = ctx.ws.settings
+        cap = settings["page_size_cap"]
+        if max_pp is None or cap < max_pp:
+            max_pp = cap
+        if default_pp > max_pp:
+            default_pp = max_pp
         pp_raw = q.get("per_page")
         if pp_raw in (None, ""):
             pp = default_pp
@@ -1657,7 +1948,9 @@ class Simulator(OAuthMcpMixin):
             except ValueError:
                 raise ApiError(400, {"detail": "Invalid per_page parameter."})
             if pp > max_pp:
-                raise ApiError(400, {"detail": f"Invalid per_page value. Cannot exceed {max_pp}."})
+                if settings["page_size_mode"] != "clamp":
+                    raise ApiError(400, {"detail": f"Invalid per_page value. Cannot exceed {max_pp}."})
+                pp = max_pp
             if pp < 1:
                 raise ApiError(400, {"detail": "Invalid per_page parameter."})
         page = 0
@@ -1695,23 +1988,53 @@ class Simulator(OAuthMcpMixin):
             if len(ws.cache) > 512:
                 ws.cache.clear()
             rows = ws.cache[ck] = sort_rows(ws, build(), order_by)
+        if ws.settings["tie_shuffle"]:
+            return shuffle_ties(ws, rows, order_by)
+        return rows
+
+    @staticmethod
+    def ordered(ws, rows, order_by):
+        """Sort an uncached list (tie_shuffle aware)."""
+        rows = sort_rows(ws, rows, order_by)
+        if ws.settings["tie_shuffle"]:
+            return shuffle_ties(ws, rows, order_by)
         return rows
 
     def _project(self, ctx, pid):
+        """A project's own detail: 404 when deleted, or secret (network 0) and not a member."""
         pr = ctx.ws.projects.get(pid)
         if pr is None or pr["deleted_at"] is not None:
             raise not_found()
+        if ctx.user not in pr["_members"] and pr["network"] != 2:
+            raise not_found()
         return pr
 
-    def _child(self, ctx, typ, pid, oid, visible):
-        self._project(ctx, pid)
+    def _scoped(self, ctx, pid):
+        """Everything under projects/{pid}/: Plane's ProjectMember permission check comes first, so
+        a non-member and a soft-deleted project get 403; an unknown project id 404."""
+        pr = ctx.ws.projects.get(pid)
+        if pr is None:
+            raise not_found()
+        if pr["deleted_at"] is not None:
+            if ctx.ws.settings["deleted_project_status"] == 404:
+                raise not_found()
+            raise ApiError(403, NO_PERMISSION)
+        if ctx.user not in pr["_members"]:
+            raise ApiError(403, NO_PERMISSION)
+        return pr
+
+    def _child_rec(self, ctx, typ, pid, oid, visible):
+        self._scoped(ctx, pid)
         rec = ctx.ws.children[typ].get(pid, {}).get(oid)
         if rec is None or rec["deleted_at"] is not None or not visible(rec):
             raise not_found()
-        return 200, render(rec, ctx.tz, ctx.fields)
+        return rec
+
+    def _child(self, ctx, typ, pid, oid, visible):
+        return 200, render(self._child_rec(ctx, typ, pid, oid, visible), ctx.tz, ctx.fields)
 
     def _child_list(self, ctx, typ, pid, variant, visible, default_order, order_by=None):
-        self._project(ctx, pid)
+        self._scoped(ctx, pid)
         ws = ctx.ws
         src = ws.children[typ].get(pid, {})
         rows = self.cached(ws, (typ, pid, variant),
@@ -1727,18 +2050,22 @@ class Simulator(OAuthMcpMixin):
         return 200, [dict(m) for m in ctx.ws.members]
 
     def api_project_members(self, ctx, pid):
-        self._project(ctx, pid)
-        return 200, [ctx.ws.user_lite(m["id"]) for m in ctx.ws.members]
+        members = self._scoped(ctx, pid)["_members"]
+        return 200, [ctx.ws.user_lite(m["id"]) for m in ctx.ws.members if m["id"] in members]
 
     def api_projects(self, ctx):
+        """The caller's projects and every public (network 2) one, rendered for the caller."""
         ws = ctx.ws
-        rows = self.cached(ws, ("project", None, "all"),
-                           lambda: [r for r in ws.projects.values() if r["deleted_at"] is None],
+        user = ctx.user
+        rows = self.cached(ws, ("project", user, "all"),
+                           lambda: [project_view(r, user) for r in ws.projects.values()
+                                    if r["deleted_at"] is None
+                                    and (user in r["_members"] or r["network"] == 2)],
                            ctx.query.get("order_by") or "sort_order")
         return 200, self.paginate(rows, ctx)
 
     def api_project(self, ctx, pid):
-        return 200, render(self._project(ctx, pid), ctx.tz, ctx.fields)
+        return 200, render(project_view(self._project(ctx, pid), ctx.user), ctx.tz, ctx.fields)
 
     def _item_visible(self, ws, pid):
         triage = ws.triage_states(pid)
@@ -1746,7 +2073,7 @@ class Simulator(OAuthMcpMixin):
 
     def api_items(self, ctx, pid):
         ws = ctx.ws
-        pr = self._project(ctx, pid)
+        pr = self._scoped(ctx, pid)
         q = ctx.query
         if q.get("external_id") and q.get("external_source"):
             for r in ws.children["work_item"].get(pid, {}).values():
@@ -1768,6 +2095,8 @@ class Simulator(OAuthMcpMixin):
         ws = ctx.ws
         for pr in ws.projects.values():
             if pr["deleted_at"] is None and pr["identifier"].upper() == ident.upper():
+                if ctx.user not in pr["_members"]:
+                    raise ApiError(403, NO_PERMISSION)
                 rec = ws.by_seq.get((pr["id"], int(seq)))
                 if rec is not None and rec["deleted_at"] is None and \
                         self._item_visible(ws, pr["id"])(rec):
@@ -1801,6 +2130,19 @@ class Simulator(OAuthMcpMixin):
         for k in ("assignees", "labels"):
             if k in fields:
                 fields[k] = list(dict.fromkeys(fields[k]))
+        if ctx.ws.settings["trim_writes"]:
+            # IssueSerializer.validate: only active project members with role >= 15, and only
+            # labels of this project; the rest is dropped silently.
+            index = ctx.ws.index
+            if "assignees" in fields:
+                members = ctx.ws.projects[pid]["_members"]
+                fields["assignees"] = [a for a in fields["assignees"]
+                                       if isinstance(a, str) and members.get(a, 0) >= 15]
+            if "labels" in fields:
+                fields["labels"] = [
+                    lid for lid in fields["labels"]
+                    if isinstance(lid, str) and index.get(lid, ("",))[0] == "label"
+                    and index[lid][1]["project"] == pid and index[lid][1]["deleted_at"] is None]
         return fields
 
     def api_item_patch(self, ctx, pid, iid):
@@ -1813,7 +2155,7 @@ class Simulator(OAuthMcpMixin):
 
     def api_item_create(self, ctx, pid):
         ws = ctx.ws
-        self._project(ctx, pid)
+        self._scoped(ctx, pid)
         if not isinstance(ctx.body, dict) or not ctx.body.get("name"):
             raise ApiError(400, {"name": ["This field is required."]})
         fields = self._validate_item_fields(ctx, pid, ctx.body)
@@ -1834,10 +2176,10 @@ class Simulator(OAuthMcpMixin):
             "incomplete": lambda r: r["end_date"] is None or r["end_date"] >= now,
         }
         pred = preds.get(view, preds["all"])
-        self._project(ctx, pid)
+        self._scoped(ctx, pid)
         rows = [r for r in ctx.ws.children["cycle"].get(pid, {}).values()
                 if r["deleted_at"] is None and r["archived_at"] is None and pred(r)]
-        rows = sort_rows(ctx.ws, rows, ctx.query.get("order_by") or "-created_at")
+        rows = self.ordered(ctx.ws, rows, ctx.query.get("order_by") or "-created_at")
         if view == "current":
             return 200, [render(r, ctx.tz, ctx.fields) for r in rows]
         return 200, self.paginate(rows, ctx)
@@ -1864,15 +2206,17 @@ class Simulator(OAuthMcpMixin):
         return self._child(ctx, "module", pid, mid, lambda r: True)
 
     def api_states(self, ctx, pid):
+        # tie_shuffle models Plane's real order for states and labels: -created_at only.
         rows = self._child_list(ctx, "state", pid, "visible", lambda r: r["group"] != "triage",
-                                "sequence")
+                                "-created_at" if ctx.ws.settings["tie_shuffle"] else "sequence")
         return 200, self.paginate(rows, ctx)
 
     def api_state(self, ctx, pid, sid):
         return self._child(ctx, "state", pid, sid, lambda r: r["group"] != "triage")
 
     def api_labels(self, ctx, pid):
-        rows = self._child_list(ctx, "label", pid, "all", lambda r: True, "sort_order")
+        rows = self._child_list(ctx, "label", pid, "all", lambda r: True,
+                                "-created_at" if ctx.ws.settings["tie_shuffle"] else "sort_order")
         return 200, self.paginate(rows, ctx)
 
     def api_label(self, ctx, pid, lid):
@@ -1890,11 +2234,11 @@ class Simulator(OAuthMcpMixin):
         pred = preds.get(typ, preds["all"])
         rows = [r for r in ctx.ws.children["page"].get(pid, {}).values()
                 if r["deleted_at"] is None and pred(r) and search in r["name"].lower()]
-        rows = sort_rows(ctx.ws, rows, "-created_at")
+        rows = self.ordered(ctx.ws, rows, "-created_at")
         return 200, self.paginate(rows, ctx, default_pp=20, max_pp=100)
 
     def api_project_pages(self, ctx, pid):
-        self._project(ctx, pid)
+        self._scoped(ctx, pid)
         return self._pages(ctx, pid)
 
     def api_ws_pages(self, ctx):
@@ -1908,6 +2252,66 @@ class Simulator(OAuthMcpMixin):
         if rec is None or rec["deleted_at"] is not None:
             raise not_found()
         return 200, render(rec, ctx.tz, ctx.fields)
+
+    def _issue_list(self, ctx, pid, typ, oid, members):
+        """cycle-issues / module-issues: the visible work items of one cycle or module."""
+        pr = ctx.ws.projects[pid]
+        self._child_rec(ctx, typ, pid, oid, lambda r: True)
+        ws = ctx.ws
+        if pr["archived_at"] is not None:
+            rows = []
+        else:
+            items = ws.children["work_item"].get(pid, {})
+            visible = self._item_visible(ws, pid)
+            rows = self.cached(ws, (typ + "_issues", oid, "visible"),
+                               lambda: [items[i] for i in members.get(oid, ())
+                                        if i in items and items[i]["deleted_at"] is None
+                                        and visible(items[i])],
+                               ctx.query.get("order_by") or "-created_at")
+        return 200, self.paginate(rows, ctx)
+
+    def api_cycle_issues(self, ctx, pid, cid):
+        self._scoped(ctx, pid)
+        return self._issue_list(ctx, pid, "cycle", cid, ctx.ws.cycle_issues)
+
+    def api_module_issues(self, ctx, pid, mid):
+        self._scoped(ctx, pid)
+        return self._issue_list(ctx, pid, "module", mid, ctx.ws.module_issues)
+
+    def api_item_comments(self, ctx, pid, iid):
+        """Comments are not simulated: an existing work item has none."""
+        self._child_rec(ctx, "work_item", pid, iid, self._item_visible(ctx.ws, pid))
+        return 200, self.paginate([], ctx)
+
+    def api_item_search(self, ctx):
+        """IssueSearchEndpoint: name/identifier icontains or sequence id, member projects only."""
+        ws, q = ctx.ws, ctx.query
+        text = q.get("search") or ""
+        if not text:
+            return 200, {"issues": []}
+        try:
+            limit = int(q.get("limit") or 10)
+        except ValueError:
+            raise ApiError(400, {"detail": "Invalid limit parameter."})
+        only = q.get("project_id") if q.get("workspace_search", "false") == "false" else None
+        seqs = {int(x) for x in re.findall(r"\b\d+\b", text)}
+        low = text.lower()
+        out = []
+        for pr in ws.projects.values():
+            if (pr["deleted_at"] is not None or pr["archived_at"] is not None
+                    or ctx.user not in pr["_members"] or (only and pr["id"] != only)):
+                continue
+            ident_hit = low in pr["identifier"].lower()
+            visible = self._item_visible(ws, pr["id"])
+            for r in ws.children["work_item"].get(pr["id"], {}).values():
+                if len(out) >= limit:
+                    return 200, {"issues": out}
+                if r["deleted_at"] is None and visible(r) and (
+                        ident_hit or r["sequence_id"] in seqs or low in r["name"].lower()):
+                    out.append({"name": r["name"], "id": r["id"], "sequence_id": r["sequence_id"],
+                                "project__identifier": pr["identifier"], "project_id": pr["id"],
+                                "workspace__slug": ws.slug})
+        return 200, {"issues": out}
 
     # ------------------------------------------------------------------ control API
     def control(self, method, path, raw_body, query):
@@ -1971,10 +2375,100 @@ class Simulator(OAuthMcpMixin):
             return 400, {"error": f"{type(e).__name__}: {e}"}
 
     def config_doc(self):
-        return {"rate_limit": self.rate_limit, "rate_window": self.rate_window,
-                "pages_enabled": {s: w.pages_enabled for s, w in self.workspaces.items()}}
+        with self.lock:
+            return {"rate_limit": self.rate_limit, "rate_window": self.rate_window,
+                    "pages_enabled": {s: w.pages_enabled for s, w in self.workspaces.items()},
+                    "workspaces": {s: dict(w.settings, refuse=dict(w.settings["refuse"]),
+                                           pages_enabled=w.pages_enabled, tz=w.tz)
+                                   for s, w in self.workspaces.items()}}
+
+    CONFIG_KEYS = {"rate_limit", "rate_window", "reset_buckets", "workspace", "pages_enabled", "tz",
+                   "profile", "project", "member", "network", "user", "role"} | set(WS_DEFAULTS)
+
+    @staticmethod
+    def _ws_settings(ws, body):
+        """The workspace's settings after `profile` and the individual keys of body (validated;
+        nothing is applied on an error)."""
+        new = dict(ws.settings)
+        if "profile" in body:
+            prof = WS_PROFILES.get(body["profile"])
+            if prof is None:
+                raise ApiError(400, {"error": f"profile must be one of {sorted(WS_PROFILES)}"})
+            new.update(prof)
+        for k in WS_DEFAULTS:
+            if k in body:
+                new[k] = body[k]
+        for k in ("work_items_route", "tie_shuffle", "trim_writes"):
+            if not isinstance(new[k], bool):
+                raise ApiError(400, {"error": f"{k} must be true or false"})
+        refuse = new["refuse"]
+        if not isinstance(refuse, dict) or set(refuse) - set(REFUSE_KEYS):
+            raise ApiError(400, {"error": f"refuse must be an object with keys from {list(REFUSE_KEYS)}"})
+        new["refuse"] = {}
+        for k, v in refuse.items():
+            if isinstance(v, bool) or not isinstance(v, int) or not 400 <= v <= 599:
+                raise ApiError(400, {"error": f"refuse[{k!r}] must be an HTTP status 400-599"})
+            new["refuse"][k] = v
+        cap = new["page_size_cap"]
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ApiError(400, {"error": "page_size_cap must be an integer >= 1"})
+        if new["page_size_mode"] not in ("reject", "clamp"):
+            raise ApiError(400, {"error": "page_size_mode must be reject or clamp"})
+        if new["v2_shape"] not in ("rest", "cloud"):
+            raise ApiError(400, {"error": "v2_shape must be rest or cloud"})
+        if new["deleted_project_status"] not in (403, 404):
+            raise ApiError(400, {"error": "deleted_project_status must be 403 or 404"})
+        return new
+
+    @staticmethod
+    def _project_change(ws, body):
+        """{"project": id, "member": bool, "user": id (default owner), "role": n, "network": 0|2}"""
+        pr = ws.projects.get(body["project"])
+        if pr is None:
+            raise ApiError(404, {"error": f"no project {body['project']!r} in workspace {ws.slug!r}"})
+        if "member" not in body and "network" not in body:
+            raise ApiError(400, {"error": "project needs member and/or network"})
+        if "network" in body and body["network"] not in (0, 2):
+            raise ApiError(400, {"error": "network must be 0 (secret) or 2 (public)"})
+        user = body.get("user") or ws.owner
+        if "member" in body:
+            if not isinstance(body["member"], bool):
+                raise ApiError(400, {"error": "member must be true or false"})
+            if user not in ws.users:
+                raise ApiError(400, {"error": f"unknown user {user!r}"})
+            default_role = next(m["role"] for m in ws.members if m["id"] == user)
+            role = body.get("role", default_role)
+            if isinstance(role, bool) or not isinstance(role, int):
+                raise ApiError(400, {"error": "role must be an integer (5 guest, 15 member, 20 admin)"})
+
+        def apply():
+            if "network" in body:
+                pr["network"] = body["network"]
+            if "member" in body:
+                members = dict(pr["_members"])
+                if body["member"]:
+                    members[user] = role
+                else:
+                    members.pop(user, None)
+                pr["_members"] = {m["id"]: members[m["id"]] for m in ws.members if m["id"] in members}
+                pr["total_members"] = len(pr["_members"])
+            ws.invalidate()
+        return apply
 
     def configure(self, body):
+        unknown = set(body) - self.CONFIG_KEYS
+        if unknown:
+            raise ApiError(400, {"error": f"unknown config keys {sorted(unknown)}"})
+        if set(body) & {"member", "network", "user", "role"} and "project" not in body:
+            raise ApiError(400, {"error": "member/network/user/role need workspace and project"})
+        ws_keys = set(body) & ({"pages_enabled", "tz", "profile", "project"} | set(WS_DEFAULTS))
+        with self.lock:
+            if ws_keys or "workspace" in body:
+                ws = self.get_ws(body.get("workspace"))
+                settings = self._ws_settings(ws, body)
+                change = self._project_change(ws, body) if "project" in body else None
+                if "tz" in body:
+                    parse_tz(body["tz"])
         with self.rl_lock:
             if "rate_limit" in body:
                 self.rate_limit = max(0, int(body["rate_limit"]))
@@ -1986,12 +2480,17 @@ class Simulator(OAuthMcpMixin):
             if body.get("reset_buckets"):
                 self.buckets.clear()
         with self.lock:
+            if ws_keys or "workspace" in body:
+                if self.workspaces.get(ws.slug) is not ws:
+                    raise ApiError(409, {"error": "the workspace was re-seeded meanwhile"})
+                if settings != ws.settings:
+                    ws.settings = settings
+                    ws.invalidate()
+                if change:
+                    change()
             if "pages_enabled" in body:
-                ws = self.get_ws(body.get("workspace"))
                 ws.pages_enabled = bool(body["pages_enabled"])
             if "tz" in body:
-                ws = self.get_ws(body.get("workspace"))
-                parse_tz(body["tz"])
                 ws.tz = body["tz"]
                 for c in self.creds.values():
                     if c["workspace"] == ws.slug:
@@ -2014,13 +2513,22 @@ class Simulator(OAuthMcpMixin):
     def state(self, slug):
         with self.lock:
             ws = self.get_ws(slug)
-            out = {"projects": [render(r, UTC) for r in ws.projects.values() if r["deleted_at"] is None]}
+            # Projects as the workspace owner (the API key's user) sees them, plus `_members`.
+            out = {"projects": [dict(render(project_view(r, ws.owner), UTC), _members=list(r["_members"]))
+                                for r in ws.projects.values() if r["deleted_at"] is None]}
             for typ, key in (("work_item", "work_items"), ("cycle", "cycles"), ("module", "modules"),
                              ("state", "states"), ("label", "labels"), ("page", "pages")):
                 rows = []
                 for recs in ws.children[typ].values():
                     rows.extend(render(r, UTC) for r in recs.values() if r["deleted_at"] is None)
                 out[key] = rows
+            # Calendar days of each cycle in its project's zone (what a mirror should show).
+            by_id = ws.children["cycle"]
+            for row in out["cycles"]:
+                rec = by_id[row["project"]][row["id"]]
+                zone = parse_tz(rec["timezone"] or "UTC")
+                for k, dk in (("start_date", "_start_day"), ("end_date", "_end_day")):
+                    row[dk] = rec[k].astimezone(zone).date().isoformat() if rec[k] else None
             out["deleted_ids"] = list(ws.deleted_ids)
             return out
 
@@ -2105,7 +2613,7 @@ class Handler(BaseHTTPRequestHandler):
             status, data, headers, ctype = sim.handle_oauth(method, path, query, self.headers, raw)
             self.send(status, data, headers, content_type=ctype)
         elif path in MCP_PATHS:
-            res = sim.handle_mcp(method, self.headers, raw, self.client_gone)
+            res = sim.handle_mcp(method, self.headers, raw, self.client_gone, path)
             if res is None:
                 self.close_connection = True
                 return

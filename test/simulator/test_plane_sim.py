@@ -735,11 +735,14 @@ class SimTest(unittest.TestCase):
             "Mcp-Session-Id": sid}))
         self.assertEqual((status, json.loads(raw)["error"]["code"]), (400, -32700))
         self.assertEqual(self.request_raw("GET", "/mcp", headers=self.MCP_HEADERS)[0], 405)
-        # the hosted path works too, and an OAuth or /_sim/tokens bearer token is accepted
+        # /mcp accepts an OAuth or /_sim/tokens bearer token; the hosted API-key path only API keys
         self.ctl("POST", "tokens", {"workspace": "acme", "token": "mcp-bearer"})
-        status, hdrs, _ = self.request_raw("POST", "/http/api-key/mcp", json.dumps(
-            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).encode(),
-            dict(self.MCP_HEADERS, Authorization="Bearer mcp-bearer"))
+        init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).encode()
+        status, hdrs, _ = self.request_raw("POST", "/mcp", init,
+                                           dict(self.MCP_HEADERS, Authorization="Bearer mcp-bearer"))
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["Mcp-Session-Id"])
+        status, hdrs, _ = self.request_raw("POST", "/http/api-key/mcp", init, self.MCP_HEADERS)
         self.assertEqual(status, 200)
         self.assertTrue(hdrs["Mcp-Session-Id"])
         # a batch of a request and a notification
@@ -814,6 +817,518 @@ class SimTest(unittest.TestCase):
         self.ctl("POST", "mcp/config", {})
         self.assertEqual(self.mcp_post(ping, sid)[0], 200)
 
+
+    # ------------------------------------------------------------------ plane-api.md §11 switches
+    DENIED = {"detail": "You do not have permission to perform this action."}
+    GONE = {"error": "The required object does not exist."}
+
+    def test_non_member_projects(self):
+        info = self.ctl("POST", "seed", {"workspace": "nm", "projects": 2, "items_per_project": 12,
+                                         "non_member_projects": 1, "api_key": "plane_api_nm",
+                                         "tz": "Z", "pages_enabled": True, "seed": 3})
+        kw = {"key": "plane_api_nm", "ws": "nm"}
+        self.assertEqual(len(info["non_member_projects"]), 1)
+        npid = info["non_member_projects"][0]
+        p0, p1 = info["projects"][0]["id"], info["projects"][1]["id"]
+        self.assertEqual([(p["id"], p["is_member"], p["network"], p["work_items"]) for p in info["projects"]],
+                         [(p0, True, 2, 12), (p1, True, 2, 12), (npid, False, 2, 12)])
+        users = {u["id"]: u["projects"] for u in info["users"]}
+        self.assertEqual(users[info["owner"]], [p0, p1])
+        self.assertTrue(any(npid in ps for ps in users.values()))
+        st = self.ctl("GET", "state/nm")
+        srow = next(p for p in st["projects"] if p["id"] == npid)
+        self.assertNotIn(info["owner"], srow["_members"])
+        self.assertFalse(srow["is_member"])
+        # listed (public) and rendered for the caller: non-member sort_order NULL sorts last
+        status, doc = self.api_json("projects/", **kw)
+        self.assertEqual([r["id"] for r in doc["results"]], [p0, p1, npid])
+        mine, theirs = doc["results"][0], doc["results"][2]
+        self.assertEqual((mine["is_member"], mine["member_role"]), (True, 20))
+        self.assertEqual((theirs["is_member"], theirs["member_role"], theirs["sort_order"]),
+                         (False, None, None))
+        status, doc = self.api_json(f"projects/{npid}/", **kw)
+        self.assertEqual((status, doc["is_member"]), (200, False))
+        # every project-scoped list and detail answers 403
+        one = {k: next(r["id"] for r in st[k] if r["project"] == npid)
+               for k in ("states", "labels", "cycles", "modules", "work_items", "pages")}
+        ident = srow["identifier"]
+        for path in ["states/", f"states/{one['states']}/", "labels/", f"labels/{one['labels']}/",
+                     "cycles/", "cycles/?cycle_view=current", f"cycles/{one['cycles']}/",
+                     "archived-cycles/", f"cycles/{one['cycles']}/cycle-issues/", "modules/",
+                     f"modules/{one['modules']}/", "archived-modules/",
+                     f"modules/{one['modules']}/module-issues/", "work-items/", "issues/",
+                     f"work-items/{one['work_items']}/", f"issues/{one['work_items']}/comments/",
+                     "members/", "project-members/", "pages/", f"pages/{one['pages']}/"]:
+            self.assertEqual(self.api_json(f"projects/{npid}/{path}", **kw), (403, self.DENIED), path)
+        self.assertEqual(self.api_json(f"projects/{npid}/work-items/{one['work_items']}/", method="PATCH",
+                                       body={"name": "x"}, **kw), (403, self.DENIED))
+        self.assertEqual(self.api_json(f"projects/{npid}/work-items/", method="POST", body={"name": "x"},
+                                       **kw), (403, self.DENIED))
+        self.assertEqual(self.api_json(f"work-items/{ident}-1/", **kw), (403, self.DENIED))
+        status, doc = self.api_json(f"work-items/search/?search={ident}&workspace_search=true", **kw)
+        self.assertEqual((status, doc), (200, {"issues": []}))
+        # a member project's cycle/module work items, and its search
+        cid = next(c["id"] for c in st["cycles"] if c["project"] == p0)
+        status, doc = self.api_json(f"projects/{p0}/cycles/{cid}/cycle-issues/", **kw)
+        self.assertEqual(status, 200)
+        self.assertGreater(doc["count"], 0)
+        self.assertEqual({r["project"] for r in doc["results"]}, {p0})
+        status, doc = self.api_json(f"work-items/search/?search={info['projects'][0]['identifier']}&limit=3",
+                                    **kw)
+        self.assertEqual(len(doc["issues"]), 3)
+        self.assertEqual(set(doc["issues"][0]), {"name", "id", "sequence_id", "project__identifier",
+                                                 "project_id", "workspace__slug"})
+        # a secret project of others: not listed, its detail 404
+        self.ctl("POST", "config", {"workspace": "nm", "project": npid, "network": 0})
+        status, doc = self.api_json("projects/", **kw)
+        self.assertEqual([r["id"] for r in doc["results"]], [p0, p1])
+        self.assertEqual(self.api_json(f"projects/{npid}/", **kw), (404, self.GONE))
+        # membership restored at runtime: listed (secret but member), readable
+        self.ctl("POST", "config", {"workspace": "nm", "project": npid, "member": True})
+        status, doc = self.api_json("projects/", **kw)
+        self.assertEqual(doc["results"][2]["id"], npid)
+        self.assertEqual((doc["results"][2]["is_member"], doc["results"][2]["member_role"]), (True, 20))
+        self.assertEqual(self.api_json(f"projects/{npid}/states/", **kw)[0], 200)
+        # membership removed from a seeded project: still listed (public), lists 403
+        self.ctl("POST", "config", {"workspace": "nm", "project": p0, "member": False})
+        self.assertEqual(self.api_json(f"projects/{p0}/labels/", **kw), (403, self.DENIED))
+        status, doc = self.api_json(f"projects/{p0}/", **kw)
+        self.assertEqual((status, doc["is_member"], doc["sort_order"]), (200, False, None))
+        # a soft-deleted project: its lists 403 (ProjectMember check first), its own detail 404
+        self.ctl("POST", "mutate", {"workspace": "nm", "op": "delete", "type": "project", "id": p1})
+        self.assertEqual(self.api_json(f"projects/{p1}/work-items/", **kw), (403, self.DENIED))
+        self.assertEqual(self.api_json(f"projects/{p1}/cycles/", **kw), (403, self.DENIED))
+        self.assertEqual(self.api_json(f"projects/{p1}/", **kw), (404, self.GONE))
+        self.ctl("POST", "config", {"workspace": "nm", "deleted_project_status": 404})
+        self.assertEqual(self.api_json(f"projects/{p1}/work-items/", **kw), (404, self.GONE))
+        # an unknown project id stays 404; bad control requests are refused
+        self.assertEqual(self.api_json("projects/nope/states/", **kw)[0], 404)
+        status, _, _ = self.request("POST", "/_sim/config", {"workspace": "nm", "project": npid, "network": 1})
+        self.assertEqual(status, 400)
+        status, _, _ = self.request("POST", "/_sim/config", {"workspace": "nm", "bogus_switch": True})
+        self.assertEqual(status, 400)
+
+    def test_bulk_update_moves_no_updated_at_and_sends_nothing(self):
+        st = self.private_ws("bulk")
+        pid = st["projects"][0]["id"]
+        done = next(s["id"] for s in st["states"] if s["group"] == "completed")
+        items = [r for r in st["work_items"] if r["state"] != done]
+        victim, parent = items[0], items[1]
+        self.ctl("POST", "webhooks/bulk/clear")
+        res = self.ctl("POST", "mutate", {"workspace": "bulk", "op": "bulk_update", "type": "work_item",
+                                          "id": victim["id"], "fields": {
+                                              "state": done, "start_date": "2031-01-01",
+                                              "target_date": "2031-01-09", "parent": parent["id"]}})
+        self.assertEqual(res["webhooks"], [])
+        obj = res["object"]
+        self.assertEqual(obj["updated_at"], victim["updated_at"])
+        self.assertEqual(obj["updated_by"], victim["updated_by"])
+        self.assertEqual((obj["state"], obj["start_date"], obj["target_date"], obj["parent"]),
+                         (done, "2031-01-01", "2031-01-09", parent["id"]))
+        self.assertIsNotNone(obj["completed_at"])
+        self.assertEqual(self.ctl("GET", "webhooks/bulk")["deliveries"], [])
+        kw = {"key": "plane_api_bulk", "ws": "bulk"}
+        status, doc = self.api_json(f"projects/{pid}/work-items/{victim['id']}/", **kw)
+        self.assertEqual((doc["target_date"], doc["state"]), ("2031-01-09", done))
+        self.assertEqual(datetime.fromisoformat(doc["updated_at"]),
+                         datetime.fromisoformat(victim["updated_at"].replace("Z", "+00:00")))
+        # back to an open state: completed_at cleared, still no updated_at change
+        res = self.ctl("POST", "mutate", {"workspace": "bulk", "op": "bulk_update", "id": victim["id"],
+                                          "fields": {"state": victim["state"]}})
+        self.assertEqual((res["object"]["completed_at"], res["object"]["updated_at"]),
+                         (None, victim["updated_at"]))
+        cyc = st["cycles"][0]
+        res = self.ctl("POST", "mutate", {"workspace": "bulk", "op": "bulk_update", "type": "cycle",
+                                          "id": cyc["id"], "fields": {"name": "Renamed quietly"}})
+        self.assertEqual((res["webhooks"], res["object"]["updated_at"], res["object"]["name"]),
+                         ([], cyc["updated_at"], "Renamed quietly"))
+        # an ordinary update does move updated_at and does send
+        res = self.ctl("POST", "mutate", {"workspace": "bulk", "op": "update", "id": victim["id"],
+                                          "fields": {"name": "loud"}})
+        self.assertNotEqual(res["object"]["updated_at"], victim["updated_at"])
+        self.assertTrue(res["webhooks"])
+        status, _, _ = self.request("POST", "/_sim/mutate", {"workspace": "bulk", "op": "bulk_update",
+                                                             "type": "project", "id": pid})
+        self.assertEqual(status, 400)
+
+    def test_work_items_route_switch(self):
+        st = self.private_ws("cev1")
+        pid, iid = st["projects"][0]["id"], st["work_items"][0]["id"]
+        ident = st["projects"][0]["identifier"]
+        kw = {"key": "plane_api_cev1", "ws": "cev1"}
+        self.ctl("POST", "config", {"workspace": "cev1", "work_items_route": False})
+        self.assertFalse(self.ctl("GET", "config")["workspaces"]["cev1"]["work_items_route"])
+        missing = (404, b'{"error": "Page not found."}')
+        for path in [f"projects/{pid}/work-items/", f"projects/{pid}/work-items/{iid}/",
+                     f"projects/{pid}/work-items/{iid}/comments/", f"work-items/{ident}-1/",
+                     "work-items/search/?search=a"]:
+            status, _, raw = self.api(path, **kw)
+            self.assertEqual((status, raw), missing, path)
+            status, _, raw = self.api(path, key=None, ws="cev1")   # a route miss comes before auth
+            self.assertEqual((status, raw), missing, path)
+        for method, path, body in (("PATCH", f"projects/{pid}/work-items/{iid}/", {"name": "x"}),
+                                   ("POST", f"projects/{pid}/work-items/", {"name": "x"})):
+            status, _, raw = self.api(path, method=method, body=body, **kw)
+            self.assertEqual((status, raw), missing)
+        # the legacy issues/ family keeps working
+        for path in [f"projects/{pid}/issues/", f"projects/{pid}/issues/{iid}/",
+                     f"projects/{pid}/issues/{iid}/comments/", f"issues/{ident}-1/",
+                     "issues/search/?search=a"]:
+            self.assertEqual(self.api(path, **kw)[0], 200, path)
+        status, doc = self.api_json(f"projects/{pid}/issues/{iid}/", method="PATCH",
+                                    body={"name": "via issues"}, **kw)
+        self.assertEqual((status, doc["name"]), (200, "via issues"))
+        self.ctl("POST", "config", {"workspace": "cev1", "work_items_route": True})
+        self.assertEqual(self.api(f"projects/{pid}/work-items/", **kw)[0], 200)
+
+    def test_refused_optional_resources(self):
+        st = self.private_ws("refuse", pages_enabled=True)
+        pid = st["projects"][0]["id"]
+        kw = {"key": "plane_api_refuse", "ws": "refuse"}
+        wiki = next(p["id"] for p in st["pages"] if p["project"] is None)
+        ppage = next(p["id"] for p in st["pages"] if p["project"] == pid)
+        cid, mid = st["cycles"][0]["id"], st["modules"][0]["id"]
+        self.ctl("POST", "config", {"workspace": "refuse", "refuse": {
+            "pages": 403, "archived-cycles": 400, "archived-modules": 404, "cycle-issues": 403,
+            "module-issues": 400}})
+        plan = {"error": "This feature is not available on your plan."}
+        for path, want in [("pages/", (403, self.DENIED)), (f"pages/{wiki}/", (403, self.DENIED)),
+                           (f"projects/{pid}/pages/", (403, self.DENIED)),
+                           (f"projects/{pid}/pages/{ppage}/", (403, self.DENIED)),
+                           (f"projects/{pid}/archived-cycles/", (400, plan)),
+                           (f"projects/{pid}/archived-modules/", (404, {"detail": "Not found."})),
+                           (f"projects/{pid}/cycles/{cid}/cycle-issues/", (403, self.DENIED)),
+                           (f"projects/{pid}/modules/{mid}/module-issues/", (400, plan))]:
+            self.assertEqual(self.api_json(path, **kw), want, path)
+        self.assertEqual(self.api(f"projects/{pid}/cycles/", **kw)[0], 200)
+        # pages disabled: 404 as before, whatever refuse says
+        self.ctl("POST", "config", {"workspace": "refuse", "pages_enabled": False})
+        self.assertEqual(self.api_json("pages/", **kw), (404, {"detail": "Not found."}))
+        self.ctl("POST", "config", {"workspace": "refuse", "pages_enabled": True, "refuse": {}})
+        self.assertEqual(self.api("pages/", **kw)[0], 200)
+        self.assertEqual(self.api(f"projects/{pid}/archived-cycles/", **kw)[0], 200)
+        status, _, _ = self.request("POST", "/_sim/config", {"workspace": "refuse", "refuse": {"wiki": 403}})
+        self.assertEqual(status, 400)
+
+    def test_tied_sort_keys_and_tie_shuffle(self):
+        self.ctl("POST", "seed", {"workspace": "ties", "projects": 3, "items_per_project": 4,
+                                  "cycles_per_project": 4, "modules_per_project": 4,
+                                  "labels_per_project": 5, "tied_timestamps": True,
+                                  "tied_project_created_at": True, "api_key": "plane_api_ties"})
+        st = self.ctl("GET", "state/ties")
+        pid = st["projects"][0]["id"]
+        kw = {"key": "plane_api_ties", "ws": "ties"}
+        for kind in ("labels", "cycles", "modules"):
+            self.assertEqual(len({r["created_at"] for r in st[kind] if r["project"] == pid}), 1, kind)
+        self.assertEqual({p["created_at"] for p in st["projects"]}.__len__(), 1)
+        self.assertEqual({p["sort_order"] for p in st["projects"]}, {65535.0})
+
+        def ids(path):
+            return tuple(r["id"] for r in self.api_json(path, **kw)[1]["results"])
+
+        # default: ties broken by id, the same order on every request
+        by_id = tuple(sorted(p["id"] for p in st["projects"]))
+        self.assertEqual({ids("projects/?order_by=created_at") for _ in range(5)}, {by_id})
+        self.assertEqual({ids("projects/") for _ in range(5)}, {by_id})
+        self.assertEqual(len({ids(f"projects/{pid}/cycles/") for _ in range(5)}), 1)
+        self.ctl("POST", "config", {"workspace": "ties", "tie_shuffle": True})
+        labels = sorted(r["id"] for r in st["labels"] if r["project"] == pid)
+        for path, members in ((f"projects/{pid}/labels/", labels),
+                              (f"projects/{pid}/cycles/", [r["id"] for r in st["cycles"] if r["project"] == pid]),
+                              (f"projects/{pid}/modules/", [r["id"] for r in st["modules"] if r["project"] == pid]),
+                              ("projects/?order_by=created_at", list(by_id)), ("projects/", list(by_id))):
+            orders = {ids(path) for _ in range(25)}
+            self.assertGreater(len(orders), 1, path)
+            self.assertTrue(all(sorted(o) == sorted(members) for o in orders), path)
+        # offset pages over tied rows repeat and skip rows
+        walks = []
+        for _ in range(20):
+            seen = []
+            for page in range(3):
+                seen += ids(f"projects/{pid}/labels/?per_page=2&cursor=2:{page}:0")
+            walks.append(len(set(seen)))
+        self.assertLess(min(walks), 5)
+        # distinct keys keep their order
+        status, doc = self.api_json(f"projects/{pid}/work-items/", **kw)
+        created = [r["created_at"] for r in doc["results"]]
+        self.assertEqual(created, sorted(created, reverse=True))
+        self.ctl("POST", "config", {"workspace": "ties", "tie_shuffle": False})
+        self.assertEqual({ids("projects/?order_by=created_at") for _ in range(5)}, {by_id})
+
+    def test_project_timezones_and_cycle_days(self):
+        from datetime import time as dtime, timedelta
+        from zoneinfo import ZoneInfo
+        info = self.ctl("POST", "seed", {"workspace": "tzs", "projects": 2, "items_per_project": 2,
+                                         "cycles_per_project": 3, "tz": "Z", "api_key": "plane_api_tzs",
+                                         "now": "2026-03-01T12:00:00Z",
+                                         "project_timezones": ["Asia/Kolkata", "America/Los_Angeles"]})
+        st = self.ctl("GET", "state/tzs")
+        zones = {p["id"]: p["timezone"] for p in st["projects"]}
+        self.assertEqual(list(zones.values()), ["Asia/Kolkata", "America/Los_Angeles"])
+        kolkata, la = [p["id"] for p in info["projects"]]
+        for c in st["cycles"]:
+            self.assertEqual(c["timezone"], zones[c["project"]])
+            zone = ZoneInfo(c["timezone"])
+            start = datetime.fromisoformat(c["start_date"].replace("Z", "+00:00")).astimezone(zone)
+            end = datetime.fromisoformat(c["end_date"].replace("Z", "+00:00")).astimezone(zone)
+            self.assertEqual((start.time(), start.date().isoformat()), (dtime(0, 0, 1), c["_start_day"]))
+            self.assertEqual((end.time(), end.date().isoformat()), (dtime(23, 59), c["_end_day"]))
+        # cycles follow each other day by day
+        for pid in (kolkata, la):
+            cyc = sorted((c for c in st["cycles"] if c["project"] == pid), key=lambda c: c["_start_day"])
+            for a, b in zip(cyc, cyc[1:]):
+                self.assertEqual(datetime.fromisoformat(a["_end_day"]) + timedelta(days=1),
+                                 datetime.fromisoformat(b["_start_day"]))
+        # rendered in the key owner's zone (UTC): the first 10 characters are a day off
+        status, doc = self.api_json(f"projects/{kolkata}/cycles/", key="plane_api_tzs", ws="tzs")
+        days = {c["id"]: c["_start_day"] for c in st["cycles"]}
+        for c in doc["results"]:
+            self.assertTrue(c["start_date"].endswith("Z"))
+            self.assertNotEqual(c["start_date"][:10], days[c["id"]])
+            self.assertEqual(c["timezone"], "Asia/Kolkata")
+        status, doc = self.api_json(f"projects/{la}/cycles/", key="plane_api_tzs", ws="tzs")
+        ends = {c["id"]: c["_end_day"] for c in st["cycles"]}
+        self.assertTrue(all(c["end_date"][:10] != ends[c["id"]] for c in doc["results"]))
+        # default: UTC projects and cycles, days still exposed
+        self.assertEqual({p["timezone"] for p in self.state["projects"]}, {"UTC"})
+        c = self.ctl("GET", "state/acme")["cycles"][0]
+        self.assertEqual((c["timezone"], c["_start_day"]), ("UTC", c["start_date"][:10]))
+
+    def test_page_size_cap(self):
+        self.private_ws("cap", items_per_project=250, pages_enabled=True)
+        pid = self.ctl("GET", "state/cap")["projects"][0]["id"]
+        kw = {"key": "plane_api_cap", "ws": "cap"}
+        items = f"projects/{pid}/work-items/"
+        self.ctl("POST", "config", {"workspace": "cap", "page_size_cap": 100})
+        self.assertEqual(self.api_json(items + "?per_page=101", **kw),
+                         (400, {"detail": "Invalid per_page value. Cannot exceed 100."}))
+        status, doc = self.api_json(items, **kw)
+        self.assertEqual((doc["count"], doc["next_cursor"]), (100, "100:1:0"))
+        self.ctl("POST", "config", {"workspace": "cap", "page_size_mode": "clamp"})
+        status, doc = self.api_json(items + "?per_page=250", **kw)
+        self.assertEqual((status, doc["count"], doc["next_cursor"], doc["prev_cursor"], doc["total_pages"]),
+                         (200, 100, "100:1:0", "100:-1:1", 3))
+        status, clamped = self.api_json(items + "?per_page=250&cursor=250:1:0", **kw)
+        status, ref = self.api_json(items + "?per_page=100&cursor=100:1:0", **kw)
+        self.assertEqual([r["id"] for r in clamped["results"]], [r["id"] for r in ref["results"]])
+        self.assertEqual(clamped["next_cursor"], "100:2:0")
+        # pages: documented default 20 / max 100, lowered by a smaller cap
+        status, doc = self.api_json("pages/?per_page=500", **kw)
+        self.assertEqual((status, doc["next_cursor"]), (200, "100:1:0"))
+        self.ctl("POST", "config", {"workspace": "cap", "page_size_cap": 1, "page_size_mode": "reject"})
+        status, doc = self.api_json("pages/", **kw)
+        self.assertEqual((doc["count"], doc["next_cursor"]), (1, "1:1:0"))
+        self.assertEqual(self.api_json("projects/?per_page=2", **kw)[0], 400)
+        self.ctl("POST", "config", {"workspace": "cap", "page_size_cap": 1000})
+        self.assertEqual(self.api_json("pages/?per_page=101", **kw),
+                         (400, {"detail": "Invalid per_page value. Cannot exceed 100."}))
+        self.assertEqual(self.api_json(items + "?per_page=1000", **kw)[1]["count"], 250)
+
+    def test_v2_cloud_webhook_shape(self):
+        st = self.private_ws("cloud")
+        pid = st["projects"][0]["id"]
+        victim = st["work_items"][2]
+        other = next(s["id"] for s in st["states"] if s["id"] != victim["state"] and s["group"] != "triage")
+        self.ctl("POST", "config", {"workspace": "cloud", "v2_shape": "cloud"})
+
+        def v2(res):
+            d = next(d for d in res["webhooks"] if d["version"] == "v2")
+            body = d["body"].encode()
+            self.assertEqual(d["headers"]["X-Plane-Signature"],
+                             hmac.new(b"plane_wh_secret", body, hashlib.sha256).hexdigest())
+            return json.loads(body)
+
+        def no_nulls(v):
+            if isinstance(v, dict):
+                return all(no_nulls(x) for x in v.values())
+            if isinstance(v, list):
+                return all(no_nulls(x) for x in v)
+            return v is not None
+
+        res = self.ctl("POST", "mutate", {"workspace": "cloud", "op": "update", "id": victim["id"],
+                                          "fields": {"name": "cloudy", "state": other}})
+        q = v2(res)
+        data = q["data"]
+        for rest, cloud in (("state", "state_id"), ("labels", "label_ids"), ("assignees", "assignee_ids"),
+                            ("parent", "parent_id"), ("project", "project_id"),
+                            ("workspace", "workspace_id"), ("estimate_point", "estimate_point_id"),
+                            ("type", "type_id")):
+            self.assertIn(cloud, data)
+            self.assertNotIn(rest, data)
+        self.assertEqual((data["state_id"], data["project_id"], data["label_ids"]),
+                         (other, pid, victim["labels"]))
+        self.assertEqual((data["estimate_point_id"], data["deleted_at"]), ("None", "None"))
+        self.assertTrue(no_nulls(data))
+        self.assertRegex(data["updated_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
+        self.assertEqual(q["previous_attributes"], {"name": victim["name"], "state_id": victim["state"]})
+        v1 = json.loads(next(d for d in res["webhooks"] if d["version"] == "v1")["body"])
+        self.assertIsInstance(v1["data"]["state"], dict)   # v1 is unchanged
+        # archive: the full previous record, Postgres text datetimes
+        q = v2(self.ctl("POST", "mutate", {"workspace": "cloud", "op": "archive", "id": victim["id"]}))
+        prev = q["previous_attributes"]
+        self.assertEqual((q["event"], q["data"]), ("workitem.archived", {}))
+        self.assertRegex(prev["created_at"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?\+00$")
+        self.assertEqual((prev["project_id"], prev["state_id"]), (pid, other))
+        self.assertIsNone(prev["estimate_point_id"])
+        cyc, mod = st["cycles"][0], st["modules"][0]
+        data = v2(self.ctl("POST", "mutate", {"workspace": "cloud", "op": "update", "type": "cycle",
+                                              "id": cyc["id"], "fields": {"name": "c2"}}))["data"]
+        self.assertEqual((data["project_id"], data["owned_by_id"]), (pid, cyc["owned_by"]))
+        self.assertNotIn("owned_by", data)
+        self.assertTrue(data["start_date"].endswith("+00:00"))
+        data = v2(self.ctl("POST", "mutate", {"workspace": "cloud", "op": "update", "type": "module",
+                                              "id": mod["id"], "fields": {"name": "m2"}}))["data"]
+        self.assertEqual((data["lead_id"], data["member_ids"]), (mod["lead"], mod["members"]))
+        self.assertNotIn("members", data)
+        # default "rest": today's data
+        self.ctl("POST", "config", {"workspace": "cloud", "v2_shape": "rest"})
+        q = v2(self.ctl("POST", "mutate", {"workspace": "cloud", "op": "update", "type": "cycle",
+                                           "id": cyc["id"], "fields": {"name": "c3"}}))
+        self.assertEqual(q["data"]["project"], pid)
+        self.assertIsNone(q["data"]["deleted_at"])
+
+    def test_trim_writes(self):
+        info = self.ctl("POST", "seed", {"workspace": "trim", "projects": 2, "items_per_project": 5,
+                                         "members": 6, "project_member_fraction": 0.5, "seed": 2,
+                                         "api_key": "plane_api_trim"})
+        kw = {"key": "plane_api_trim", "ws": "trim"}
+        p0, p1 = [p["id"] for p in info["projects"]]
+        in_p0 = [u["id"] for u in info["users"] if p0 in u["projects"]]
+        outsider = next(u["id"] for u in info["users"] if p0 not in u["projects"])
+        self.assertIn(info["owner"], in_p0)
+        st = self.ctl("GET", "state/trim")
+        self.assertEqual(st["projects"][0]["_members"], in_p0)
+        self.assertEqual([u["id"] for u in self.api_json(f"projects/{p0}/members/", **kw)[1]], in_p0)
+        self.assertEqual(st["projects"][0]["total_members"], len(in_p0))
+        own = next(r["id"] for r in st["labels"] if r["project"] == p0)
+        foreign = next(r["id"] for r in st["labels"] if r["project"] == p1)
+        item = next(r["id"] for r in st["work_items"] if r["project"] == p0)
+        body = {"assignees": [info["owner"], outsider], "labels": [own, foreign]}
+        status, doc = self.api_json(f"projects/{p0}/work-items/{item}/", method="PATCH", body=body, **kw)
+        self.assertEqual((status, doc["assignees"], doc["labels"]), (200, body["assignees"], body["labels"]))
+        self.ctl("POST", "config", {"workspace": "trim", "trim_writes": True})
+        status, doc = self.api_json(f"projects/{p0}/work-items/{item}/", method="PATCH", body=body, **kw)
+        self.assertEqual((status, doc["assignees"], doc["labels"]), (200, [info["owner"]], [own]))
+        status, doc = self.api_json(f"projects/{p0}/work-items/", method="POST",
+                                    body=dict(body, name="trimmed"), **kw)
+        self.assertEqual((status, doc["assignees"], doc["labels"]), (201, [info["owner"]], [own]))
+        # a guest (role 5) of the project is trimmed too
+        guest = next(u for u in in_p0 if u != info["owner"])
+        self.ctl("POST", "config", {"workspace": "trim", "project": p0, "member": True, "user": guest,
+                                    "role": 5})
+        status, doc = self.api_json(f"projects/{p0}/work-items/{item}/", method="PATCH",
+                                    body={"assignees": [guest, info["owner"]]}, **kw)
+        self.assertEqual(doc["assignees"], [info["owner"]])
+        # MCP writes go through the same validation
+        sid = self.mcp_session("trim")
+        res = self.mcp_call(sid, "workitem", {"action": "update", "project_id": p0, "work_item_id": item,
+                                              "assignees": [outsider], "labels": [foreign, own]}, ws="trim")
+        self.assertFalse(res["result"]["isError"])
+        self.assertEqual((res["result"]["structuredContent"]["assignees"],
+                          res["result"]["structuredContent"]["labels"]), ([], [own]))
+
+    def test_mcp_hosted_endpoints_and_sessions(self):
+        self.addCleanup(self.ctl, "POST", "mcp/config", {})
+        self.private_ws("mcph")
+        self.ctl("POST", "tokens", {"workspace": "mcph", "token": "mcph-bearer"})
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        base = dict(self.MCP_HEADERS, **{"X-Workspace-slug": "mcph"})
+        key = dict(base, Authorization="Bearer plane_api_mcph")
+        bearer = dict(base, Authorization="Bearer mcph-bearer")
+
+        def post(path, msg, headers, sid=None):
+            h = dict(headers, **({"Mcp-Session-Id": sid} if sid else {}))
+            status, hdrs, raw = self.request_raw("POST", path, json.dumps(msg).encode(), h)
+            return status, hdrs, (json.loads(raw) if raw else None)
+
+        # hosted API-key endpoint: an OAuth/bearer token is not an API key
+        status, hdrs, _ = post("/http/api-key/mcp", init, bearer)
+        self.assertEqual(status, 401)
+        self.assertIn("Bearer", hdrs["WWW-Authenticate"])
+        # the OAuth proxy takes no raw Plane credential
+        for h in (key, bearer):
+            status, hdrs, _ = post("/http/mcp", init, h)
+            self.assertEqual(status, 401)
+            self.assertIn("Bearer", hdrs["WWW-Authenticate"])
+        # each hosted MCP request spends one slot of the key's REST bucket
+        self.ctl("POST", "config", {"rate_limit": 3, "rate_window": 60, "reset_buckets": True})
+        status, hdrs, _ = post("/http/api-key/mcp", init, key)
+        self.assertEqual(status, 200)
+        sid = hdrs["Mcp-Session-Id"]
+        self.assertEqual(post("/http/api-key/mcp", ping, key, sid)[0], 200)
+        self.assertEqual(self.api("projects/", key="plane_api_mcph", ws="mcph")[0], 200)
+        status, hdrs, doc = post("/http/api-key/mcp", ping, key, sid)
+        self.assertEqual((status, doc), (429, {"error_code": 5900, "error_message": "RATE_LIMIT_EXCEEDED"}))
+        self.assertGreaterEqual(int(hdrs["Retry-After"]), 1)
+        self.assertEqual(self.api("projects/", key="plane_api_mcph", ws="mcph")[0], 429)
+        sid2 = self.mcp_session("mcph")    # /mcp is not rate-limited
+        self.ctl("POST", "config", {"rate_limit": 0, "reset_buckets": True})
+        # require_api_key on /mcp
+        self.ctl("POST", "mcp/config", {"require_api_key": True})
+        self.assertEqual(post("/mcp", init, bearer)[0], 401)
+        self.assertEqual(post("/mcp", init, key)[0], 200)
+        # unknown session: 404 (spec) or 400 (older SDKs)
+        status, _, doc = post("/mcp", ping, key, "no-such-session")
+        self.assertEqual((status, doc["error"]["message"]), (404, "Session not found"))
+        self.ctl("POST", "mcp/config", {"stale_session_status": 400})
+        status, _, doc = post("/mcp", ping, key, "no-such-session")
+        self.assertEqual((status, doc["error"]["message"]), (400, "Bad Request: No valid session ID provided"))
+        # live sessions are listed; DELETE ends one; an idle session expires after session_ttl_s
+        state = self.ctl("GET", "mcp")
+        self.assertIn(sid2, state["sessions"])
+        self.assertEqual(state["live_sessions"], len(state["sessions"]))
+        self.assertEqual(self.request_raw("DELETE", "/mcp", headers=dict(key, **{"Mcp-Session-Id": sid2}))[0],
+                         200)
+        self.assertNotIn(sid2, self.ctl("GET", "mcp")["sessions"])
+        self.assertEqual(post("/mcp", ping, key, sid2)[0], 400)
+        self.assertEqual(post("/mcp", ping, key, sid)[0], 200)
+        self.ctl("POST", "mcp/config", {"session_ttl_s": 0.05})
+        time.sleep(0.1)    # not synchronisation: the session must be idle longer than its TTL
+        self.assertNotIn(sid, self.ctl("GET", "mcp")["sessions"])
+        self.assertEqual(post("/mcp", ping, key, sid)[0], 404)
+        status, _, _ = self.request("POST", "/_sim/mcp/config", {"stale_session_status": 410})
+        self.assertEqual(status, 400)
+
+    def test_oauth_install_redirect_without_state(self):
+        self.addCleanup(self.ctl, "POST", "oauth/config", {})
+        app = self.oauth_app("oauthns")
+        self.assertEqual(self.ctl("GET", "oauth/config"), {"config": {"omit_state": False}})
+        self.ctl("POST", "oauth/config", {"omit_state": True})
+        self.assertEqual(self.ctl("GET", "oauth/config"), {"config": {"omit_state": True}})
+        status, hdrs, _ = self.authorize(app, state="st-ns")
+        self.assertEqual(status, 302)
+        q = parse_qs(urlsplit(hdrs["Location"]).query)
+        self.assertEqual(set(q), {"tenant", "code", "app_installation_id"})
+        self.ctl("POST", "oauth/config", {})
+        status, hdrs, _ = self.authorize(app, state="st-ns")
+        self.assertEqual(parse_qs(urlsplit(hdrs["Location"]).query)["state"], ["st-ns"])
+
+    def test_profile_real_and_config_doc(self):
+        self.private_ws("prof", pages_enabled=True)
+        kw = {"key": "plane_api_prof", "ws": "prof"}
+        cfg = self.ctl("GET", "config")["workspaces"]["prof"]
+        self.assertEqual({k: cfg[k] for k in ("tie_shuffle", "v2_shape", "trim_writes", "refuse",
+                                              "page_size_cap", "page_size_mode", "work_items_route")},
+                         {"tie_shuffle": False, "v2_shape": "rest", "trim_writes": False, "refuse": {},
+                          "page_size_cap": 1000, "page_size_mode": "reject", "work_items_route": True})
+        doc = self.ctl("POST", "config", {"workspace": "prof", "profile": "real"})
+        self.assertEqual({k: doc["workspaces"]["prof"][k] for k in ("tie_shuffle", "v2_shape", "trim_writes",
+                                                                    "refuse", "page_size_cap",
+                                                                    "page_size_mode")},
+                         {"tie_shuffle": True, "v2_shape": "cloud", "trim_writes": True,
+                          "refuse": {"pages": 403}, "page_size_cap": 100, "page_size_mode": "reject"})
+        self.assertEqual(self.api_json("pages/", **kw), (403, self.DENIED))
+        self.assertEqual(self.api_json("projects/?per_page=101", **kw)[0], 400)
+        self.ctl("POST", "config", {"workspace": "prof", "refuse": {}})   # a later override
+        self.assertEqual(self.api("pages/", **kw)[0], 200)
+        self.assertTrue(self.ctl("GET", "config")["workspaces"]["prof"]["tie_shuffle"])
+        self.ctl("POST", "config", {"workspace": "prof", "profile": "default"})
+        self.assertFalse(self.ctl("GET", "config")["workspaces"]["prof"]["tie_shuffle"])
+        # re-seeding a workspace starts from the defaults again
+        self.ctl("POST", "config", {"workspace": "prof", "profile": "real"})
+        self.private_ws("prof")
+        self.assertEqual(self.ctl("GET", "config")["workspaces"]["prof"]["v2_shape"], "rest")
 
 def sse_data(text):
     """The data of each event of a text/event-stream body (multi-line data joined with \\n)."""
