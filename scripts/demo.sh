@@ -35,10 +35,14 @@ if [ -n "${PLANE_API_KEY:-}" ] && [ -n "${PLANE_WORKSPACE:-}" ]; then
   SLUG=$PLANE_WORKSPACE
   API_URL=${PLANE_API_URL:-https://api.plane.so}
   RATE=60
+  # Credentials go only to the hosts plane.allowed_hosts lists: Plane Cloud, and this one.
+  API_HOST=$(sed -E 's#^[a-z]+://([^/:]+).*#\1#' <<<"$API_URL")
+  ALLOWED_HOSTS="api.plane.so, mcp.plane.so, $API_HOST"
   echo "== mirroring the real Plane workspace '$SLUG' from $API_URL"
 else
   SLUG=acme
   RATE=0
+  ALLOWED_HOSTS="127.0.0.1"  # the simulator, on loopback
   echo "== starting the local Plane simulator with a seeded workspace '$SLUG'"
   $PY test/simulator/plane_sim.py --port 0 --port-file "$WORK/sim.port" --parent-pid $$ \
     --rate-limit 0 >"$WORK/sim.log" 2>&1 &
@@ -53,7 +57,7 @@ fi
 echo "== starting a private Postgres (as user ${PLANE_PG_USER:-postgres}) with plane_connector preloaded"
 pgcluster_start "$WORK/pg" "$(pgcluster_free_port)" \
   "shared_preload_libraries = 'plane_connector'" "plane.database = 'plane_demo'" \
-  "plane.rate_limit_per_minute = $RATE"
+  "plane.rate_limit_per_minute = $RATE" "plane.allowed_hosts = '$ALLOWED_HOSTS'"
 createdb plane_demo
 export PGDATABASE=plane_demo
 
@@ -63,7 +67,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
-CREATE EXTENSION plane_connector;
+CREATE EXTENSION plane_connector CASCADE;
 \i test/fixtures/vault_fixture.sql
 SQL
 # The key reaches psql through its environment (\getenv), never a command line (ps) or the log.

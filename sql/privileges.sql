@@ -7,8 +7,8 @@
 SELECT vault.create_secret('plane_api_TOPSECRET', 'plane_api_key:acme') IS NOT NULL AS stored;
 SELECT workspace_slug FROM work_plane.add_installation('acme');
 SELECT workspace_slug FROM work_plane.add_installation('globex');
-INSERT INTO work_plane.items (workspace_slug, plane_id, item_type, name, raw)
-VALUES ('acme', 'a1', 'issue', 'acme item', '{}'), ('globex', 'g1', 'issue', 'globex item', '{}');
+INSERT INTO work_plane.items (workspace_slug, plane_id, item_type, name, project_plane_id, raw)
+VALUES ('acme', 'a1', 'issue', 'acme item', 'p1', '{}'), ('globex', 'g1', 'issue', 'globex item', 'p2', '{}');
 CREATE ROLE plane_test_alice LOGIN IN ROLE plane_connector_reader;
 CREATE ROLE plane_test_bob LOGIN IN ROLE plane_connector_admin;
 CREATE ROLE plane_test_hook LOGIN IN ROLE plane_connector_ingest;
@@ -38,7 +38,38 @@ SELECT count(*) FROM work_plane.sync_status;
 SELECT decrypted_secret FROM vault.decrypted_secrets;
 DELETE FROM work_plane.items;
 SELECT work_plane.remove_installation('initech');
+-- ...and cannot point an installation at a server of its choosing: credentials go only to the
+-- hosts a superuser lists in plane.allowed_hosts, over https.
+SELECT work_plane.add_installation('evil', api_url => 'https://plane.attacker.example');
+SELECT work_plane.add_installation('evil', mcp_url => 'https://mcp.attacker.example/mcp');
+SELECT work_plane.add_installation('evil', api_url => 'http://api.plane.so');
+SELECT work_plane.add_installation('acme', api_url => 'https://attacker.example');
+SELECT api_url FROM work_plane.installations WHERE workspace_slug = 'acme';
+SELECT workspace_slug, api_url FROM work_plane.add_installation('cloudco', api_url => 'https://api.plane.so');
+SELECT work_plane.remove_installation('cloudco');
+-- A change records who asked for it (the caller, not the functions' owner).
+SELECT work_plane.update_work_item('acme', 'a1', '{"name": "renamed"}') IS NOT NULL AS recorded;  -- refused: writeback is off
+SELECT created_by, status FROM work_plane.pending_changes ORDER BY id DESC LIMIT 1;
+-- A grant must name a role that exists.
+INSERT INTO work_plane.workspace_access VALUES ('no_such_role', 'acme');
 RESET ROLE;
+
+-- A superuser may register another host (with a warning): the workers still send nothing there
+-- until plane.allowed_hosts lists it.
+SELECT workspace_slug, api_url FROM work_plane.add_installation('selfhosted', api_url => 'https://plane.internal.example');
+SELECT work_plane.remove_installation('selfhosted');
+
+-- A reader sees its own grants only, and a role dropped after its grant breaks no query.
+CREATE ROLE plane_test_carol LOGIN IN ROLE plane_connector_reader;
+INSERT INTO work_plane.workspace_access VALUES ('plane_test_carol', 'globex');
+SET ROLE plane_test_alice;
+SELECT role_name, workspace_slug FROM work_plane.workspace_access ORDER BY 1;
+RESET ROLE;
+DROP ROLE plane_test_carol;
+SET ROLE plane_test_alice;
+SELECT workspace_slug, plane_id FROM work_plane.items ORDER BY 1;
+RESET ROLE;
+DELETE FROM work_plane.workspace_access WHERE role_name = 'plane_test_carol';
 
 -- The ingest role may call ingest_webhook and nothing else.
 SET ROLE plane_test_hook;

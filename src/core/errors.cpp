@@ -12,6 +12,7 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::ServerError: return "server_error";
     case ErrorKind::RateLimited: return "rate_limited";
     case ErrorKind::Auth: return "auth";
+    case ErrorKind::Forbidden: return "forbidden";
     case ErrorKind::Parse: return "parse";
     case ErrorKind::Config: return "config";
     case ErrorKind::Internal: return "internal";

@@ -13,7 +13,8 @@ enum class ErrorKind {
   Http,         // Plane answered with an error status we do not retry (4xx)
   ServerError,  // 5xx: retried, then reported
   RateLimited,  // 429 that outlasted our patience
-  Auth,         // 401/403: the credential is missing, wrong or expired
+  Auth,         // the credential is missing, wrong or expired (401, or 403 on a workspace-level call)
+  Forbidden,    // 403 on one resource: the key's user may not read it (not a credential failure)
   Parse,        // a body that is not the JSON shape Plane documents
   Config,       // bad settings (URL, slug, missing secret)
   Internal,

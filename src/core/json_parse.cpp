@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/errors.hpp"
+
 namespace plane {
 
 namespace {
@@ -82,6 +84,44 @@ json parse_json(std::string_view text) {
     depth_set = true;
   }
   return parse_with(parser, text);
+}
+
+int json_nesting_depth(std::string_view text, int limit) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character (an escaped quote does not end the string)
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return limit + 1;
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+json parse_json_checked(std::string_view text, const char* what) {
+  if (json_nesting_depth(text, kMaxJsonDepth) > kMaxJsonDepth) {
+    throw PlaneError(ErrorKind::Parse, std::string(what) + " nests deeper than " +
+                                           std::to_string(kMaxJsonDepth) + " levels");
+  }
+  json doc = parse_json(text);
+  if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, std::string(what) + " is not valid JSON");
+  return doc;
 }
 
 }  // namespace plane

@@ -2,6 +2,7 @@
 #include "core/mapping.hpp"
 
 #include <cstdint>
+#include <utility>
 
 #include "core/errors.hpp"
 #include "core/timestamp.hpp"
@@ -16,7 +17,7 @@ const json* field(const json& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return nullptr;
-  // Plane's v2 webhook examples render nulls as the string "None" (plane-api.md §5b).
+  // Plane's v2 webhooks render nulls as the string "None".
   if (it->is_string() && it->get_ref<const std::string&>() == "None") return nullptr;
   return &*it;
 }
@@ -126,6 +127,9 @@ json map_project(const json& p) {
   row["identifier"] = text_or_null(p, "identifier");
   row["description_text"] = text_or_null(p, "description_text");
   row["network"] = int_or_null(p, "network");
+  // Per calling user: false for a public project the key's user never joined, whose lists answer 403.
+  row["is_member"] = bool_or_null(p, "is_member");
+  row["timezone"] = text_or_null(p, "timezone");
   row["archived_at"] = timestamp_or_null(p, "archived_at");
   row["plane_created_at"] = timestamp_or_null(p, "created_at");
   row["plane_updated_at"] = timestamp_or_null(p, "updated_at");
@@ -176,13 +180,25 @@ json map_work_item(json&& it, const std::string& project_id) {
 
 namespace plane {
 
-json map_cycle(const json& c, const std::string& project_id) {
+json map_cycle(const json& c, const std::string& project_id, CalendarZones* zones,
+               const std::string& project_zone) {
   json row = item_row(c, "cycle", "cycle", project_id);
-  // Cycle start_date/end_date are datetimes (plane-api.md §3); dates are kept for range queries.
   row["starts_at"] = timestamp_or_null(c, "start_date");
   row["ends_at"] = timestamp_or_null(c, "end_date");
   row["start_date"] = date_or_null(c, "start_date");
   row["target_date"] = date_or_null(c, "end_date");
+  json own_zone = text_or_null(c, "timezone");
+  const std::string zone = own_zone.is_string() ? own_zone.get<std::string>() : project_zone;
+  if (zones != nullptr && !zone.empty()) {
+    for (const auto& [instant, day] : {std::make_pair("starts_at", "start_date"),
+                                       std::make_pair("ends_at", "target_date")}) {
+      const json& t = row[instant];
+      if (!t.is_string()) continue;
+      if (auto us = parse_timestamp_micros(t.get_ref<const std::string&>())) {
+        if (auto local = zones->local_date(*us, zone)) row[day] = *local;
+      }
+    }
+  }
   row["assignee_ids"] = json::array();
   row["label_ids"] = json::array();
   return row;

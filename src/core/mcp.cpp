@@ -10,9 +10,10 @@
 #include <set>
 #include <utility>
 
+#include "core/json_parse.hpp"
 #include "core/plane_client.hpp"  // describe_error_body
 #include "core/runtime.hpp"
-#include "core/webhook.hpp"  // json_nesting_depth
+#include "core/text.hpp"
 
 namespace plane {
 
@@ -23,7 +24,7 @@ namespace {
 constexpr int kMaxToolPages = 1000;
 
 // Deeper JSON is not parsed: nlohmann copies and dumps recursively, so a reply of a few hundred
-// kilobytes of '[' would overflow the stack of the backend (as for webhooks, kMaxWebhookJsonDepth).
+// kilobytes of '[' would overflow the stack of the backend (as for webhooks, kMaxJsonDepth).
 constexpr int kMaxReplyDepth = 256;
 
 // MCP: a session id "MUST only contain visible ASCII characters (0x21 to 0x7E)". The session id and
@@ -114,7 +115,7 @@ std::optional<json> find_response(const std::vector<json>& messages, long id) {
 }
 
 const std::set<std::string>& read_actions() {
-  // plane-api.md §6, plane-mcp-server 0.3.x: the actions declared Action(read=True).
+  // plane-mcp-server 0.3.x (Python): the actions it declares Action(read=True).
   static const std::set<std::string> actions = {
       "list",           "retrieve",       "list_archived",       "retrieve_by_identifier",
       "search",         "count",          "worklog_summary",     "get_features",
@@ -124,7 +125,7 @@ const std::set<std::string>& read_actions() {
 }
 
 const std::set<std::string>& node_mutating_tools() {
-  // plane-api.md §6, @makeplane/plane-mcp-server 0.1.5: the 27 mutating tools.
+  // @makeplane/plane-mcp-server 0.1.5 (Node): its 27 mutating tools.
   static const std::set<std::string> tools = {
       "create_project",     "create_issue",       "update_issue",        "add_issue_comment",
       "create_issue_type",  "update_issue_type",  "delete_issue_type",   "create_state",
@@ -226,8 +227,27 @@ std::string McpClient::safe(std::string text) const {
   for (char& c : text) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
-  if (text.size() > 300) text = text.substr(0, 300) + "...";
-  return text;
+  return truncate_utf8(text, 303);
+}
+
+void McpClient::end_session() {
+  if (session_id_.empty()) return;
+  HttpRequest request;
+  request.method = "DELETE";
+  request.url = endpoint_url_;
+  request.timeout_ms = std::min(timeout_ms_, 10000L);  // a courtesy: never hold the caller long
+  request.headers.emplace_back("Mcp-Session-Id", session_id_);
+  if (!protocol_version_.empty()) request.headers.emplace_back("Mcp-Protocol-Version", protocol_version_);
+  for (const auto& header : headers_) request.headers.push_back(header);
+  struct WipeHeaders {
+    HeaderList& h;
+    ~WipeHeaders() {
+      for (auto& header : h) secure_wipe(header.second);
+    }
+  } wipe{request.headers};
+  session_id_.clear();
+  initialized_ = false;
+  (void)transport_.perform(request);  // any status: the server forgets the session or never knew it
 }
 
 HttpResponse McpClient::post(const std::string& body) {
@@ -283,8 +303,9 @@ json McpClient::send_request(const std::string& method, const json& params, bool
   HttpResponse response = post(message.dump());
   const long status = response.status;
 
-  if (status == 404 && allow_reinit && !session_id_.empty() && method != "initialize") {
-    // MCP: a 404 to a request with a session id means the session is gone; start a new one.
+  if ((status == 404 || status == 400) && allow_reinit && !session_id_.empty() && method != "initialize") {
+    // MCP: a 404 to a request with a session id means the session is gone (older servers answer
+    // 400); start a new one and repeat the request once — a genuine 400 fails the second time.
     session_id_.clear();
     protocol_version_.clear();
     initialized_ = false;
@@ -425,6 +446,23 @@ json McpClient::call_tool(const std::string& name, const json& arguments) {
     throw PlaneError(ErrorKind::Parse, "the MCP tools/call result is not a JSON object");
   }
   return result;
+}
+
+std::string mcp_result_text(const json& result, std::size_t max_bytes) {
+  std::string text;
+  const json* content = result.is_object() && result.contains("content") ? &result["content"] : nullptr;
+  if (content != nullptr && content->is_array()) {
+    for (const auto& part : *content) {
+      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+          !part["text"].is_string()) {
+        continue;
+      }
+      if (!text.empty()) text += '\n';
+      text += part["text"].get<std::string>();
+      if (text.size() > max_bytes) break;
+    }
+  }
+  return truncate_utf8(text, max_bytes);
 }
 
 bool mcp_result_is_error(const json& result) {

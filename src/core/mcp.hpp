@@ -1,4 +1,4 @@
-// A Model Context Protocol client for Plane's MCP server (plane-api.md §6): JSON-RPC 2.0 over MCP's
+// A Model Context Protocol client for Plane's MCP server: JSON-RPC 2.0 over MCP's
 // "streamable HTTP" transport (protocol revision 2025-03-26). Every message is a POST to one
 // endpoint with `Accept: application/json, text/event-stream`; the server answers either with an
 // application/json body or with a text/event-stream whose events carry JSON-RPC messages. The
@@ -76,6 +76,11 @@ class McpClient {
   // (except for "initialize" itself).
   nlohmann::json request(const std::string& method, const nlohmann::json& params);
 
+  // Ends the session (HTTP DELETE with its Mcp-Session-Id): a streamable-HTTP server keeps every
+  // session until then, so clients that never end theirs pile them up on it. Nothing to do when
+  // no session was started. Transport errors propagate; any HTTP answer ends it on our side.
+  void end_session();
+
   bool initialized() const { return initialized_; }
   const std::string& session_id() const { return session_id_; }            // empty if none
   const std::string& protocol_version() const { return protocol_version_; }  // negotiated
@@ -119,10 +124,14 @@ class McpClient {
 // True when a tools/call result reports a tool error (`isError: true`).
 bool mcp_result_is_error(const nlohmann::json& result);
 
+// The text parts of a tools/call result's content, joined with newlines, cut to max_bytes on a
+// character boundary (for the audit log of a failed call).
+std::string mcp_result_text(const nlohmann::json& result, std::size_t max_bytes);
+
 // Whether calling `tool_descriptor` (an entry of list_tools(), or at least {"name": ...}) with
 // `action` (the value of its `action` argument; empty for tools without one) may change Plane:
 //  1. annotations.readOnlyHint == true                        → read (false)
-//  2. a non-empty action: one of the Python server's read actions (plane-api.md §6: list,
+//  2. a non-empty action: one of the Python server's read actions (plane-mcp-server 0.3.x: list,
 //     retrieve, list_archived, retrieve_by_identifier, search, count, worklog_summary,
 //     get_features, list_workitems, list_workitem_pages, me, list_workspace, list_project,
 //     list_roles, retrieve_role, get_pql_reference)           → read; any other action → mutating

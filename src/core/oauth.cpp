@@ -15,8 +15,8 @@
 
 #include "core/digest.hpp"
 #include "core/errors.hpp"
+#include "core/json_parse.hpp"
 #include "core/runtime.hpp"
-#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
@@ -33,7 +33,7 @@ constexpr long kOAuthTimeoutMs = 30000;
 
 // Deeper answers are refused unparsed: wipe_json_strings and nlohmann's copies recurse, so a body of
 // a few hundred kilobytes of '[' would overflow the stack of the backend (webhooks use the same
-// limit, kMaxWebhookJsonDepth).
+// limit, kMaxJsonDepth).
 constexpr int kMaxAnswerDepth = 256;
 
 bool too_deep(std::string_view body) {

@@ -5,21 +5,13 @@
 
 #include "core/errors.hpp"
 #include "core/json_parse.hpp"
-#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace plane {
 
 using nlohmann::json;
 
 ListPage parse_list_page(std::string_view body) {
-  // The page's objects are copied and dumped (recursive): a hostile body nesting deeper than any
-  // Plane object would overflow the stack and take the server down with the worker.
-  if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
-    throw PlaneError(ErrorKind::Parse, "list response nests deeper than " +
-                                           std::to_string(kMaxWebhookJsonDepth) + " levels");
-  }
-  json doc = parse_json(body);
-  if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "list response is not valid JSON");
+  json doc = parse_json_checked(body, "list response");
   ListPage page;
   if (doc.is_array()) {
     page.results = std::move(doc);

@@ -6,8 +6,9 @@
 #include <string_view>
 
 #include "core/errors.hpp"
+#include "core/hosts.hpp"
 #include "core/json_parse.hpp"
-#include "core/webhook.hpp"  // json_nesting_depth
+#include "core/text.hpp"
 
 namespace plane {
 
@@ -33,9 +34,9 @@ std::string strip_trailing_slash(std::string url) {
 
 std::string describe_error_body(std::string_view body) {
   // A deeply nested body is quoted raw: dump() recurses, and a few hundred kilobytes of '[' would
-  // overflow the stack (the limit is the webhooks' kMaxWebhookJsonDepth).
+  // overflow the stack.
   json doc;
-  if (json_nesting_depth(body, kMaxWebhookJsonDepth) <= kMaxWebhookJsonDepth) {
+  if (json_nesting_depth(body, kMaxJsonDepth) <= kMaxJsonDepth) {
     doc = json::parse(body.begin(), body.end(), nullptr, false);
   }
   std::string text;
@@ -47,9 +48,8 @@ std::string describe_error_body(std::string_view body) {
       }
     }
   }
-  if (text.empty()) text = std::string(body.substr(0, 200));
-  if (text.size() > 200) text = text.substr(0, 200) + "...";
-  return text;
+  if (text.empty()) return truncate_utf8(body, 200, "");
+  return truncate_utf8(text, 203);  // 200 bytes and "..."
 }
 
 PlaneClient::PlaneClient(PlaneClientConfig config, HttpTransport& transport,
@@ -59,6 +59,7 @@ PlaneClient::PlaneClient(PlaneClientConfig config, HttpTransport& transport,
       budget_(budget),
       credentials_(credentials),
       waiter_(waiter),
+      per_page_(config_.per_page),
       rng_(std::random_device{}()) {
   config_.api_url = strip_trailing_slash(config_.api_url);
   if (config_.api_url.rfind("http://", 0) != 0 && config_.api_url.rfind("https://", 0) != 0) {
@@ -67,6 +68,15 @@ PlaneClient::PlaneClient(PlaneClientConfig config, HttpTransport& transport,
   if (config_.per_page < 1 || config_.per_page > 1000) {
     throw PlaneError(ErrorKind::Config, "per_page must be between 1 and 1000");
   }
+  if (config_.credential_hosts) {
+    const std::string problem =
+        credential_url_problem(config_.api_url, *config_.credential_hosts, "plane.allowed_hosts");
+    if (!problem.empty()) throw PlaneError(ErrorKind::Config, "Plane API URL refused: " + problem);
+  }
+}
+
+std::string PlaneClient::work_items_path(const std::string& project_id) const {
+  return "projects/" + project_id + "/" + config_.work_items_segment + "/";
 }
 
 std::string PlaneClient::workspace_url(const std::string& path, const QueryParams& query) const {
@@ -84,7 +94,8 @@ std::string PlaneClient::workspace_url(const std::string& path, const QueryParam
 }
 
 void PlaneClient::backoff(int attempt) {
-  // Full jitter (AWS architecture blog): uniform in [0, min(max, base * 2^attempt)].
+  // Jittered exponential backoff: uniform in [cap/4, cap] with cap = min(max, base * 2^attempt).
+  // The floor keeps a retry from coming back at once; the spread keeps workers sharing a key apart.
   const int shift = std::min(attempt, 16);
   const std::int64_t cap =
       std::min(config_.backoff_max_ms, config_.backoff_base_ms * (std::int64_t{1} << shift));
@@ -143,16 +154,23 @@ auto PlaneClient::execute(HttpRequest request, Parse parse) -> decltype(parse(st
       --attempt;  // a 429 is pacing, not a failure: the budget already holds us back
       continue;
     }
-    if (status == 401 || status == 403) {
+    if (status == 401) {
+      // Only a 401 says the credential itself was refused: an OAuth token is renewed then, once.
       if (!refreshed && credentials_.refresh_after_rejection()) {
         refreshed = true;
         --attempt;
         continue;
       }
       throw PlaneError(ErrorKind::Auth,
-                       "Plane refused the credential (HTTP " + std::to_string(status) +
-                           "): " + describe_error_body(response.body),
+                       "Plane refused the credential (HTTP 401): " + describe_error_body(response.body),
                        status);
+    }
+    if (status == 403) {
+      // A 403 may refuse the credential (a wrong or expired API key is 403 on every endpoint) or
+      // just this resource (a project the key's user is not a member of, a missing scope or plan):
+      // the caller knows which. Never a reason to renew a token.
+      throw PlaneError(ErrorKind::Forbidden,
+                       "Plane refused access (HTTP 403): " + describe_error_body(response.body), status);
     }
     if (status >= 500 || status == 0) {
       if (attempt >= config_.max_attempts) {
@@ -182,29 +200,58 @@ auto PlaneClient::execute(HttpRequest request, Parse parse) -> decltype(parse(st
   }
 }
 
+namespace {
+
+// "Invalid per_page value. Cannot exceed 1000." → 1000; 0 when the message names no limit.
+int refused_page_size_limit(const PlaneError& e) {
+  if (e.kind() != ErrorKind::Http || e.http_status() != 400) return -1;
+  const std::string message = e.what();
+  if (message.find("per_page") == std::string::npos) return -1;
+  const auto at = message.find("exceed ");
+  return at == std::string::npos ? 0 : std::atoi(message.c_str() + at + 7);
+}
+
+}  // namespace
+
 ListPage PlaneClient::list_page(const std::string& path, const QueryParams& query,
-                                const std::string& cursor) {
-  QueryParams q = query;
-  // Plane's offset uses the request's per_page, not the cursor's: send the same one every page.
-  q.emplace_back("per_page", std::to_string(config_.per_page));
-  if (!cursor.empty()) q.emplace_back("cursor", cursor);
-  HttpRequest request;
-  request.url = workspace_url(path, q);
-  return execute(std::move(request), [](std::string_view body) { return parse_list_page(body); });
+                                const std::string& cursor_in) {
+  std::string cursor = cursor_in;
+  for (;;) {
+    QueryParams q = query;
+    // Plane's offset uses the request's per_page, not the cursor's: send the same one every page.
+    q.emplace_back("per_page", std::to_string(per_page_));
+    if (!cursor.empty()) q.emplace_back("cursor", cursor);
+    HttpRequest request;
+    request.url = workspace_url(path, q);
+    ListPage page;
+    try {
+      page = execute(std::move(request), [](std::string_view body) { return parse_list_page(body); });
+    } catch (const PlaneError& e) {
+      const int limit = refused_page_size_limit(e);
+      if (limit < 0 || (limit > 0 && limit >= per_page_)) throw;  // not a size we can lower
+      // The limit the server names, else Plane Cloud's documented 100, once.
+      const int smaller = limit > 0 ? limit : (per_page_ > 100 ? 100 : 0);
+      if (smaller < 1) throw;
+      per_page_ = smaller;
+      if (!cursor.empty()) cursor = rebase_cursor(cursor, per_page_);
+      continue;
+    }
+    const long served = static_cast<long>(page.results.size());
+    if (cursor.empty() && page.has_next && !page.bare_array && served > 0 && served < per_page_) {
+      // A server that caps the page size silently: its first page holds the first `served` rows;
+      // continue with that size, or the next offsets would skip rows.
+      per_page_ = static_cast<int>(served);
+      page.next_cursor = make_cursor(per_page_, 1);
+    }
+    return page;
+  }
 }
 
 json PlaneClient::get_object(const std::string& path, const QueryParams& query) {
   HttpRequest request;
   request.url = workspace_url(path, query);
-  return execute(std::move(request), [](std::string_view body) {
-    if (json_nesting_depth(body, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
-      throw PlaneError(ErrorKind::Parse, "response nests deeper than " +
-                                             std::to_string(kMaxWebhookJsonDepth) + " levels");
-    }
-    json doc = parse_json(body);
-    if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
-    return doc;
-  });
+  return execute(std::move(request),
+                 [](std::string_view body) { return parse_json_checked(body, "response"); });
 }
 
 json PlaneClient::send_object(const std::string& method, const std::string& path,
@@ -213,15 +260,8 @@ json PlaneClient::send_object(const std::string& method, const std::string& path
   request.method = method;
   request.url = workspace_url(path, {});
   request.body = body.dump();
-  return execute(std::move(request), [](std::string_view text) {
-    if (json_nesting_depth(text, kMaxWebhookJsonDepth) > kMaxWebhookJsonDepth) {
-      throw PlaneError(ErrorKind::Parse, "response nests deeper than " +
-                                             std::to_string(kMaxWebhookJsonDepth) + " levels");
-    }
-    json doc = json::parse(text.begin(), text.end(), nullptr, false);
-    if (doc.is_discarded()) throw PlaneError(ErrorKind::Parse, "response is not valid JSON");
-    return doc;
-  });
+  return execute(std::move(request),
+                 [](std::string_view text) { return parse_json_checked(text, "response"); });
 }
 
 }  // namespace plane

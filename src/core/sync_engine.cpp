@@ -2,6 +2,7 @@
 #include "core/sync_engine.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "core/errors.hpp"
 #include "core/mapping.hpp"
@@ -12,18 +13,41 @@ namespace plane {
 using nlohmann::json;
 
 std::string work_items_resource(const std::string& project_id) { return "work_items:" + project_id; }
+std::string refresh_resource(const std::string& project_id) { return "refresh:" + project_id; }
+
+const char* project_access_name(ProjectAccess access) {
+  switch (access) {
+    case ProjectAccess::Readable: return "readable";
+    case ProjectAccess::NotMember: return "not_member";
+    case ProjectAccess::Forbidden: return "forbidden";
+  }
+  return "readable";
+}
 
 namespace {
 
-bool is_not_found(const PlaneError& e) {
-  return e.kind() == ErrorKind::Http && e.http_status() == 404;
-}
+bool is_not_found(const PlaneError& e) { return e.kind() == ErrorKind::Http && e.http_status() == 404; }
+bool is_forbidden(const PlaneError& e) { return e.kind() == ErrorKind::Forbidden; }
 
 std::optional<std::int64_t> row_updated_us(const json& row) {
   auto it = row.find("plane_updated_at");
   if (it == row.end() || !it->is_string()) return std::nullopt;
   return parse_timestamp_micros(it->get_ref<const std::string&>());
 }
+
+std::string string_member(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string refusal_reason(const PlaneError& e) { return e.what(); }
+
+// Optional resources: the server may lack them (404: pages on Community Edition, archived lists on
+// old servers) or refuse them (403: a missing OAuth scope or plan; 400: a feature off).
+constexpr const char* kWorkspacePages = "pages";
+constexpr const char* kProjectPages = "project_pages";
+constexpr const char* kArchivedCycles = "archived_cycles";
+constexpr const char* kArchivedModules = "archived_modules";
 
 }  // namespace
 
@@ -36,97 +60,303 @@ void SyncEngine::note_total(const ListPage& page) {
 SyncSummary SyncEngine::run() {
   progress_ = SyncProgress{};
   summary_ = SyncSummary{};
-  std::vector<std::string> live_projects;
-  sync_projects(live_projects);
-  for (const auto& project : live_projects) {
-    const std::string base = "projects/" + project + "/";
-    progress_.phase = "states";
-    sync_whole_list({base + "states/"}, MirrorTable::States, Scope{project, ""},
-                    [&](const json& o) { return map_state(o, project); }, summary_.states, false);
-    progress_.phase = "labels";
-    sync_whole_list({base + "labels/"}, MirrorTable::Labels, Scope{project, ""},
-                    [&](const json& o) { return map_label(o, project); }, summary_.labels, false);
-    progress_.phase = "cycles";
-    sync_whole_list({base + "cycles/", base + "archived-cycles/"}, MirrorTable::Items,
-                    Scope{project, "cycle"}, [&](const json& o) { return map_cycle(o, project); },
-                    summary_.cycles, false);
-    progress_.phase = "modules";
-    sync_whole_list({base + "modules/", base + "archived-modules/"}, MirrorTable::Items,
-                    Scope{project, "module"}, [&](const json& o) { return map_module(o, project); },
-                    summary_.modules, false);
-    sync_work_items(project);
+  refresh_pages_left_ = options_.refresh_pages;
+  const ServerProfile profile = sink_.load_profile();
+  if (!profile.work_items_segment.empty()) client_.use_work_items_segment(profile.work_items_segment);
+
+  std::vector<json> projects;
+  sync_projects(projects);
+  const std::map<std::string, ProjectAccess> stored = sink_.load_project_access();
+  std::vector<std::string> readable;
+  for (const json& row : projects) {
+    const std::string id = row["plane_id"].get<std::string>();
+    const std::string name = string_member(row, "name");
+    auto before_it = stored.find(id);
+    const ProjectAccess before = before_it == stored.end() ? ProjectAccess::Readable : before_it->second;
+    const bool not_member = row["is_member"].is_boolean() && !row["is_member"].get<bool>();
+    ProjectAccess access = ProjectAccess::Readable;
+    std::string reason;
+    if (!options_.full && not_member) {
+      access = ProjectAccess::NotMember;
+      reason = "the key's user is not a member of this project";
+    } else if (!options_.full && before == ProjectAccess::Forbidden) {
+      access = ProjectAccess::Forbidden;
+      reason = "its lists answered 403 (re-checked by a full sync)";
+    } else {
+      try {
+        sync_project(id, string_member(row, "timezone"));
+      } catch (const PlaneError& e) {
+        if (!is_forbidden(e)) throw;
+        // Not a credential failure: this project's lists are closed to the key (not a member, or
+        // the project was deleted meanwhile). Its rows stay as they are; the run goes on.
+        access = not_member ? ProjectAccess::NotMember : ProjectAccess::Forbidden;
+        reason = refusal_reason(e);
+      }
+    }
+    if (access == ProjectAccess::Readable) {
+      readable.push_back(id);
+    } else {
+      summary_.unreadable_projects.push_back({id, name, access});
+    }
+    if (access != before || before_it == stored.end()) sink_.set_project_access(id, access, reason);
   }
-  if (options_.pages) sync_pages(live_projects);
+  if (options_.pages) sync_pages(readable);
+
+  ServerProfile learned;
+  learned.work_items_segment = client_.work_items_segment();
+  learned.page_size = client_.per_page();
+  if (learned.work_items_segment != profile.work_items_segment || learned.page_size != profile.page_size) {
+    sink_.save_profile(learned);
+  }
+  summary_.page_size = learned.page_size;
+  summary_.work_items_segment = learned.work_items_segment;
   progress_.phase = "done";
   summary_.http = client_.stats();
   return summary_;
 }
 
-bool SyncEngine::sync_whole_list(const std::vector<std::string>& paths, MirrorTable table,
-                                 const Scope& scope, const Mapper& mapper, long& counter,
-                                 bool optional) {
+void SyncEngine::sync_project(const std::string& project, const std::string& zone) {
+  const std::string base = "projects/" + project + "/";
+  auto detail = [base](const char* list) {
+    return [base, list](const std::string& id) { return base + list + id + "/"; };
+  };
+  progress_.phase = "states";
+  summary_.states += sync_whole_list({{base + "states/"}, {""}, MirrorTable::States, Scope{project, ""},
+                                      [&](const json& o) { return map_state(o, project); },
+                                      detail("states/")});
+  progress_.phase = "labels";
+  summary_.labels += sync_whole_list({{base + "labels/"}, {""}, MirrorTable::Labels, Scope{project, ""},
+                                      [&](const json& o) { return map_label(o, project); },
+                                      detail("labels/")});
+  progress_.phase = "cycles";
+  summary_.cycles += sync_whole_list(
+      {{base + "cycles/", base + "archived-cycles/"}, {"", kArchivedCycles}, MirrorTable::Items,
+       Scope{project, "cycle"},
+       [&](const json& o) { return map_cycle(o, project, options_.zones, zone); }, detail("cycles/")});
+  progress_.phase = "modules";
+  summary_.modules += sync_whole_list({{base + "modules/", base + "archived-modules/"},
+                                       {"", kArchivedModules},
+                                       MirrorTable::Items,
+                                       Scope{project, "module"},
+                                       [&](const json& o) { return map_module(o, project); },
+                                       detail("modules/")});
+  sync_work_items(project);
+}
+
+bool SyncEngine::optional_unavailable(const std::string& resource) {
+  auto it = optional_states_.find(resource);
+  if (it == optional_states_.end()) it = optional_states_.emplace(resource, sink_.load_state(resource)).first;
+  if (it->second.available || options_.full) return false;
+  summary_.unavailable.emplace(resource, "refused or absent earlier (re-checked by a full sync)");
+  return true;
+}
+
+bool SyncEngine::refused_optional(const std::string& resource, const PlaneError& e) {
+  const long status = e.http_status();
+  const bool refused = (e.kind() == ErrorKind::Http && (status == 404 || status == 400)) || is_forbidden(e);
+  if (!refused) return false;
+  const std::string reason = refusal_reason(e);
+  summary_.unavailable[resource] = reason;
+  ResourceState& state = optional_states_[resource];
+  if (state.available) {
+    sink_.set_available(resource, false, reason);  // recorded once, not asked again until full
+    state.available = false;
+  }
+  return true;
+}
+
+void SyncEngine::note_available(const std::string& resource) {
+  auto it = optional_states_.find(resource);
+  if (it != optional_states_.end() && !it->second.available) {
+    sink_.set_available(resource, true, "");
+    it->second.available = true;
+  }
+}
+
+long SyncEngine::sync_whole_list(const Listing& listing) {
   std::vector<std::string> seen;
-  for (size_t i = 0; i < paths.size(); ++i) {
+  long count = 0;
+  for (size_t i = 0; i < listing.paths.size(); ++i) {
+    const std::string& optional = listing.optional_resources[i];
+    // Without its main list nothing can be judged gone; without a secondary list (archived rows)
+    // the rows it would have shown are confirmed one by one below.
+    if (!optional.empty() && optional_unavailable(optional)) {
+      if (i == 0) return count;
+      continue;
+    }
     std::string cursor;
     for (;;) {
       ListPage page;
       try {
-        page = client_.list_page(paths[i], {}, cursor);
+        page = client_.list_page(listing.paths[i], {}, cursor);
       } catch (const PlaneError& e) {
-        // An absent API is not an error: pages on self-hosted Plane, archived-* lists on old
-        // servers. Only the first path decides whether the whole resource exists, and only a
-        // first page proves absence: a 404 further on leaves the listing incomplete.
-        if (is_not_found(e) && cursor.empty() && (optional || i > 0)) {
-          if (i == 0) return false;
+        // Only a first page proves absence or refusal: an error further on leaves the listing
+        // incomplete, and the run fails rather than judge rows gone from part of a list.
+        if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) {
+          if (i == 0) return count;
           break;
         }
         throw;
       }
-      if (cursor.empty()) note_total(page);
+      if (cursor.empty()) {
+        note_total(page);
+        if (!optional.empty()) note_available(optional);
+      }
       json rows = json::array();
       for (const auto& obj : page.results) {
-        json row = mapper(obj);
+        json row = listing.mapper(obj);
         seen.push_back(row["plane_id"].get<std::string>());
         rows.push_back(std::move(row));
       }
       ++progress_.pages_done;
       ++summary_.list_pages;
       progress_.rows_done += static_cast<long>(rows.size());
-      counter += static_cast<long>(rows.size());
-      sink_.apply_page(table, rows, "", "", progress_);
+      count += static_cast<long>(rows.size());
+      sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
       // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
       if (!page.has_next || page.bare_array) break;
       cursor = page.next_cursor;
     }
   }
-  // The listing completed: whatever it did not return is gone (deleted, or archived where Plane
-  // hides archived rows). Small lists are read whole every run, so this costs no request.
-  summary_.gone += sink_.mark_missing(table, scope, seen);
-  return true;
+  settle_missing(listing, seen);
+  return count;
 }
 
-void SyncEngine::sync_projects(std::vector<std::string>& live_project_ids) {
+std::vector<std::string> SyncEngine::list_ids(const Listing& listing) {
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < listing.paths.size(); ++i) {
+    const std::string& optional = listing.optional_resources[i];
+    if (!optional.empty() && optional_unavailable(optional)) continue;
+    const bool work_items = listing.table == MirrorTable::Items && listing.scope.item_type == "issue";
+    std::string cursor;
+    for (;;) {
+      ListPage page;
+      try {
+        page = work_items ? list_work_items(*listing.scope.project_id,
+                                            {{"order_by", "created_at"}, {"fields", "id"}}, cursor)
+                          : client_.list_page(listing.paths[i], {{"fields", "id"}}, cursor);
+      } catch (const PlaneError& e) {
+        if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) break;
+        throw;
+      }
+      for (const auto& obj : page.results) {
+        const std::string id = obj.is_object() ? string_member(obj, "id") : std::string();
+        if (!id.empty()) ids.push_back(id);
+      }
+      ++summary_.list_pages;
+      if (!page.has_next || page.bare_array) break;
+      cursor = page.next_cursor;
+    }
+  }
+  return ids;
+}
+
+void SyncEngine::settle_missing(const Listing& listing, const std::vector<std::string>& seen) {
+  // Offset paging over rows that change, or whose sort keys tie, can skip a row that still exists:
+  // absence from one listing is no proof of deletion, for any kind of row.
+  const std::vector<std::string> missing = sink_.find_missing(listing.table, listing.scope, seen);
+  if (missing.empty()) return;
+  std::vector<std::string> gone;
+  if (static_cast<int>(missing.size()) > options_.max_refetch) {
+    // Too many to check one by one: a second listing; gone is what both listings lacked.
+    std::vector<std::string> again = list_ids(listing);
+    std::sort(again.begin(), again.end());
+    for (const auto& id : missing) {
+      if (!std::binary_search(again.begin(), again.end(), id)) gone.push_back(id);
+    }
+  } else {
+    for (const auto& id : missing) {
+      try {
+        const json obj = client_.get_object(listing.detail_path(id));
+        json rows = json::array({listing.mapper(obj)});
+        ++summary_.refetched;
+        sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
+      } catch (const PlaneError& e) {
+        // 404: deleted (or archived, draft or triage, which v1 cannot tell apart). 403: no longer
+        // visible to the key (a project deleted, or made private) — gone from what it can see.
+        if (!is_not_found(e) && !is_forbidden(e)) throw;
+        gone.push_back(id);
+      }
+    }
+  }
+  if (!gone.empty()) summary_.gone += sink_.mark_gone(listing.table, gone);
+}
+
+void SyncEngine::sync_projects(std::vector<json>& projects) {
   progress_.phase = "projects";
-  long count = 0;
-  std::vector<std::string> all;
-  sync_whole_list({"projects/"}, MirrorTable::Projects, Scope{std::nullopt, ""},
-                  [&](const json& p) {
-                    json row = map_project(p);
-                    // Plane lists archived projects, but hides their work items (§1).
-                    if (row["archived_at"].is_null()) {
-                      live_project_ids.push_back(row["plane_id"].get<std::string>());
-                    }
-                    return row;
-                  },
-                  count, false);
-  summary_.projects = count;
+  // created_at is a stable order Plane accepts for projects; its default, sort_order, is per user
+  // and mostly tied (65535, or NULL for projects the user never joined).
+  try {
+    std::vector<std::string> seen;
+    std::string cursor;
+    for (;;) {
+      ListPage page = client_.list_page("projects/", {{"order_by", "created_at"}}, cursor);
+      if (cursor.empty()) note_total(page);
+      json rows = json::array();
+      for (const auto& obj : page.results) {
+        json row = map_project(obj);
+        seen.push_back(row["plane_id"].get<std::string>());
+        rows.push_back(row);
+        // Plane lists archived projects, but hides their work items.
+        if (row["archived_at"].is_null()) {
+          row.erase("raw");
+          projects.push_back(std::move(row));
+        }
+      }
+      ++progress_.pages_done;
+      ++summary_.list_pages;
+      progress_.rows_done += static_cast<long>(rows.size());
+      summary_.projects += static_cast<long>(rows.size());
+      sink_.apply_page(MirrorTable::Projects, rows, "", "", progress_, ChangeSource::Sync);
+      if (!page.has_next || page.bare_array) break;
+      cursor = page.next_cursor;
+    }
+    settle_missing({{"projects/"}, {""}, MirrorTable::Projects, Scope{std::nullopt, ""},
+                    [](const json& o) { return map_project(o); },
+                    [](const std::string& id) { return "projects/" + id + "/"; }},
+                   seen);
+  } catch (const PlaneError& e) {
+    // The workspace's project list is open to every member: a 403 there refuses the credential.
+    if (!is_forbidden(e)) throw;
+    throw PlaneError(ErrorKind::Auth,
+                     std::string("Plane refused the credential on the workspace's project list (") +
+                         e.what() + ")",
+                     e.http_status());
+  }
+}
+
+SyncEngine::Listing SyncEngine::work_item_listing(const std::string& project_id) {
+  return {{work_items_resource(project_id)},
+          {""},
+          MirrorTable::Items,
+          Scope{project_id, "issue"},
+          [project_id](const json& o) { return map_work_item(o, project_id); },
+          [this, project_id](const std::string& id) { return client_.work_items_path(project_id) + id + "/"; }};
+}
+
+ListPage SyncEngine::list_work_items(const std::string& project_id, const QueryParams& query,
+                                     const std::string& cursor) {
+  try {
+    return client_.list_page(client_.work_items_path(project_id), query, cursor);
+  } catch (const PlaneError& e) {
+    // Community Edition before v1.1.0 has no work-items/ route: its 404 looks like a missing
+    // project's. The project was just listed, so try the issues/ alias (same view) and keep it.
+    if (!is_not_found(e) || !cursor.empty() || client_.work_items_segment() != "work-items") throw;
+    client_.use_work_items_segment("issues");
+    try {
+      return client_.list_page(client_.work_items_path(project_id), query, cursor);
+    } catch (const PlaneError& again) {
+      if (is_not_found(again)) client_.use_work_items_segment("work-items");  // the project is gone
+      throw;
+    }
+  }
 }
 
 void SyncEngine::sync_work_items(const std::string& project_id) {
   progress_.phase = "work_items";
   const std::string resource = work_items_resource(project_id);
   const ResourceState state = sink_.load_state(resource);
-  const std::string saved = rebase_cursor(state.cursor, client_.config().per_page);
+  const std::string saved = rebase_cursor(state.cursor, client_.per_page());
   const bool backfill = !saved.empty() || options_.full || !state.watermark_us;
   bool listed_all = false;
   if (backfill) {
@@ -142,18 +372,22 @@ void SyncEngine::sync_work_items(const std::string& project_id) {
   // runs, and the watermark it leaves may be above them: reconcile versions once to catch them.
   const bool resumed = !saved.empty();
   if ((options_.reconcile || resumed) && !listed_all) reconcile_work_items(project_id);
+  if (listed_all && backfill && saved.empty()) {
+    sink_.complete_refresh(refresh_resource(project_id));  // every row was just read
+  } else {
+    refresh_work_items(project_id);
+  }
 }
 
 bool SyncEngine::backfill_work_items(const std::string& project_id, std::string cursor) {
   ++summary_.backfill_projects;
   const std::string resource = work_items_resource(project_id);
-  const std::string path = "projects/" + project_id + "/work-items/";
   const bool from_start = cursor.empty();
   std::vector<std::string> seen;
   bool first = true;
   for (;;) {
     // Oldest first: rows created during the scan land after our position instead of shifting it.
-    ListPage page = client_.list_page(path, {{"order_by", "created_at"}}, cursor);
+    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor);
     if (first) note_total(page);
     first = false;
     json rows = json::array();
@@ -167,67 +401,25 @@ bool SyncEngine::backfill_work_items(const std::string& project_id, std::string 
     progress_.rows_done += static_cast<long>(rows.size());
     summary_.work_items += static_cast<long>(rows.size());
     const bool more = page.has_next && !page.bare_array;
-    sink_.apply_page(MirrorTable::Items, rows, resource, more ? page.next_cursor : "", progress_);
+    sink_.apply_page(MirrorTable::Items, rows, resource, more ? page.next_cursor : "", progress_,
+                     ChangeSource::Sync);
     if (!more) break;
     cursor = page.next_cursor;
   }
   if (!from_start) return false;
-  settle_missing_work_items(project_id, seen);
+  settle_missing(work_item_listing(project_id), seen);
   return true;
 }
 
-void SyncEngine::settle_missing_work_items(const std::string& project_id,
-                                           const std::vector<std::string>& seen) {
-  const std::vector<std::string> missing =
-      sink_.find_missing(MirrorTable::Items, Scope{project_id, "issue"}, seen);
-  if (missing.empty()) return;
-  const std::string path = "projects/" + project_id + "/work-items/";
-  std::vector<std::string> gone;
-  if (static_cast<int>(missing.size()) > options_.max_refetch) {
-    // Too many to check one by one: a second id listing; gone is what both listings lacked.
-    std::vector<std::string> again;
-    std::string cursor;
-    for (;;) {
-      ListPage page = client_.list_page(path, {{"order_by", "created_at"}, {"fields", "id"}}, cursor);
-      for (const auto& obj : page.results) {
-        if (obj.is_object() && obj.contains("id") && obj["id"].is_string()) {
-          again.push_back(obj["id"].get<std::string>());
-        }
-      }
-      ++summary_.list_pages;
-      if (!page.has_next || page.bare_array) break;
-      cursor = page.next_cursor;
-    }
-    std::sort(again.begin(), again.end());
-    for (const auto& id : missing) {
-      if (!std::binary_search(again.begin(), again.end(), id)) gone.push_back(id);
-    }
-  } else {
-    for (const auto& id : missing) {
-      try {
-        json item = client_.get_object(path + id + "/");
-        json rows = json::array({map_work_item(item, project_id)});
-        ++summary_.refetched;
-        sink_.apply_page(MirrorTable::Items, rows, "", "", progress_);
-      } catch (const PlaneError& e) {
-        if (!is_not_found(e)) throw;
-        gone.push_back(id);  // 404: deleted, or archived/draft/triage, which v1 cannot tell apart
-      }
-    }
-  }
-  if (!gone.empty()) summary_.gone += sink_.mark_gone(MirrorTable::Items, gone);
-}
-
 void SyncEngine::incremental_work_items(const std::string& project_id, std::int64_t watermark_us) {
-  // Plane has no updated_at filter (§1, makeplane/plane#5326): read newest-first and stop once a
-  // page reaches rows older than the watermark minus the overlap. A row that moves to the front
-  // while we page is newer than the watermark we will store, so the next scan sees it.
+  // Plane has no updated_at filter: read newest-first and stop once a page reaches rows older
+  // than the watermark minus the overlap. A row that moves to the front while we page is newer than
+  // the watermark we will store, so the next scan sees it.
   ++summary_.incremental_projects;
   const std::int64_t stop_below = watermark_us - options_.overlap_ms * 1000;
-  const std::string path = "projects/" + project_id + "/work-items/";
   std::string cursor;
   for (;;) {
-    ListPage page = client_.list_page(path, {{"order_by", "-updated_at"}}, cursor);
+    ListPage page = list_work_items(project_id, {{"order_by", "-updated_at"}}, cursor);
     json rows = json::array();
     bool reached_old = false;
     for (auto& item : page.results) {
@@ -239,23 +431,54 @@ void SyncEngine::incremental_work_items(const std::string& project_id, std::int6
     ++summary_.list_pages;
     progress_.rows_done += static_cast<long>(rows.size());
     summary_.work_items += static_cast<long>(rows.size());
-    sink_.apply_page(MirrorTable::Items, rows, "", "", progress_);
+    sink_.apply_page(MirrorTable::Items, rows, "", "", progress_, ChangeSource::Sync);
     if (reached_old || !page.has_next || page.bare_array) break;
     cursor = page.next_cursor;
   }
 }
 
+void SyncEngine::refresh_work_items(const std::string& project_id) {
+  // Plane writes some changes with bulk updates that move neither updated_at nor send a webhook
+  // (automation closing or archiving items, timeline drags, adding sub-items). Only re-reading the
+  // rows shows them: every row once per refresh_interval, a few pages per run, resumed by cursor.
+  if (options_.refresh_interval_ms <= 0 || refresh_pages_left_ <= 0) return;
+  const std::string resource = refresh_resource(project_id);
+  const ResourceState state = sink_.load_state(resource);
+  std::string cursor = rebase_cursor(state.cursor, client_.per_page());
+  const bool due = !cursor.empty() || !state.last_full_us ||
+                   options_.now_us - *state.last_full_us >= options_.refresh_interval_ms * 1000;
+  if (!due) return;
+  progress_.phase = "refresh";
+  for (;;) {
+    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor);
+    json rows = json::array();
+    for (auto& item : page.results) rows.push_back(map_work_item(std::move(item), project_id));
+    ++progress_.pages_done;
+    ++summary_.list_pages;
+    summary_.refreshed += static_cast<long>(rows.size());
+    --refresh_pages_left_;
+    const bool more = page.has_next && !page.bare_array;
+    sink_.apply_page(MirrorTable::Items, rows, resource, more ? page.next_cursor : "", progress_,
+                     ChangeSource::Refresh);
+    if (!more) {
+      sink_.complete_refresh(resource);
+      return;
+    }
+    if (refresh_pages_left_ <= 0) return;  // the cursor is saved: the next run goes on from here
+    cursor = page.next_cursor;
+  }
+}
+
 void SyncEngine::reconcile_work_items(const std::string& project_id) {
-  // Deletes are invisible to polling (§1 "Deleted / archived visibility"): list ids and versions
-  // only, mark what Plane no longer returns as gone, and fetch what the mirror lacks or holds older.
+  // Deletes are invisible to polling: list ids and versions only, settle what Plane no longer
+  // returns, and fetch what the mirror lacks or holds older.
   progress_.phase = "reconcile";
-  const std::string path = "projects/" + project_id + "/work-items/";
   std::vector<std::string> seen;
   json versions = json::array();
   std::string cursor;
   for (;;) {
     ListPage page =
-        client_.list_page(path, {{"order_by", "created_at"}, {"fields", "id,updated_at"}}, cursor);
+        list_work_items(project_id, {{"order_by", "created_at"}, {"fields", "id,updated_at"}}, cursor);
     for (const auto& obj : page.results) {
       if (!obj.is_object() || !obj.contains("id") || !obj["id"].is_string()) {
         throw PlaneError(ErrorKind::Parse, "id listing returned an object without a string id");
@@ -268,7 +491,7 @@ void SyncEngine::reconcile_work_items(const std::string& project_id) {
     if (!page.has_next || page.bare_array) break;
     cursor = page.next_cursor;
   }
-  settle_missing_work_items(project_id, seen);
+  settle_missing(work_item_listing(project_id), seen);
   const std::vector<std::string> stale = sink_.find_stale(MirrorTable::Items, versions);
   if (stale.empty()) return;
   if (static_cast<int>(stale.size()) > options_.max_refetch) {
@@ -280,34 +503,34 @@ void SyncEngine::reconcile_work_items(const std::string& project_id) {
   for (const auto& id : stale) {
     json item;
     try {
-      item = client_.get_object(path + id + "/");
+      item = client_.get_object(client_.work_items_path(project_id) + id + "/");
     } catch (const PlaneError& e) {
       if (is_not_found(e)) continue;  // deleted or archived since it was listed
       throw;
     }
     json rows = json::array({map_work_item(item, project_id)});
     ++summary_.refetched;
-    sink_.apply_page(MirrorTable::Items, rows, "", "", progress_);
+    sink_.apply_page(MirrorTable::Items, rows, "", "", progress_, ChangeSource::Sync);
   }
 }
 
-void SyncEngine::sync_pages(const std::vector<std::string>& live_project_ids) {
+void SyncEngine::sync_pages(const std::vector<std::string>& readable_projects) {
   progress_.phase = "pages";
-  const ResourceState state = sink_.load_state("pages");
-  // Self-hosted Plane has no pages API: recorded once, then only re-checked by a full sync.
-  if (!state.available && !options_.full) {
-    summary_.pages_available = false;
-    return;
-  }
-  const bool available = sync_whole_list({"pages/"}, MirrorTable::Pages, Scope{std::string(), ""},
-                                         [](const json& o) { return map_page(o, ""); },
-                                         summary_.pages, true);
-  if (available != state.available) sink_.set_available("pages", available);
-  summary_.pages_available = available;
-  if (!available) return;
-  for (const auto& project : live_project_ids) {
-    sync_whole_list({"projects/" + project + "/pages/"}, MirrorTable::Pages, Scope{project, ""},
-                    [&](const json& o) { return map_page(o, project); }, summary_.pages, true);
+  // Community Edition has no pages API (404); Plane Cloud refuses it without the wiki.pages:read
+  // or projects.pages:read scope or on a plan without pages (403). Either way: recorded once, then
+  // only re-checked by a full sync.
+  summary_.pages += sync_whole_list({{"pages/"}, {kWorkspacePages}, MirrorTable::Pages,
+                                     Scope{std::string(), ""},
+                                     [](const json& o) { return map_page(o, ""); },
+                                     [](const std::string& id) { return "pages/" + id + "/"; }});
+  summary_.pages_available = optional_states_[kWorkspacePages].available;
+  if (!summary_.pages_available) return;
+  for (const auto& project : readable_projects) {
+    const std::string base = "projects/" + project + "/pages/";
+    summary_.pages += sync_whole_list({{base}, {kProjectPages}, MirrorTable::Pages, Scope{project, ""},
+                                       [&](const json& o) { return map_page(o, project); },
+                                       [base](const std::string& id) { return base + id + "/"; }});
+    if (!optional_states_[kProjectPages].available) break;  // refused for one: refused for all
   }
 }
 

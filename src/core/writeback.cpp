@@ -1,6 +1,8 @@
 #include "core/cpp_only.hpp"  // must come first: this file must not see Postgres headers
 #include "core/writeback.hpp"
 
+#include <algorithm>
+
 #include "core/errors.hpp"
 #include "core/mapping.hpp"
 #include "core/timestamp.hpp"
@@ -79,41 +81,197 @@ json plane_write_body(const json& patch, bool creating) {
   return body;
 }
 
+json dropped_values(const json& body, const json& answer) {
+  json dropped = json::object();
+  for (const char* key : {"assignees", "labels"}) {
+    auto sent = body.find(key);
+    if (sent == body.end() || !sent->is_array()) continue;
+    std::vector<std::string> kept;
+    for (const auto& id : ids_array(answer, key)) kept.push_back(id.get<std::string>());
+    json missing = json::array();
+    for (const auto& id : *sent) {
+      if (id.is_string() && std::find(kept.begin(), kept.end(), id.get<std::string>()) == kept.end()) {
+        missing.push_back(id);
+      }
+    }
+    if (!missing.empty()) dropped[key] = std::move(missing);
+  }
+  return dropped;
+}
+
+namespace {
+
+// The work item as Plane has it now, or nullopt when it is gone. A 404 is confirmed first.
+std::optional<json> current_work_item(PlaneClient& client, const WritebackRequest& request) {
+  const std::string id_path = request.plane_id + "/";
+  try {
+    return client.get_object(client.work_items_path(request.project_id) + id_path);
+  } catch (const PlaneError& e) {
+    if (!is_not_found(e)) throw;
+  }
+  // The other route family: on a server that has only issues/, work-items/ answers 404 for
+  // everything, and a missing route must never read as a missing work item.
+  const std::string other = client.work_items_segment() == "work-items" ? "issues" : "work-items";
+  try {
+    json item = client.get_object("projects/" + request.project_id + "/" + other + "/" + id_path);
+    client.use_work_items_segment(other);
+    return item;
+  } catch (const PlaneError& e) {
+    if (!is_not_found(e)) throw;
+  }
+  // Both routes say 404. Gone, if its project is still there; a project that is gone takes its
+  // work items along; a project the key may not read (403) is not proof of anything and throws.
+  try {
+    (void)client.get_object("projects/" + request.project_id + "/");
+  } catch (const PlaneError& e) {
+    if (!is_not_found(e)) throw;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 WritebackResult apply_writeback(PlaneClient& client, const WritebackRequest& request) {
   const json body = plane_write_body(request.patch, request.op == "create");
   WritebackResult result;
-  if (request.op == "create") {
-    result.object = client.send_object("POST", "projects/" + request.project_id + "/work-items/", body);
-    result.http_status = 201;
+  auto finish_write = [&](json answer, long status) {
+    result.object = std::move(answer);
+    result.http_status = status;
     result.plane_updated_at = updated_at_of(result.object);
+    result.dropped = dropped_values(body, result.object);
+    if (!result.dropped.empty()) result.outcome = WritebackOutcome::Partial;
+  };
+  if (request.op == "create") {
+    finish_write(client.send_object("POST", client.work_items_path(request.project_id), body), 201);
     return result;
   }
   if (request.op != "update") throw PlaneError(ErrorKind::Config, "unknown writeback op: " + request.op);
-  const std::string path = "projects/" + request.project_id + "/work-items/" + request.plane_id + "/";
-  json current;
-  try {
-    current = client.get_object(path);
-  } catch (const PlaneError& e) {
-    if (!is_not_found(e)) throw;
+  std::optional<json> current = current_work_item(client, request);
+  if (!current) {
     result.outcome = WritebackOutcome::Gone;
     result.http_status = 404;
     return result;
   }
-  const std::string current_version = updated_at_of(current);
+  const std::string current_version = updated_at_of(*current);
   const std::optional<std::int64_t> base =
       request.base_updated_at ? parse_timestamp_micros(*request.base_updated_at) : std::nullopt;
   const std::optional<std::int64_t> now = parse_timestamp_micros(current_version);
   if (base && (!now || *now != *base)) {
     result.outcome = WritebackOutcome::Conflict;
-    result.object = std::move(current);
+    result.object = std::move(*current);
     result.http_status = 200;
     result.plane_updated_at = current_version;
     return result;
   }
-  result.object = client.send_object("PATCH", path, body);
-  result.http_status = 200;
-  result.plane_updated_at = updated_at_of(result.object);
+  finish_write(client.send_object("PATCH", client.work_items_path(request.project_id) + request.plane_id + "/", body),
+               200);
   return result;
+}
+
+const char* change_status_name(ChangeStatus status) {
+  switch (status) {
+    case ChangeStatus::Applied: return "applied";
+    case ChangeStatus::Partial: return "partial";
+    case ChangeStatus::Conflict: return "conflict";
+    case ChangeStatus::Discarded: return "discarded";
+    case ChangeStatus::Gone: return "gone";
+    case ChangeStatus::Failed: return "failed";
+    case ChangeStatus::Pending: return "pending";
+  }
+  return "failed";
+}
+
+namespace {
+
+std::string describe_dropped(const json& dropped) {
+  std::string text = "Plane accepted the change but dropped";
+  const char* sep = " ";
+  if (auto a = dropped.find("assignees"); a != dropped.end()) {
+    text += std::string(sep) + "assignees " + a->dump() + " (not active members of the project)";
+    sep = " and ";
+  }
+  if (auto l = dropped.find("labels"); l != dropped.end()) {
+    text += std::string(sep) + "labels " + l->dump() + " (not labels of the project)";
+  }
+  return text;
+}
+
+}  // namespace
+
+WritebackSummary WritebackEngine::run() {
+  WritebackSummary summary;
+  const WritebackPolicy policy = store_.load_policy();
+  if (!policy.enabled) return summary;  // pending changes wait; new ones are refused at once
+  for (const WritebackRequest& change : store_.load_pending(batch_)) {
+    json details = {{"change_id", change.id}, {"op", change.op}, {"object", change.plane_id},
+                    {"patch", change.patch}, {"base_updated_at", change.base_updated_at.value_or("")},
+                    {"conflict_policy", policy.conflict_policy}};
+    ChangeRecord record;
+    record.plane_id = change.plane_id;
+    try {
+      WritebackResult result = apply_writeback(client_, change);
+      if (result.object.is_object() && result.object.contains("id") && result.object["id"].is_string()) {
+        record.mirror_row = map_work_item(result.object, change.project_id);
+        record.plane_id = result.object["id"].get<std::string>();
+      }
+      record.http_status = result.http_status;
+      record.plane_updated_at = result.plane_updated_at;
+      details["plane_updated_at"] = result.plane_updated_at;
+      switch (result.outcome) {
+        case WritebackOutcome::Applied:
+          details["object"] = record.plane_id;
+          record.status = ChangeStatus::Applied;
+          record.action = "writeback_applied";
+          ++summary.applied;
+          break;
+        case WritebackOutcome::Partial:
+          details["object"] = record.plane_id;
+          details["dropped"] = result.dropped;
+          record.status = ChangeStatus::Partial;
+          record.action = "writeback_partial";
+          record.error = describe_dropped(result.dropped);
+          ++summary.partial;
+          break;
+        case WritebackOutcome::Conflict:
+          // Plane changed since the patch's base: Plane is left as it is, the mirror takes Plane's
+          // version, and the patch is kept (keep_local) or dropped (plane_wins).
+          record.status = policy.conflict_policy == "plane_wins" ? ChangeStatus::Discarded : ChangeStatus::Conflict;
+          record.action = "writeback_conflict";
+          record.error = "Plane's work item changed since this change was made";
+          ++summary.conflicts;
+          break;
+        case WritebackOutcome::Gone:
+          record.status = ChangeStatus::Gone;
+          record.action = "writeback_gone";
+          record.error = "the work item no longer exists in Plane (deleted or archived)";
+          record.mirror_row = nullptr;
+          ++summary.gone;
+          break;
+      }
+    } catch (const PlaneError& e) {
+      if (e.kind() == ErrorKind::Cancelled) throw;
+      // Validation errors (4xx, a bad patch) fail now; transient ones retry on later runs.
+      const bool again = e.retryable() || e.kind() == ErrorKind::Auth;
+      const bool give_up = !again || change.attempts + 1 >= max_attempts_;
+      details["error"] = e.what();
+      record.status = give_up ? ChangeStatus::Failed : ChangeStatus::Pending;
+      record.action = give_up ? "writeback_failed" : "writeback_retry";
+      record.http_status = e.http_status();
+      record.error = e.what();
+      record.details = details;
+      store_.record(change, record);
+      if (give_up) {
+        ++summary.failed;
+      } else {
+        ++summary.retried;
+        if (e.kind() == ErrorKind::Auth) throw;  // the whole run fails clearly
+      }
+      continue;
+    }
+    record.details = std::move(details);
+    store_.record(change, record);
+  }
+  return summary;
 }
 
 }  // namespace plane

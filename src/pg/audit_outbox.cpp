@@ -26,10 +26,10 @@ void insert_rows(const std::vector<AuditRow>& rows) noexcept {
                        CStringGetTextDatum(r.action.c_str()), Int32GetDatum(r.status),
                        CStringGetTextDatum(r.details.c_str())};
     const char nulls[5] = {' ', r.slug.empty() ? 'n' : ' ', ' ', r.status == 0 ? 'n' : ' ', ' '};
-    SPI_execute_with_args(
+    exec_sql(
         "INSERT INTO ops.run_events (source, workspace_slug, action, plane_response_status, details) "
         "VALUES ($1, $2, $3, $4, $5::jsonb)",
-        5, types, values, nulls, false, 0);
+        5, types, values, nulls, false, SPI_OK_INSERT);
   }
 }
 

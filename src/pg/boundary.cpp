@@ -17,12 +17,34 @@ namespace plane::pg {
   throw PgError(code, std::move(message), std::move(detail), std::move(hint));
 }
 
+void copy_message(char* dst, std::size_t size, const char* src) noexcept {
+  if (size == 0) return;
+  if (src == nullptr) src = "";
+  std::size_t n = strnlen(src, size);
+  if (n >= size) {
+    n = size - 1;
+    // Back up to the first byte of the character that does not fit (continuation bytes are 10xxxxxx).
+    while (n > 0 && (static_cast<unsigned char>(src[n]) & 0xC0) == 0x80) --n;
+  }
+  std::memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+void raise_cpp_failure(bool out_of_memory, const char* message) noexcept {
+  if (out_of_memory) {
+    ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("plane_connector: out of memory")));
+  }
+  ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("plane_connector: internal error: %s", message)));
+  pg_unreachable();
+}
+
 namespace {
 
 int sqlstate_for(const plane::PlaneError& e) {
   switch (e.kind()) {
     case ErrorKind::Config: return ERRCODE_INVALID_PARAMETER_VALUE;
     case ErrorKind::Auth: return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+    case ErrorKind::Forbidden: return ERRCODE_INSUFFICIENT_PRIVILEGE;
     case ErrorKind::Cancelled: return ERRCODE_QUERY_CANCELED;
     case ErrorKind::Timeout:
     case ErrorKind::Transport: return ERRCODE_CONNECTION_FAILURE;
@@ -30,9 +52,6 @@ int sqlstate_for(const plane::PlaneError& e) {
   }
 }
 
-void copy_text(char* dst, size_t size, const char* src) {
-  std::snprintf(dst, size, "%s", src != nullptr ? src : "");
-}
 
 }  // namespace
 
@@ -49,16 +68,21 @@ Datum invoke_cpp(CppFunction impl, FunctionCallInfo fcinfo) {
     return impl(fcinfo);
   } catch (const PgError& e) {
     code = e.sqlerrcode();
-    copy_text(message, sizeof message, e.what());
-    copy_text(detail, sizeof detail, e.detail().c_str());
-    copy_text(hint, sizeof hint, e.hint().c_str());
+    copy_message(message, sizeof message, e.what());
+    copy_message(detail, sizeof detail, e.detail().c_str());
+    copy_message(hint, sizeof hint, e.hint().c_str());
   } catch (const plane::PlaneError& e) {
     code = sqlstate_for(e);
-    std::snprintf(message, sizeof message, "plane_connector: %s", e.what());
+    std::snprintf(message, sizeof message, "plane_connector: ");
+    copy_message(message + strlen(message), sizeof message - strlen(message), e.what());
+  } catch (const std::bad_alloc&) {
+    code = ERRCODE_OUT_OF_MEMORY;
+    copy_message(message, sizeof message, "plane_connector: out of memory");
   } catch (const std::exception& e) {
-    std::snprintf(message, sizeof message, "plane_connector: internal error: %s", e.what());
+    std::snprintf(message, sizeof message, "plane_connector: internal error: ");
+    copy_message(message + strlen(message), sizeof message - strlen(message), e.what());
   } catch (...) {
-    copy_text(message, sizeof message, "plane_connector: unknown C++ exception");
+    copy_message(message, sizeof message, "plane_connector: unknown C++ exception");
   }
   // Every C++ frame between here and impl has been unwound: now it is safe to longjmp.
   ereport(ERROR, (errcode(code), errmsg("%s", message),

@@ -13,7 +13,9 @@
 
 #include "pg/pg_prelude.hpp"
 
+#include <cstddef>
 #include <exception>
+#include <new>
 #include <string>
 #include <type_traits>
 
@@ -41,6 +43,49 @@ class PgError : public std::exception {
 
 // Converts the error data caught by PG_CATCH into a PgError and throws it. Frees `edata`.
 [[noreturn]] void throw_pg_error(ErrorData* edata);
+
+// Copies a message into a fixed buffer (for catch blocks, which must not allocate with palloc),
+// cutting it on a UTF-8 character boundary: a message cut inside a character is invalid text that
+// Postgres refuses to log or store.
+void copy_message(char* dst, std::size_t size, const char* src) noexcept;
+
+// Raises the ERROR for a C++ exception caught by cpp_step (out of memory for std::bad_alloc).
+[[noreturn]] void raise_cpp_failure(bool out_of_memory, const char* message) noexcept;
+
+// Runs a step of C++ code that may throw (an allocation: std::string, std::vector, nlohmann::json)
+// from inside a noexcept lambda given to pg_call or in_transaction. An exception would otherwise
+// call std::terminate and take the server down; here it becomes a Postgres ERROR, raised after the
+// catch block has ended (fn's objects are destroyed by then), which pg_call then turns back into a
+// PgError for the C++ frames above.
+// cpp_step's first half, for a caller that must clean up before the ERROR: false when fn threw
+// (raise_cpp_failure(true, "") then reports it as out of memory, the one failure of a copy).
+template <typename F>
+bool cpp_try(F&& fn) noexcept {
+  try {
+    fn();
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+template <typename F>
+void cpp_step(F&& fn) noexcept {
+  bool out_of_memory = false;
+  char message[256];
+  message[0] = '\0';
+  try {
+    fn();
+    return;
+  } catch (const std::bad_alloc&) {
+    out_of_memory = true;
+  } catch (const std::exception& e) {
+    copy_message(message, sizeof message, e.what());
+  } catch (...) {
+    copy_message(message, sizeof message, "unknown C++ exception");
+  }
+  raise_cpp_failure(out_of_memory, message);
+}
 
 // Runs fn under PG_TRY; a Postgres ERROR comes back as a thrown PgError.
 // If abort_transaction is set, the current transaction is aborted before throwing (workers).

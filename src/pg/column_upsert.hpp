@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/sync_engine.hpp"
+#include "core/mirror_schema.hpp"
 #include "pg/pg_prelude.hpp"
 
 extern "C" {
@@ -19,9 +19,6 @@ extern "C" {
 }
 
 namespace plane::pg {
-
-// The mirror table's qualified name ("work_plane.items").
-const char* mirror_table_name(plane::MirrorTable table);
 
 class ColumnRows {
  public:
@@ -38,9 +35,9 @@ class ColumnRows {
   bool empty() const { return raws_.empty(); }
   plane::MirrorTable table() const { return table_; }
 
-  // Upserts the rows into the table for a workspace, set-based, never making a row older.
-  // C-level: SPI connected, inside pg_call.
-  void upsert(const char* slug) const noexcept;
+  // Upserts the rows into the table for a workspace, set-based, never making a row older, and
+  // records who wrote them (change_source). C-level: SPI connected, inside pg_call.
+  void upsert(const char* slug, plane::ChangeSource source) const noexcept;
 
  private:
   plane::MirrorTable table_;

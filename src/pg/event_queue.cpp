@@ -1,20 +1,26 @@
+// The queue's Postgres side: claims rows of ops.event_queue, runs the statements the core's
+// QueueEngine decides on, and arranges the transactions. What an event does, what is retried and
+// what is dead-lettered is decided in core/queue_engine.
 #include "pg/event_queue.hpp"
 
-#include <map>
+#include <cstdlib>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/json_parse.hpp"
 #include "core/json_tokens.hpp"
-#include "core/webhook.hpp"
+#include "core/queue_engine.hpp"
+#include "core/text.hpp"
 #include "pg/boundary.hpp"
+#include "pg/calendar_zones.hpp"
 #include "pg/column_upsert.hpp"
 #include "pg/gucs.hpp"
 #include "pg/jsonb_tokens.hpp"
 #include "pg/shared_state.hpp"
 #include "pg/spi_plan.hpp"
+#include "pg/sync_state_store.hpp"
 
 extern "C" {
 #include "utils/array.h"
@@ -24,73 +30,54 @@ namespace plane::pg {
 
 namespace {
 
-struct ClaimedEvent {
-  long long id;
-  std::string slug;
-  JsonbTokens payload;  // in the batch's memory context (BatchMemory)
-  Jsonb* data;          // the payload's "data" object, the mirror row's raw (nullptr if none)
-};
+// Claims ready events ordered by id, locking them (FOR UPDATE SKIP LOCKED: concurrent drainers
+// never take the same row). $1 limit, $2 lease seconds. `= ANY (ARRAY(...))` is an index scan on
+// the primary key whatever the statistics say (an IN (subquery) can become a hash join over the
+// whole queue).
+#define PLANE_CLAIM_READY                                                                        \
+  "q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "           \
+  "e.status = 'pending' AND e.next_attempt_at <= pg_catalog.now() "                              \
+  "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+// Events of a leased batch never finished: only the queue worker leases, so at its start every
+// such row belongs to a run of it that died (perhaps because of one of them).
+#define PLANE_CLAIM_SUSPECT                                                                      \
+  "q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "           \
+  "e.status = 'processing' ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+#define PLANE_LEASE                                                                              \
+  "UPDATE ops.event_queue q SET status = 'processing', attempts = q.attempts + 1, "               \
+  "leased_until = pg_catalog.now() + pg_catalog.make_interval(secs => $2::float8) WHERE "
+#define PLANE_RETURNING " RETURNING q.id, q.workspace_slug, q.attempts, q.payload"
 
-// Where a batch's payloads live from the claim until the batch is applied, across the commit that
-// separates them for a leased claim; deleted with the batch (or when an error unwinds it).
-class BatchMemory {
- public:
-  BatchMemory() {
-    pg_call([this]() noexcept {
-      // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): Postgres's macro
-      cxt_ = AllocSetContextCreate(TopMemoryContext, "plane_connector queue batch",
-                                   ALLOCSET_DEFAULT_SIZES);
-    });
-  }
-  ~BatchMemory() {
-    if (cxt_ != nullptr) MemoryContextDelete(cxt_);
-  }
-  BatchMemory(const BatchMemory&) = delete;
-  BatchMemory& operator=(const BatchMemory&) = delete;
-  MemoryContext context() const { return cxt_; }
-
- private:
-  MemoryContext cxt_ = nullptr;
-};
-
-// What applying one event does, prepared in C++ before any Postgres call.
-// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann's noexcept move is flagged through its asserts
-struct PreparedEvent {
-  long long id;
-  std::string slug;
-  std::string error;            // non-empty: the payload cannot be applied (dead at once)
-  bool request_sync = false;    // the payload was partial: let the sync engine fetch the object
-  plane::MirrorTable table = plane::MirrorTable::Items;
-  bool upsert = false;
-  bool gone = false;            // deleted: gone_at
-  bool archived = false;        // archived: archived_at (and gone_at for work items)
-  std::string plane_id;
-  nlohmann::json row;    // the mapped mirror row (its raw is `raw`)
-  Jsonb* raw = nullptr;  // the payload's data object, in the batch's memory
-};
-
-KeptPlan claim_plan{
-    "UPDATE ops.event_queue q SET status = 'processing', attempts = q.attempts + 1, "
-    "leased_until = now() + make_interval(secs => $2) "
-    // = ANY (ARRAY(...)): an index scan on the primary key whatever the statistics say (an IN
-    // (subquery) can be planned as a hash join over the whole queue).
-    "WHERE q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
-    "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
-    " (e.status = 'processing' AND e.leased_until < now())) "
-    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING q.id, q.workspace_slug, q.payload",
-    2,
-    {INT4OID, INT4OID},
+KeptPlan lease_plan{PLANE_LEASE PLANE_CLAIM_READY PLANE_RETURNING, 2, {INT4OID, INT4OID}, nullptr};
+KeptPlan lease_suspect_plan{PLANE_LEASE PLANE_CLAIM_SUSPECT PLANE_RETURNING, 2, {INT4OID, INT4OID},
+                            nullptr};
+// A claim that marks the batch done as it locks it, for a batch claimed, applied and marked in one
+// transaction: one row version per event instead of two. An event that then fails is marked again.
+KeptPlan claim_done_plan{
+    "UPDATE ops.event_queue q SET status = 'done', processed_at = pg_catalog.now(), "
+    "leased_until = NULL, last_error = NULL WHERE " PLANE_CLAIM_READY PLANE_RETURNING,
+    1,
+    {INT4OID},
     nullptr};
 
 KeptPlan mark_done_plan{
-    "UPDATE ops.event_queue SET status = 'done', processed_at = now(), leased_until = NULL, "
+    "UPDATE ops.event_queue SET status = 'done', processed_at = pg_catalog.now(), leased_until = NULL, "
     "last_error = NULL WHERE id = ANY ($1)",
     1,
     {INT8ARRAYOID},
     nullptr};
 
-// The ids as a bigint[] Datum in the current memory context (inside pg_call).
+// $3 dead, $4 seconds until the next attempt, $5 1 when this mark counts the attempt.
+KeptPlan mark_failed_plan{
+    "UPDATE ops.event_queue SET leased_until = NULL, processed_at = NULL, "
+    "last_error = pg_catalog.left($2, 2000), attempts = attempts + $5, "
+    "status = CASE WHEN $3 THEN 'dead' ELSE 'pending' END, "
+    "next_attempt_at = pg_catalog.now() + pg_catalog.make_interval(secs => $4::float8) WHERE id = $1",
+    5,
+    {INT8OID, TEXTOID, BOOLOID, INT8OID, INT4OID},
+    nullptr};
+
+// The ids as a bigint[] / text[] Datum in the current memory context (inside pg_call).
 Datum int8_array(const std::vector<long long>& ids) noexcept {
   Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (ids.size() + 1)));
   for (size_t i = 0; i < ids.size(); ++i) elems[i] = Int64GetDatum(ids[i]);
@@ -98,339 +85,293 @@ Datum int8_array(const std::vector<long long>& ids) noexcept {
                                          FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
-// pgmq/graphile-style backoff: exp(least(attempts, 10)) seconds; dead after the last attempt.
-// $5: 1 when the claim did not count the attempt (claim_done_plan, see drain_batch_in_worker).
-KeptPlan mark_failed_plan{
-    "UPDATE ops.event_queue SET leased_until = NULL, processed_at = NULL, "
-    "last_error = left($2, 2000), "
-    "attempts = attempts + $5, "
-    "status = CASE WHEN $3 OR attempts + $5 >= $4 THEN 'dead' ELSE 'pending' END, "
-    "next_attempt_at = now() + make_interval(secs => exp(least(attempts + $5, 10))) WHERE id = $1",
-    5,
-    {INT8OID, TEXTOID, BOOLOID, INT4OID, INT4OID},
-    nullptr};
-
-// A claim that marks the batch done as it locks it, for a batch claimed, applied and marked in one
-// transaction: one row version per event instead of two (the lease's and the mark's), and no
-// second pass over the batch. An event that then fails is marked again (mark_failed_plan).
-KeptPlan claim_done_plan{
-    "UPDATE ops.event_queue q SET status = 'done', processed_at = now(), leased_until = NULL, "
-    "last_error = NULL "
-    "WHERE q.id = ANY (ARRAY(SELECT e.id FROM ops.event_queue e WHERE e.source = 'plane' AND "
-    "((e.status = 'pending' AND e.next_attempt_at <= now()) OR "
-    " (e.status = 'processing' AND e.leased_until < now())) "
-    "ORDER BY e.id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING q.id, q.workspace_slug, q.payload",
-    1,
-    {INT4OID},
-    nullptr};
-
-KeptPlan request_sync_plan{
-    "UPDATE work_plane.sync_state SET requested_at = coalesce(requested_at, now()), "
-    "state = CASE WHEN state IN ('running', 'queued') THEN state ELSE 'queued' END "
-    "WHERE workspace_slug = $1",
-    1,
-    {TEXTOID},
-    nullptr};
-
-PreparedEvent prepare(const ClaimedEvent& claimed) {
-  PreparedEvent p;
-  p.id = claimed.id;
-  p.slug = claimed.slug;
-  try {
-    plane::WebhookEvent event = plane::parse_webhook_document(
-        plane::json_from_tokens(claimed.payload.tokens, claimed.payload.count,
-                                plane::kMaxWebhookJsonDepth),
-        {}, plane::WebhookKey::Skip);
-    std::optional<plane::WebhookMirrorChange> change = plane::webhook_mirror_change(std::move(event));
-    if (!change) return p;  // nothing to apply (not a mirrored type)
-    p.table = change->table == "projects" ? plane::MirrorTable::Projects
-              : change->table == "pages"  ? plane::MirrorTable::Pages
-                                          : plane::MirrorTable::Items;
-    p.plane_id = change->plane_id;
-    switch (change->op) {
-      case plane::MirrorOp::Upsert:
-        // Without Plane's updated_at the row could not be ordered against the mirror: a partial
-        // payload is not applied; the workspace's sync (same client and budget, requests
-        // coalesced) fetches the object instead.
-        if (!change->row.contains("plane_updated_at") || change->row["plane_updated_at"].is_null()) {
-          p.request_sync = true;
-        } else {
-          p.upsert = true;
-          // raw is the payload's data object as the queue holds it (jsonb), not a copy of it
-          // through C++: the mapped object is that same data object.
-          change->row.erase("raw");
-          p.row = std::move(change->row);
-          p.raw = claimed.data;
-        }
-        break;
-      case plane::MirrorOp::Delete: p.gone = true; break;
-      case plane::MirrorOp::Archive: p.archived = true; break;
-    }
-  } catch (const plane::PlaneError& e) {
-    p.error = std::string("payload cannot be applied: ") + e.what();
-  }
-  return p;
+Datum text_array(const std::vector<std::string>& ids) noexcept {
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (ids.size() + 1)));
+  for (size_t i = 0; i < ids.size(); ++i) elems[i] = CStringGetTextDatum(ids[i].c_str());
+  return PointerGetDatum(construct_array(elems, static_cast<int>(ids.size()), TEXTOID, -1, false,
+                                         TYPALIGN_INT));
 }
 
 // Statement texts for gone/archived marks, per table (constant fragments only).
 std::string gone_sql(plane::MirrorTable table) {
-  return std::string("UPDATE ") + mirror_table_name(table) +
-         " SET gone_at = coalesce(gone_at, now()) WHERE workspace_slug = $1 AND plane_id = ANY "
-         "(ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
+  return std::string("UPDATE ") + plane::mirror_table_name(table) +
+         " SET gone_at = coalesce(gone_at, pg_catalog.now()), change_source = 'webhook' "
+         "WHERE workspace_slug = $1 AND plane_id = ANY ($2)";
 }
 
 std::string archived_sql(plane::MirrorTable table) {
-  // Archived work items vanish from Plane's lists like deleted ones (§1): gone too; archived
-  // projects, cycles, modules and pages stay listed.
-  std::string sql = std::string("UPDATE ") + mirror_table_name(table) +
-                    " SET archived_at = coalesce(archived_at, now())";
+  // Archived work items vanish from Plane's lists like deleted ones: gone too; archived projects,
+  // cycles, modules and pages stay listed.
+  std::string sql = std::string("UPDATE ") + plane::mirror_table_name(table) +
+                    " SET archived_at = coalesce(archived_at, pg_catalog.now()), "
+                    "change_source = 'webhook'";
   if (table == plane::MirrorTable::Items) {
-    sql += ", gone_at = CASE WHEN item_type = 'issue' THEN coalesce(gone_at, now()) ELSE gone_at END";
+    sql += ", gone_at = CASE WHEN item_type = 'issue' THEN coalesce(gone_at, pg_catalog.now()) "
+           "ELSE gone_at END";
   }
-  return sql + " WHERE workspace_slug = $1 AND plane_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
+  return sql + " WHERE workspace_slug = $1 AND plane_id = ANY ($2)";
 }
 
-// One group of work: all upserts of a (workspace, table), or all marks of one kind.
-struct Group {
-  std::string slug;
-  plane::MirrorTable table;
-  int kind;  // 0 upsert, 1 gone, 2 archived, 3 request sync
-  nlohmann::json items = nlohmann::json::array();  // plane ids (marks)
-  std::vector<long long> event_ids;
-  std::string text;  // marks: the ids as JSON, serialised before entering Postgres code
-  std::shared_ptr<ColumnRows> rows;  // upserts
-  std::string sql;
+// plane.fault_injection = 'crash_on_apply:<plane id>': the process aborts when it applies a
+// group holding that object, as a fault in the apply path would. For the crash tests only.
+bool crash_requested(const plane::ApplyGroup& group) {
+  const char* fault = settings.fault_injection;
+  constexpr std::string_view kPrefix = "crash_on_apply:";
+  if (fault == nullptr || std::string_view(fault).rfind(kPrefix, 0) != 0) return false;
+  const std::string_view id = std::string_view(fault).substr(kPrefix.size());
+  for (const auto& p : group.plane_ids) {
+    if (p == id) return true;
+  }
+  for (const auto& row : group.rows) {
+    if (row.value("plane_id", "") == id) return true;
+  }
+  return false;
+}
+
+// One group as the statement needs it, prepared in C++ before any Postgres call.
+struct PreparedGroup {
+  const plane::ApplyGroup* group;
+  std::unique_ptr<ColumnRows> rows;  // Upsert
+  std::string sql;                   // MarkGone, MarkArchived
+  bool crash = false;
 };
 
-std::vector<Group> group_events(const std::vector<PreparedEvent>& events) {
-  std::map<std::tuple<std::string, int, int>, Group> groups;
-  for (const auto& e : events) {
-    if (!e.error.empty()) continue;
-    int kind = e.upsert ? 0 : e.gone ? 1 : e.archived ? 2 : e.request_sync ? 3 : -1;
-    if (kind < 0) continue;
-    auto key = std::make_tuple(e.slug, static_cast<int>(e.table), kind);
-    Group& g = groups[key];
-    g.slug = e.slug;
-    g.table = e.table;
-    g.kind = kind;
-    if (kind == 0) {
-      if (!g.rows) g.rows = std::make_shared<ColumnRows>(e.table);
-      g.rows->add(e.row, e.raw);
-    } else if (kind == 1 || kind == 2) {
-      g.items.push_back(e.plane_id);
-    }
-    g.event_ids.push_back(e.id);
-  }
-  std::vector<Group> out;
-  for (auto& [key, g] : groups) {
-    if (g.kind != 0) g.text = g.items.dump();
-    if (g.kind == 1) g.sql = gone_sql(g.table);
-    if (g.kind == 2) g.sql = archived_sql(g.table);
-    out.push_back(std::move(g));
-  }
-  return out;
-}
-
-// Applies groups; with SPI connected. C-level only (called inside pg_call).
-void apply_groups(const std::vector<Group>& groups) noexcept {
-  bool wake_launcher_needed = false;
-  for (const auto& g : groups) {
-    if (g.kind == 0) {
-      g.rows->upsert(g.slug.c_str());
-    } else if (g.kind == 1 || g.kind == 2) {
-      Oid types[2] = {TEXTOID, TEXTOID};
-      Datum values[2] = {CStringGetTextDatum(g.slug.c_str()), CStringGetTextDatum(g.text.c_str())};
-      if (SPI_execute_with_args(g.sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
-        elog(ERROR, "plane_connector: could not mark rows");
+class PgQueueStore final : public plane::QueueStore {
+ public:
+  bool apply(const std::vector<plane::ApplyGroup>& groups, std::string& error) override {
+    std::vector<PreparedGroup> prepared;
+    for (const auto& g : groups) {
+      PreparedGroup p{&g, nullptr, "", crash_requested(g)};
+      if (g.kind == plane::ApplyKind::Upsert) {
+        p.rows = std::make_unique<ColumnRows>(g.table);
+        for (const auto& row : g.rows) p.rows->add(row);
+      } else if (g.kind == plane::ApplyKind::MarkGone) {
+        p.sql = gone_sql(g.table);
+      } else if (g.kind == plane::ApplyKind::MarkArchived) {
+        p.sql = archived_sql(g.table);
       }
-    } else if (g.kind == 3) {
-      Datum values[1] = {CStringGetTextDatum(g.slug.c_str())};
-      exec_kept(request_sync_plan, values, nullptr, false, SPI_OK_UPDATE);
-      wake_launcher_needed = true;
+      prepared.push_back(std::move(p));
     }
+    bool wake_launcher_needed = false;
+    try {
+      in_subtransaction([&]() noexcept {
+        spi_connect();
+        for (const auto& p : prepared) {
+          const plane::ApplyGroup& g = *p.group;
+          if (p.crash) abort();  // plane.fault_injection: a fault that kills the process
+          switch (g.kind) {
+            case plane::ApplyKind::Upsert: p.rows->upsert(g.slug.c_str(), plane::ChangeSource::Webhook); break;
+            case plane::ApplyKind::MarkGone:
+            case plane::ApplyKind::MarkArchived: {
+              Oid types[2] = {TEXTOID, TEXTARRAYOID};
+              Datum values[2] = {CStringGetTextDatum(g.slug.c_str()), text_array(g.plane_ids)};
+              exec_sql(p.sql.c_str(), 2, types, values, nullptr, false, SPI_OK_UPDATE);
+              break;
+            }
+            case plane::ApplyKind::RequestSync:
+              request_sync_in_transaction(g.slug.c_str());
+              wake_launcher_needed = true;
+              break;
+          }
+        }
+        SPI_finish();
+      });
+    } catch (const PgError& e) {
+      error = e.what();
+      return false;
+    }
+    // The sync request is visible once this transaction commits; a launcher woken early finds it
+    // on its next nap at the latest.
+    if (wake_launcher_needed) wake_launcher();
+    return true;
   }
-  if (wake_launcher_needed) {
-    // The launcher is woken directly: the sync request is visible once this transaction commits,
-    // and a launcher that looks early finds it on its next nap at the latest.
-    wake_launcher();
-  }
-}
 
-// Runs fn with SPI connected in a subtransaction; a Postgres ERROR rolls it back and is returned.
-template <typename F>
-bool applied_in_subtransaction(F&& fn, std::string& error) {
-  try {
-    in_subtransaction([&]() noexcept {
+  void mark_done(const std::vector<long long>& ids) override {
+    pg_call([&]() noexcept {
       spi_connect();
-      fn();
+      Datum values[1] = {int8_array(ids)};
+      exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
       SPI_finish();
     });
-  } catch (const PgError& e) {
-    error = e.what();
-    return false;
   }
-  return true;
-}
 
-// How a batch was claimed: leased (attempts counted, marked done after applying) or marked done by
-// the claim itself (attempts not counted: a failure counts its attempt when it is marked).
-enum class ClaimMode { Leased, MarkedDone };
-
-// Applies claimed events inside the current transaction: first all together (set-based); if that
-// fails, one by one so that one bad event cannot hold back the others. Returns applied count.
-int apply_claimed(const std::vector<ClaimedEvent>& claimed, ClaimMode mode = ClaimMode::Leased) {
-  std::vector<PreparedEvent> prepared;
-  prepared.reserve(claimed.size());
-  for (const auto& c : claimed) prepared.push_back(prepare(c));
-
-  std::vector<long long> done;
-  std::vector<std::pair<long long, std::string>> failed;   // retried later
-  std::vector<std::pair<long long, std::string>> poison;   // dead at once
-  for (const auto& p : prepared) {
-    if (!p.error.empty()) poison.emplace_back(p.id, p.error);
+  void mark_failed(long long id, const std::string& error, bool dead, std::int64_t retry_in_s,
+                   bool count_attempt) override {
+    const std::string message = plane::truncate_utf8(error, 2000);
+    pg_call([&]() noexcept {
+      spi_connect();
+      Datum values[5] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()), BoolGetDatum(dead),
+                         Int64GetDatum(retry_in_s), Int32GetDatum(count_attempt ? 1 : 0)};
+      exec_kept(mark_failed_plan, values, nullptr, false, SPI_OK_UPDATE);
+      SPI_finish();
+    });
   }
-  std::vector<Group> groups = group_events(prepared);
-  std::string error;
-  if (applied_in_subtransaction([&]() noexcept { apply_groups(groups); }, error)) {
-    for (const auto& p : prepared) {
-      if (p.error.empty()) done.push_back(p.id);
-    }
-  } else {
-    for (const auto& p : prepared) {
-      if (!p.error.empty()) continue;
-      std::vector<Group> one = group_events({p});
-      std::string one_error;
-      if (applied_in_subtransaction([&]() noexcept { apply_groups(one); }, one_error)) {
-        done.push_back(p.id);
-      } else {
-        failed.emplace_back(p.id, one_error);
-      }
+
+  void count_applied(const std::string& slug, long events) override {
+    // Shared memory, not transactional: a figure, not a ledger.
+    if (WebhookCounters* c = webhook_counters(slug.c_str())) {
+      pg_atomic_fetch_add_u64(&c->applied, static_cast<uint64>(events));
     }
   }
-  const int max_attempts = settings.queue_max_attempts;
-  pg_call([&]() noexcept {
-    spi_connect();
-    if (!done.empty() && mode == ClaimMode::Leased) {
-      Datum values[1] = {int8_array(done)};
-      exec_kept(mark_done_plan, values, nullptr, false, SPI_OK_UPDATE);
-    }
-    for (const auto* list : {&failed, &poison}) {
-      for (const auto& [id, message] : *list) {
-        Datum values[5] = {Int64GetDatum(id), CStringGetTextDatum(message.c_str()),
-                           BoolGetDatum(list == &poison), Int32GetDatum(max_attempts),
-                           Int32GetDatum(mode == ClaimMode::Leased ? 0 : 1)};
-        exec_kept(mark_failed_plan, values, nullptr, false, SPI_OK_UPDATE);
-      }
-    }
-    SPI_finish();
-  });
-  // Counters per workspace (shared memory, not transactional: a figure, not a ledger).
-  std::map<std::string, long> per_slug;
-  for (const auto& p : prepared) {
-    if (p.error.empty()) ++per_slug[p.slug];
-  }
-  for (const auto& [slug, n] : per_slug) {
-    if (WebhookCounters* c = webhook_counters(slug.c_str())) pg_atomic_fetch_add_u64(&c->applied, n);
-  }
-  return static_cast<int>(done.size());
-}
 
-// Claims up to `limit` ready events (SPI connected): leased (committed apart) or marked done in
-// the caller's transaction. Payloads are copied into `memory` and flattened there. C-level only.
-void claim(int limit, MemoryContext memory, std::vector<ClaimedEvent>& out,
-           ClaimMode mode = ClaimMode::Leased) noexcept {
-  Datum values[2] = {Int32GetDatum(limit), Int32GetDatum(settings.queue_lease_s)};
-  exec_kept(mode == ClaimMode::Leased ? claim_plan : claim_done_plan, values, nullptr, false,
-            SPI_OK_UPDATE_RETURNING);
+  std::int64_t now_us() override {
+    return static_cast<std::int64_t>(GetCurrentTimestamp()) +
+           static_cast<std::int64_t>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+  }
+};
+
+// Where claimed payloads are flattened, until they are built into C++ documents.
+class ClaimMemory {
+ public:
+  ClaimMemory() {
+    pg_call([this]() noexcept {
+      // NOLINTNEXTLINE(bugprone-implicit-widening-of-multiplication-result): Postgres's macro
+      cxt_ = AllocSetContextCreate(TopMemoryContext, "plane_connector queue claim", ALLOCSET_DEFAULT_SIZES);
+    });
+  }
+  ~ClaimMemory() {
+    if (cxt_ != nullptr) MemoryContextDelete(cxt_);
+  }
+  ClaimMemory(const ClaimMemory&) = delete;
+  ClaimMemory& operator=(const ClaimMemory&) = delete;
+  MemoryContext context() const { return cxt_; }
+
+ private:
+  MemoryContext cxt_ = nullptr;
+};
+
+struct ClaimedRow {
+  long long id;
+  int attempts;
+  std::string slug;
+  JsonbTokens payload;
+};
+
+// Claims with SPI connected; payloads flattened into `memory`. C-level (inside pg_call).
+void claim_rows(const plane::ClaimRequest& request, MemoryContext memory,
+                std::vector<ClaimedRow>& out) noexcept {
+  Datum values[2] = {Int32GetDatum(request.limit), Int32GetDatum(settings.queue_lease_s)};
+  KeptPlan& plan = request.mode == plane::ClaimMode::MarkedDone ? claim_done_plan
+                   : request.suspects                           ? lease_suspect_plan
+                                                                : lease_plan;
+  exec_kept(plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
   for (uint64 i = 0; i < SPI_processed; ++i) {
     HeapTuple tup = SPI_tuptable->vals[i];
     bool isnull = false;
-    out.emplace_back();  // owned by the caller's vector, not by this frame (see pg_call)
-    ClaimedEvent& e = out.back();
-    e.id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+    const long long id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
     char* slug = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-    e.slug = slug != nullptr ? slug : "";
-    Datum payload = SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull);
+    const int attempts = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+    Datum payload = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
     MemoryContext caller = MemoryContextSwitchTo(memory);
-    Jsonb* jb = DatumGetJsonbPCopy(payload);  // payload is NOT NULL
-    e.payload = flatten_jsonb(jb);
-    e.data = nullptr;
-    if (JsonContainerIsObject(&jb->root)) {
-      JsonbValue v;
-      JsonbValue* data = getKeyJsonValueFromContainer(&jb->root, "data", 4, &v);
-      if (data != nullptr && data->type == jbvBinary && JsonContainerIsObject(data->val.binary.data)) {
-        e.data = JsonbValueToJsonb(data);
-      }
-    }
+    const JsonbTokens tokens = flatten_jsonb(DatumGetJsonbPCopy(payload));  // payload is NOT NULL
     MemoryContextSwitchTo(caller);
+    cpp_step([&] { out.push_back(ClaimedRow{id, attempts, slug != nullptr ? slug : "", tokens}); });
   }
+}
+
+// The claimed rows as the engine takes them: each payload built into a document (one route from
+// jsonb into C++: flattened tokens, built by the core). A payload the core cannot build becomes
+// null, which the engine dead-letters as malformed.
+std::vector<plane::QueuedEvent> to_events(std::vector<ClaimedRow>& rows) {
+  std::vector<plane::QueuedEvent> events;
+  events.reserve(rows.size());
+  for (auto& r : rows) {
+    plane::QueuedEvent e;
+    e.id = r.id;
+    e.slug = std::move(r.slug);
+    e.attempts = r.attempts;
+    try {
+      e.payload = plane::json_from_tokens(r.payload.tokens, r.payload.count, plane::kMaxJsonDepth);
+    } catch (const plane::PlaneError&) {
+      e.payload = nullptr;
+    }
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+plane::QueueConfig queue_config() {
+  plane::QueueConfig config;
+  config.max_attempts = settings.queue_max_attempts;
+  return config;
+}
+
+std::vector<plane::QueuedEvent> claim_in_transaction(const plane::ClaimRequest& request) {
+  ClaimMemory memory;
+  std::vector<ClaimedRow> rows;
+  pg_call([&]() noexcept {
+    spi_connect();
+    claim_rows(request, memory.context(), rows);
+    SPI_finish();
+  });
+  return to_events(rows);
 }
 
 }  // namespace
 
 int process_events_inline(int max_events) {
+  PgQueueStore store;
+  PgCalendarZones zones;
+  plane::QueueEngine engine(store, queue_config(), &zones);
   int applied = 0;
   int remaining = max_events;
   while (remaining > 0) {
-    std::vector<ClaimedEvent> claimed;
-    const int limit = std::min(remaining, std::max(1, settings.queue_batch_size));
-    BatchMemory memory;
-    pg_call([&]() noexcept {
-      spi_connect();
-      claim(limit, memory.context(), claimed);
-      SPI_finish();
-    });
-    if (claimed.empty()) break;
-    applied += apply_claimed(claimed);
-    remaining -= static_cast<int>(claimed.size());
+    const plane::ClaimRequest request{std::min(remaining, std::max(1, settings.queue_batch_size)),
+                                      plane::ClaimMode::Leased, false};
+    std::vector<plane::QueuedEvent> events = claim_in_transaction(request);
+    if (events.empty()) break;
+    applied += engine.apply(events, plane::ClaimMode::Leased);
+    remaining -= static_cast<int>(events.size());
   }
   return applied;
 }
 
 int drain_batch_in_worker(int batch_size) {
-  // Two ways to claim. Leased: the claim (attempts + 1, leased_until) commits in a transaction of
-  // its own before the batch is applied, so that an event that crashes the worker has its
-  // attempts counted and is dead-lettered in the end. Marked done: the claim marks the batch done
-  // and the batch is applied in the same transaction (a crash rolls it all back and the events
-  // are simply pending again), one row version per event instead of two. The worker leases its
-  // first batch after every start — the batch a crash left behind comes first, in id order — and
-  // claims marking done while all goes well.
-  static bool lease_next = true;
-  std::vector<ClaimedEvent> claimed;
-  BatchMemory memory;
-  if (lease_next) {
-    in_transaction([&]() noexcept { claim(batch_size, memory.context(), claimed, ClaimMode::Leased); });
-    if (claimed.empty()) return 0;
-    with_transaction([&] { apply_claimed(claimed); });
-    lease_next = false;
-    return static_cast<int>(claimed.size());
-  }
-  try {
-    with_transaction([&] {
-      pg_call([&]() noexcept {
-        spi_connect();
-        claim(batch_size, memory.context(), claimed, ClaimMode::MarkedDone);
-        SPI_finish();
+  static plane::DrainPolicy policy(batch_size);
+  PgQueueStore store;
+  PgCalendarZones zones;
+  plane::QueueEngine engine(store, queue_config(), &zones);
+  for (;;) {
+    const plane::ClaimRequest request = policy.next();
+    if (request.mode == plane::ClaimMode::Leased) {
+      // The lease commits on its own: an event that kills the worker has its attempt counted.
+      std::vector<plane::QueuedEvent> events;
+      with_transaction([&] { events = claim_in_transaction(request); });
+      policy.claimed(request, events.size());
+      if (events.empty()) {
+        if (request.suspects) continue;  // none left from a crashed run: on to the ready events
+        return 0;
+      }
+      with_transaction([&] { engine.apply(events, plane::ClaimMode::Leased); });
+      // A suspect is one event: report a full batch so that the caller drains on.
+      return request.suspects ? batch_size : static_cast<int>(events.size());
+    }
+    std::size_t claimed = 0;
+    try {
+      with_transaction([&] {
+        std::vector<plane::QueuedEvent> events = claim_in_transaction(request);
+        claimed = events.size();
+        if (!events.empty()) engine.apply(events, plane::ClaimMode::MarkedDone);
       });
-      if (!claimed.empty()) apply_claimed(claimed, ClaimMode::MarkedDone);
-    });
-  } catch (...) {
-    lease_next = true;  // rolled back, attempts uncounted: count them from now on
-    throw;
+    } catch (...) {
+      policy.failed();  // rolled back, attempts uncounted: count them from now on
+      throw;
+    }
+    policy.claimed(request, claimed);
+    return static_cast<int>(claimed);
   }
-  return static_cast<int>(claimed.size());
 }
 
 long seconds_until_next_event() {
   long seconds = -1;
   in_transaction([&]() noexcept {
-    SPI_execute(
+    exec_sql(
         // min() over no rows is NULL, and greatest() would turn that into 0: a busy loop.
-        "SELECT CASE WHEN min(next_attempt_at) IS NOT NULL THEN "
-        "ceil(greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::int8 END "
+        "SELECT CASE WHEN pg_catalog.min(next_attempt_at) IS NOT NULL THEN "
+        "pg_catalog.ceil(greatest(0, pg_catalog.date_part('epoch', "
+        "pg_catalog.min(next_attempt_at) - pg_catalog.now())))::int8 END "
         "FROM ops.event_queue WHERE source = 'plane' AND status = 'pending'",
-        true, 1);
+        0, nullptr, nullptr, nullptr, true, SPI_OK_SELECT, 1);
     bool isnull = true;
     Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     if (!isnull) seconds = static_cast<long>(DatumGetInt64(d));
@@ -442,11 +383,12 @@ void prune_applied_events() {
   in_transaction([&]() noexcept {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(settings.queue_retention_s)};
-    SPI_execute_with_args(
+    exec_sql(
         "DELETE FROM ops.event_queue WHERE id IN (SELECT id FROM ops.event_queue "
         "WHERE source = 'plane' AND status IN ('done', 'ignored') "
-        "AND coalesce(processed_at, created_at) < now() - make_interval(secs => $1) LIMIT 10000)",
-        1, types, values, nullptr, false, 0);
+        "AND coalesce(processed_at, created_at) < pg_catalog.now() - "
+        "pg_catalog.make_interval(secs => $1::float8) LIMIT 10000)",
+        1, types, values, nullptr, false, SPI_OK_DELETE);
   });
 }
 

@@ -40,9 +40,10 @@ void define_settings() {
   DefineCustomIntVariable("plane.http_timeout", "Timeout of one HTTP request to Plane.", nullptr,
                           &settings.http_timeout_ms, 30000, 100, 600000, PGC_SIGHUP, GUC_UNIT_MS,
                           nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("plane.page_size", "per_page requested from Plane's list endpoints.",
-                          "Plane Cloud's documented maximum is 100.", &settings.page_size, 100, 1,
-                          1000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.page_size", "Largest per_page asked of Plane's list endpoints.",
+                          "Community Edition serves up to 1000 rows a page, Plane Cloud documents 100: "
+                          "a server that allows fewer is detected once per installation and followed.",
+                          &settings.page_size, 1000, 1, 1000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("plane.max_sync_workers", "Workspaces synced at the same time.",
                           "Each takes one of max_worker_processes while it runs.",
                           &settings.max_sync_workers, 4, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr,
@@ -115,6 +116,32 @@ void define_settings() {
                           "tokens are renewed.", "At most half the token's lifetime is used.",
                           &settings.oauth_refresh_margin_s, 300, 0, 86400, PGC_SIGHUP, GUC_UNIT_S,
                           nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "plane.allowed_hosts", "Hosts that may receive Plane credentials.",
+      "Comma-separated host names (\"*.example.com\" for subdomains). API keys, tokens, the OAuth "
+      "client secret and refresh tokens are sent only to these hosts, over https (plain http only "
+      "to loopback). Only a superuser can change it.",
+      &settings.allowed_hosts, "api.plane.so, mcp.plane.so", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.refresh_interval", "How often every work item is re-read.",
+                          "Plane changes state, dates and parent in bulk without moving updated_at "
+                          "or sending a webhook; only re-reading shows it. 0: never.",
+                          &settings.refresh_interval_s, 24 * 3600, 0, 365 * 24 * 3600, PGC_SIGHUP,
+                          GUC_UNIT_S, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("plane.refresh_budget_share",
+                          "Percent of a poll interval's request budget the refresh may use.",
+                          "The refresh reads at most this share of plane.rate_limit_per_minute over "
+                          "one poll interval per run (at least one page), resuming by cursor.",
+                          &settings.refresh_budget_share, 10, 1, 100, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
+  DefineCustomBoolVariable("plane.webhook_accept_secret_header",
+                           "Accept X-Plane-Webhook-Secret carrying the webhook secret itself.",
+                           "For a proxy that re-encodes bodies; off, only X-Plane-Signature counts.",
+                           &settings.webhook_accept_secret_header, false, PGC_SUSET, 0, nullptr,
+                           nullptr, nullptr);
+  DefineCustomStringVariable("plane.fault_injection", "Test hook: a fault to inject.",
+                             "crash_on_apply:<plane id> aborts the process applying that object.",
+                             &settings.fault_injection, "", PGC_SUSET,
+                             GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress) {
     DefineCustomStringVariable("plane.webhook_listen_address",
                                "host:port where the embedded webhook receiver listens; empty: off.",

@@ -1,4 +1,5 @@
-// Settings under plane.* (design brief: "GUCs live under plane.").
+// Settings under plane.*, all defined here (the prefix is reserved: an undefined plane.* name is an
+// error, not a silent placeholder).
 #pragma once
 
 namespace plane::pg {
@@ -29,6 +30,11 @@ struct Settings {
   char* mcp_url;                 // default MCP endpoint (installations may override)
   int oauth_state_ttl_s;         // how long an oauth_authorize_url state stays usable
   int oauth_refresh_margin_s;    // OAuth/bot tokens are renewed this long before they expire
+  char* allowed_hosts;           // hosts that may receive credentials (superuser-only setting)
+  int refresh_interval_s;        // every work item is re-read this often (0: never)
+  int refresh_budget_share;      // percent of a poll interval's requests the refresh may use
+  bool webhook_accept_secret_header;  // accept X-Plane-Webhook-Secret (the bare secret) too
+  char* fault_injection;         // test hook: "crash_on_apply:<plane id>"; empty: none
 };
 
 extern Settings settings;

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "core/errors.hpp"
+#include "core/hosts.hpp"
 #include "core/http.hpp"
 #include "core/oauth.hpp"
 #include "pg/boundary.hpp"
@@ -50,10 +51,14 @@ KeptPlan token_plan{kTokenSql, 3, {TEXTOID, TEXTOID, TEXTOID}, nullptr};
 const std::string kTokenLockSql = std::string(kTokenSql) + " FOR UPDATE";
 KeptPlan token_lock_plan{kTokenLockSql.c_str(), 3, {TEXTOID, TEXTOID, TEXTOID}, nullptr};
 
+// A column of the first result row as text. C-level (inside pg_call): the copy is a cpp_step.
 std::string column_text(int col) noexcept {
   char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
-  std::string out = v != nullptr ? v : "";
-  if (v != nullptr) pfree(v);
+  std::string out;
+  if (v != nullptr) {
+    plane::pg::cpp_step([&] { out = v; });
+    pfree(v);
+  }
   return out;
 }
 
@@ -125,6 +130,24 @@ bool grant_refused(const PlaneError& e) {
 
 }  // namespace
 
+bool uses_default_api_host(const std::string& url) {
+  return plane::same_origin(url, settings.api_url != nullptr ? settings.api_url : "") ||
+         plane::same_origin(url, settings.mcp_url != nullptr ? settings.mcp_url : "");
+}
+
+void require_credential_url(const std::string& url, const char* what) {
+  const std::string problem = plane::credential_url_problem(
+      url, plane::parse_host_list(settings.allowed_hosts != nullptr ? settings.allowed_hosts : ""),
+      "plane.allowed_hosts");
+  if (!problem.empty()) throw PlaneError(ErrorKind::Config, std::string(what) + " refused: " + problem);
+}
+
+std::vector<std::string> api_key_names(const std::string& slug, const std::string& url) {
+  std::vector<std::string> names{"plane_api_key:" + slug};
+  if (uses_default_api_host(url)) names.push_back("plane_api_key");
+  return names;
+}
+
 plane::Credential InstallationCredentials::credential() { return obtain(false); }
 
 bool InstallationCredentials::refresh_after_rejection() {
@@ -141,7 +164,7 @@ std::string InstallationCredentials::budget_identity() {
     const AuthInfo auth = load_auth(slug_);
     if (auth.mode == "oauth") return "oauth:" + slug_ + ":" + auth.user_id;
     if (auth.mode == "bot") return "bot:" + slug_ + ":" + auth.app_installation_id;
-    return read_vault_secret_in_transaction({"plane_api_key:" + slug_, "plane_api_key"}, true);
+    return read_vault_secret_in_transaction(api_key_names(slug_, api_url_), true);
   };
   if (context_ == CredentialContext::Worker) return with_transaction(identity);
   return identity();
@@ -155,7 +178,7 @@ plane::Credential InstallationCredentials::obtain(bool force_renewal) {
     const AuthInfo auth = load_auth(slug_);
     if (auth.mode == "api_key") {
       header = "X-API-Key";
-      value = read_vault_secret_in_transaction({"plane_api_key:" + slug_, "plane_api_key"}, true);
+      value = read_vault_secret_in_transaction(api_key_names(slug_, api_url_), true);
       return;
     }
     if (auth.status != "ok") {

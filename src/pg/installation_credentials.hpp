@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/runtime.hpp"
 
@@ -24,6 +25,16 @@ enum class CredentialContext {
   // here (a rollback of the caller would lose a rotated refresh token that Plane already spent).
   Backend,
 };
+
+// The Vault names of a workspace's API key for requests to `url`: plane_api_key:{slug}, and the
+// workspace-less plane_api_key only for Plane's default hosts (plane.api_url, plane.mcp_url), so that
+// a key meant for Plane Cloud never goes to another server.
+std::vector<std::string> api_key_names(const std::string& slug, const std::string& url);
+bool uses_default_api_host(const std::string& url);
+
+// Throws PlaneError(Config) unless `url` may receive credentials: its host is on plane.allowed_hosts
+// and it is https (plain http only to loopback). `what` names the URL in the message.
+void require_credential_url(const std::string& url, const char* what);
 
 class InstallationCredentials final : public plane::CredentialSource {
  public:

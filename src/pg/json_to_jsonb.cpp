@@ -1,5 +1,7 @@
 #include "pg/json_to_jsonb.hpp"
 
+#include "pg/boundary.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,10 +38,7 @@ JsonbValue number_value(const nlohmann::json& n) noexcept {
   } else {
     // The text nlohmann's dump writes (shortest round trip, "65535.0" for integral values), so
     // that raw reads as it did through text. The string is gone before any Postgres call.
-    {
-      const std::string dumped = n.dump();
-      std::snprintf(text, sizeof text, "%s", dumped.c_str());
-    }
+    cpp_step([&] { std::snprintf(text, sizeof text, "%s", n.dump().c_str()); });
   }
   v.type = jbvNumeric;
   v.val.numeric = DatumGetNumeric(DirectFunctionCall3(

@@ -4,13 +4,14 @@
 
 #include "core/errors.hpp"
 #include "pg/pg_prelude.hpp"
+#include "pg/shared_state.hpp"
 
 namespace plane::pg {
 
 bool LatchWaiter::cancelled() {
-  // Only reads flags set by signal handlers; never calls CHECK_FOR_INTERRUPTS (that could
-  // longjmp or exit from under C++ frames).
-  return ProcDiePending || QueryCancelPending || ShutdownRequestPending;
+  // Only reads flags set by signal handlers and work_plane.cancel_sync; never calls
+  // CHECK_FOR_INTERRUPTS (that could longjmp or exit from under C++ frames).
+  return ProcDiePending || QueryCancelPending || ShutdownRequestPending || running_sync_cancelled();
 }
 
 void LatchWaiter::wait_ms(std::int64_t ms) {

@@ -3,10 +3,12 @@
 #include <algorithm>
 
 #include "core/errors.hpp"
+#include "core/text.hpp"
 #include "core/timestamp.hpp"
 #include "pg/boundary.hpp"
 #include "pg/column_upsert.hpp"
 #include "pg/spi_plan.hpp"
+#include "pg/sync_state_store.hpp"
 
 extern "C" {
 #include "utils/array.h"
@@ -19,22 +21,16 @@ namespace {
 // Saves where a scan is; an empty cursor means none (the scan completed or never paged).
 KeptPlan save_cursor{
     "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, updated_at) "
-    "VALUES ($1, $2, nullif($3, ''), now()) "
+    "VALUES ($1, $2, nullif($3, ''), pg_catalog.now()) "
     "ON CONFLICT (workspace_slug, resource) DO UPDATE SET cursor = excluded.cursor, "
-    "updated_at = now()",
+    "updated_at = pg_catalog.now()",
     3,
     {TEXTOID, TEXTOID, TEXTOID},
     nullptr};
 
-KeptPlan save_progress{
-    "UPDATE work_plane.sync_state SET phase = $2, pages_done = $3, rows_done = $4, "
-    "rows_expected = nullif($5, -1), updated_at = now() WHERE workspace_slug = $1",
-    5,
-    {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID},
-    nullptr};
-
 KeptPlan load_state_plan{
-    "SELECT cursor, (extract(epoch FROM watermark) * 1000000)::int8, available "
+    "SELECT cursor, (pg_catalog.date_part('epoch', watermark) * 1000000)::int8, available, "
+    "(pg_catalog.date_part('epoch', last_full_sync) * 1000000)::int8 "
     "FROM work_plane.events_cursor WHERE workspace_slug = $1 AND resource = $2",
     2,
     {TEXTOID, TEXTOID},
@@ -44,12 +40,14 @@ KeptPlan load_state_plan{
 KeptPlan complete_items_scan{
     "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, watermark, "
     "last_full_sync, updated_at) "
-    "VALUES ($1, $2, NULL, (SELECT least(max(i.plane_updated_at), $5) FROM work_plane.items i "
+    "VALUES ($1, $2, NULL, (SELECT least(pg_catalog.max(i.plane_updated_at), $5) "
+    "FROM work_plane.items i "
     "WHERE i.workspace_slug = $1 AND i.project_plane_id = $3 AND i.item_type = $4), "
-    "CASE WHEN $6 THEN now() END, now()) "
+    "CASE WHEN $6 THEN pg_catalog.now() END, pg_catalog.now()) "
     "ON CONFLICT (workspace_slug, resource) DO UPDATE SET cursor = NULL, "
     "watermark = coalesce(excluded.watermark, c.watermark), "
-    "last_full_sync = coalesce(excluded.last_full_sync, c.last_full_sync), updated_at = now()",
+    "last_full_sync = coalesce(excluded.last_full_sync, c.last_full_sync), "
+    "updated_at = pg_catalog.now()",
     6,
     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID},
     nullptr};
@@ -66,6 +64,8 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
   plane::ResourceState state;
   bool has_watermark = false;
   std::int64_t watermark = 0;
+  bool has_full = false;
+  std::int64_t full = 0;
   in_transaction([&]() noexcept {
     Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str())};
     exec_kept(load_state_plan, values, nullptr, true, SPI_OK_SELECT);
@@ -73,7 +73,7 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
       HeapTuple tup = SPI_tuptable->vals[0];
       TupleDesc desc = SPI_tuptable->tupdesc;
       char* text = SPI_getvalue(tup, desc, 1);
-      if (text != nullptr) state.cursor.assign(text);
+      if (text != nullptr) cpp_step([&] { state.cursor.assign(text); });
       bool isnull = false;
       Datum w = SPI_getbinval(tup, desc, 2, &isnull);
       if (!isnull) {
@@ -81,30 +81,45 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
         watermark = DatumGetInt64(w);
       }
       state.available = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+      Datum f = SPI_getbinval(tup, desc, 4, &isnull);
+      if (!isnull) {
+        has_full = true;
+        full = DatumGetInt64(f);
+      }
     }
   });
   if (has_watermark) state.watermark_us = watermark;
+  if (has_full) state.last_full_us = full;
   return state;
 }
 
 void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& rows,
                               const std::string& resource, const std::string& next_cursor,
-                              const plane::SyncProgress& progress) {
+                              const plane::SyncProgress& progress, plane::ChangeSource source) {
   // All C++ work happens before entering Postgres code.
   ColumnRows columns(table);
   for (const auto& row : rows) columns.add(row);
   in_transaction([&]() noexcept {
     Datum slug = CStringGetTextDatum(slug_.c_str());
-    if (!columns.empty()) columns.upsert(slug_.c_str());
+    if (!columns.empty()) columns.upsert(slug_.c_str(), source);
     if (!resource.empty()) {
       Datum cursor_args[3] = {slug, CStringGetTextDatum(resource.c_str()),
                               CStringGetTextDatum(next_cursor.c_str())};
       exec_kept(save_cursor, cursor_args, nullptr, false, SPI_OK_INSERT);
     }
-    Datum progress_args[5] = {slug, CStringGetTextDatum(progress.phase.c_str()),
-                              Int64GetDatum(progress.pages_done), Int64GetDatum(progress.rows_done),
-                              Int64GetDatum(progress.rows_expected)};
-    exec_kept(save_progress, progress_args, nullptr, false, SPI_OK_UPDATE);
+    save_progress_in_transaction(slug_.c_str(), progress);
+  });
+}
+
+void PgMirrorSink::complete_refresh(const std::string& resource) {
+  in_transaction([&]() noexcept {
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str())};
+    exec_sql(
+        "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, cursor, last_full_sync) "
+        "VALUES ($1, $2, NULL, pg_catalog.now()) ON CONFLICT (workspace_slug, resource) DO UPDATE "
+        "SET cursor = NULL, last_full_sync = pg_catalog.now(), updated_at = pg_catalog.now()",
+        2, types, values, nullptr, false, SPI_OK_INSERT);
   });
 }
 
@@ -135,7 +150,7 @@ namespace {
 // been analyzed with another workspace's rows: 11 s for 4,000 rows. A correlated NOT EXISTS is
 // quadratic.)
 std::string missing_rows_sql(plane::MirrorTable table, const plane::Scope& scope) {
-  std::string sql = std::string(mirror_table_name(table)) +
+  std::string sql = std::string(plane::mirror_table_name(table)) +
                     " t WHERE t.workspace_slug = $1 AND t.gone_at IS NULL AND t.plane_id <> ALL ($2)";
   if (table != plane::MirrorTable::Projects && scope.project_id) {
     sql += scope.project_id->empty() ? " AND t.project_plane_id IS NULL"
@@ -155,40 +170,6 @@ Datum text_array(const std::vector<std::string>& ids) noexcept {
 
 }  // namespace
 
-long PgMirrorSink::mark_missing(plane::MirrorTable table, const plane::Scope& scope,
-                                const std::vector<std::string>& seen_ids) {
-  const std::string update = std::string("UPDATE ") + missing_rows_sql(table, scope);
-  // "UPDATE <table> t WHERE ..." needs its SET before the WHERE.
-  const std::string::size_type where = update.find(" WHERE ");
-  const std::string statement = update.substr(0, where) + " SET gone_at = now()" + update.substr(where);
-  const std::string project = scope.project_id.value_or("");
-  const bool cascade = table == plane::MirrorTable::Projects;
-  long marked = 0;
-  in_transaction([&]() noexcept {
-    Oid types[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID};
-    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), text_array(seen_ids),
-                       CStringGetTextDatum(project.c_str()),
-                       CStringGetTextDatum(scope.item_type.c_str())};
-    if (SPI_execute_with_args(statement.c_str(), 4, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
-      elog(ERROR, "plane_connector: could not mark gone rows");
-    }
-    marked = static_cast<long>(SPI_processed);
-    if (cascade) {
-      // A project gone from Plane takes its rows along: nothing under it is listed any more.
-      for (const char* child : {"work_plane.items", "work_plane.states", "work_plane.labels", "work_plane.pages"}) {
-        char sql[512];
-        snprintf(sql, sizeof sql,
-                 "UPDATE %s c SET gone_at = now() FROM work_plane.projects p "
-                 "WHERE c.workspace_slug = $1 AND c.gone_at IS NULL AND p.workspace_slug = $1 "
-                 "AND p.plane_id = c.project_plane_id AND p.gone_at IS NOT NULL",
-                 child);
-        SPI_execute_with_args(sql, 1, types, values, nullptr, false, 0);
-      }
-    }
-  });
-  return marked;
-}
-
 std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
                                                     const plane::Scope& scope,
                                                     const std::vector<std::string>& seen_ids) {
@@ -200,30 +181,37 @@ std::vector<std::string> PgMirrorSink::find_missing(plane::MirrorTable table,
     Datum values[4] = {CStringGetTextDatum(slug_.c_str()), text_array(seen_ids),
                        CStringGetTextDatum(project.c_str()),
                        CStringGetTextDatum(scope.item_type.c_str())};
-    if (SPI_execute_with_args(select.c_str(), 4, types, values, nullptr, true, 0) != SPI_OK_SELECT) {
-      elog(ERROR, "plane_connector: could not compare ids");
-    }
+    exec_sql(select.c_str(), 4, types, values, nullptr, true, SPI_OK_SELECT);
     for (uint64 i = 0; i < SPI_processed; ++i) {
       char* id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-      if (id != nullptr) missing.emplace_back(id);
+      if (id != nullptr) cpp_step([&] { missing.emplace_back(id); });
     }
   });
   return missing;
 }
 
 long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) {
-  const std::string sql = std::string("UPDATE ") + mirror_table_name(table) +
-                          " t SET gone_at = now() WHERE t.workspace_slug = $1 AND t.gone_at IS NULL "
-                          "AND t.plane_id = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
-  const std::string list = nlohmann::json(ids).dump();
+  const std::string sql = std::string("UPDATE ") + plane::mirror_table_name(table) +
+                          " t SET gone_at = pg_catalog.now() WHERE t.workspace_slug = $1 "
+                          "AND t.gone_at IS NULL AND t.plane_id = ANY ($2)";
+  const bool cascade = table == plane::MirrorTable::Projects;
   long marked = 0;
   in_transaction([&]() noexcept {
-    Oid types[2] = {TEXTOID, TEXTOID};
-    Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(list.c_str())};
-    if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, false, 0) != SPI_OK_UPDATE) {
-      elog(ERROR, "plane_connector: could not mark gone rows");
-    }
+    Oid types[2] = {TEXTOID, TEXTARRAYOID};
+    Datum values[2] = {CStringGetTextDatum(slug_.c_str()), text_array(ids)};
+    exec_sql(sql.c_str(), 2, types, values, nullptr, false, SPI_OK_UPDATE);
     marked = static_cast<long>(SPI_processed);
+    if (cascade) {
+      // A project gone from Plane takes its rows along: nothing under it is listed any more.
+      for (const char* child : {"work_plane.items", "work_plane.states", "work_plane.labels", "work_plane.pages"}) {
+        char statement[512];
+        snprintf(statement, sizeof statement,
+                 "UPDATE %s c SET gone_at = pg_catalog.now() WHERE c.workspace_slug = $1 "
+                 "AND c.gone_at IS NULL AND c.project_plane_id = ANY ($2)",
+                 child);
+        exec_sql(statement, 2, types, values, nullptr, false, SPI_OK_UPDATE);
+      }
+    }
   });
   return marked;
 }
@@ -231,9 +219,9 @@ long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::st
 std::vector<std::string> PgMirrorSink::find_stale(plane::MirrorTable table,
                                                   const nlohmann::json& versions) {
   const std::string sql =
-      std::string("SELECT r.id FROM jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
+      std::string("SELECT r.id FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
                   "LEFT JOIN ") +
-      mirror_table_name(table) +
+      plane::mirror_table_name(table) +
       " t ON t.workspace_slug = $1 AND t.plane_id = r.id "
       "WHERE t.plane_id IS NULL OR t.gone_at IS NOT NULL OR (r.updated_at IS NOT NULL AND "
       "(t.plane_updated_at IS NULL OR t.plane_updated_at < r.updated_at))";
@@ -242,27 +230,95 @@ std::vector<std::string> PgMirrorSink::find_stale(plane::MirrorTable table,
   in_transaction([&]() noexcept {
     Oid types[2] = {TEXTOID, TEXTOID};
     Datum values[2] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(text.c_str())};
-    if (SPI_execute_with_args(sql.c_str(), 2, types, values, nullptr, true, 0) != SPI_OK_SELECT) {
-      elog(ERROR, "plane_connector: could not compare versions");
-    }
+    exec_sql(sql.c_str(), 2, types, values, nullptr, true, SPI_OK_SELECT);
     for (uint64 i = 0; i < SPI_processed; ++i) {
       char* id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-      if (id != nullptr) stale.emplace_back(id);
+      if (id != nullptr) cpp_step([&] { stale.emplace_back(id); });
     }
   });
   return stale;
 }
 
-void PgMirrorSink::set_available(const std::string& resource, bool available) {
+void PgMirrorSink::set_available(const std::string& resource, bool available, const std::string& reason) {
+  const std::string why = plane::truncate_utf8(reason, 1000);
   in_transaction([&]() noexcept {
-    Oid types[3] = {TEXTOID, TEXTOID, BOOLOID};
-    Datum values[3] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str()),
-                       BoolGetDatum(available)};
-    SPI_execute_with_args(
-        "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, available) "
-        "VALUES ($1, $2, $3) ON CONFLICT (workspace_slug, resource) DO UPDATE "
-        "SET available = excluded.available, updated_at = now()",
-        3, types, values, nullptr, false, 0);
+    Oid types[4] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(resource.c_str()),
+                       BoolGetDatum(available), CStringGetTextDatum(why.c_str())};
+    exec_sql(
+        "INSERT INTO work_plane.events_cursor AS c (workspace_slug, resource, available, "
+        "unavailable_reason, checked_at) VALUES ($1, $2, $3, nullif($4, ''), pg_catalog.now()) "
+        "ON CONFLICT (workspace_slug, resource) DO UPDATE SET available = excluded.available, "
+        "unavailable_reason = excluded.unavailable_reason, checked_at = excluded.checked_at, "
+        "updated_at = pg_catalog.now()",
+        4, types, values, nullptr, false, SPI_OK_INSERT);
+  });
+}
+
+std::map<std::string, plane::ProjectAccess> PgMirrorSink::load_project_access() {
+  std::map<std::string, plane::ProjectAccess> out;
+  in_transaction([&]() noexcept {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(slug_.c_str())};
+    exec_sql("SELECT plane_id, access FROM work_plane.projects WHERE workspace_slug = $1", 1, types,
+             values, nullptr, true, SPI_OK_SELECT);
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      char* id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+      char* access = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+      if (id == nullptr || access == nullptr) continue;
+      const plane::ProjectAccess a = strcmp(access, "not_member") == 0  ? plane::ProjectAccess::NotMember
+                                     : strcmp(access, "forbidden") == 0 ? plane::ProjectAccess::Forbidden
+                                                                        : plane::ProjectAccess::Readable;
+      cpp_step([&] { out.emplace(id, a); });
+    }
+  });
+  return out;
+}
+
+void PgMirrorSink::set_project_access(const std::string& project_id, plane::ProjectAccess access,
+                                      const std::string& reason) {
+  const std::string why = plane::truncate_utf8(reason, 1000);
+  in_transaction([&]() noexcept {
+    Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(project_id.c_str()),
+                       CStringGetTextDatum(plane::project_access_name(access)),
+                       CStringGetTextDatum(why.c_str())};
+    exec_sql(
+        "UPDATE work_plane.projects SET access = $3, access_reason = nullif($4, ''), "
+        "access_checked_at = pg_catalog.now() WHERE workspace_slug = $1 AND plane_id = $2",
+        4, types, values, nullptr, false, SPI_OK_UPDATE);
+  });
+}
+
+plane::ServerProfile PgMirrorSink::load_profile() {
+  plane::ServerProfile profile;
+  in_transaction([&]() noexcept {
+    Oid types[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(slug_.c_str())};
+    exec_sql("SELECT coalesce(work_items_route, ''), coalesce(page_size, 0) "
+             "FROM work_plane.api_profile WHERE workspace_slug = $1",
+             1, types, values, nullptr, true, SPI_OK_SELECT);
+    if (SPI_processed == 0) return;
+    bool isnull = false;
+    char* route = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    if (route != nullptr) cpp_step([&] { profile.work_items_segment.assign(route); });
+    profile.page_size = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+  });
+  return profile;
+}
+
+void PgMirrorSink::save_profile(const plane::ServerProfile& profile) {
+  in_transaction([&]() noexcept {
+    Oid types[3] = {TEXTOID, TEXTOID, INT4OID};
+    Datum values[3] = {CStringGetTextDatum(slug_.c_str()),
+                       CStringGetTextDatum(profile.work_items_segment.c_str()),
+                       Int32GetDatum(profile.page_size)};
+    exec_sql(
+        "INSERT INTO work_plane.api_profile AS p (workspace_slug, work_items_route, page_size, updated_at) "
+        "VALUES ($1, nullif($2, ''), nullif($3, 0), pg_catalog.now()) "
+        "ON CONFLICT (workspace_slug) DO UPDATE SET work_items_route = excluded.work_items_route, "
+        "page_size = excluded.page_size, updated_at = pg_catalog.now()",
+        3, types, values, nullptr, false, SPI_OK_INSERT);
   });
 }
 
@@ -270,10 +326,10 @@ void clear_cursors(const std::string& slug) {
   in_transaction([&]() noexcept {
     Oid types[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(slug.c_str())};
-    SPI_execute_with_args(
-        "UPDATE work_plane.events_cursor SET cursor = NULL, updated_at = now() "
+    exec_sql(
+        "UPDATE work_plane.events_cursor SET cursor = NULL, updated_at = pg_catalog.now() "
         "WHERE workspace_slug = $1",
-        1, types, values, nullptr, false, 0);
+        1, types, values, nullptr, false, SPI_OK_UPDATE);
   });
 }
 

@@ -2,6 +2,7 @@
 // page's rows set-based, saves the scan cursor and the progress shown by work_plane.sync_status.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,17 +15,22 @@ class PgMirrorSink final : public plane::MirrorSink {
   explicit PgMirrorSink(std::string slug) : slug_(std::move(slug)) {}
   plane::ResourceState load_state(const std::string& resource) override;
   void apply_page(plane::MirrorTable table, const nlohmann::json& rows, const std::string& resource,
-                  const std::string& next_cursor, const plane::SyncProgress& progress) override;
+                  const std::string& next_cursor, const plane::SyncProgress& progress,
+                  plane::ChangeSource source) override;
   void complete_scan(const std::string& resource, plane::MirrorTable table,
                      const plane::Scope& scope, std::int64_t scan_started_us, bool full) override;
-  long mark_missing(plane::MirrorTable table, const plane::Scope& scope,
-                    const std::vector<std::string>& seen_ids) override;
+  void complete_refresh(const std::string& resource) override;
   std::vector<std::string> find_missing(plane::MirrorTable table, const plane::Scope& scope,
                                         const std::vector<std::string>& seen_ids) override;
   long mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) override;
   std::vector<std::string> find_stale(plane::MirrorTable table,
                                       const nlohmann::json& versions) override;
-  void set_available(const std::string& resource, bool available) override;
+  void set_available(const std::string& resource, bool available, const std::string& reason) override;
+  std::map<std::string, plane::ProjectAccess> load_project_access() override;
+  void set_project_access(const std::string& project_id, plane::ProjectAccess access,
+                          const std::string& reason) override;
+  plane::ServerProfile load_profile() override;
+  void save_profile(const plane::ServerProfile& profile) override;
 
  private:
   std::string slug_;

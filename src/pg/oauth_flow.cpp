@@ -5,6 +5,7 @@
 // for an app installation, gets a bot token and checks the installation's workspace is the one the
 // state was issued for. Tokens go to Vault; tokens_ref keeps their names and expiry.
 #include <regex>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "core/oauth.hpp"
 #include "core/workspace_slug.hpp"
 #include "pg/boundary.hpp"
+#include "pg/installation_credentials.hpp"
 #include "pg/gucs.hpp"
 #include "pg/latch_waiter.hpp"
 #include "pg/oauth_store.hpp"
@@ -52,10 +54,14 @@ bool valid_plane_id(const std::string& s) {
   return std::regex_match(s, re);
 }
 
+// A column of the first result row as text. C-level (inside pg_call): the copy is a cpp_step.
 std::string column_text(int col) noexcept {
   char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
-  std::string out = v != nullptr ? v : "";
-  if (v != nullptr) pfree(v);
+  std::string out;
+  if (v != nullptr) {
+    plane::pg::cpp_step([&] { out = v; });
+    pfree(v);
+  }
   return out;
 }
 
@@ -83,6 +89,8 @@ std::string installation_api_url(const std::string& slug) {
                                             "work_plane.add_installation('" + slug + "')");
   }
   if (url.empty()) url = plane::pg::settings.api_url != nullptr ? plane::pg::settings.api_url : "";
+  // The client secret, the code and the tokens go there.
+  plane::pg::require_credential_url(url, "Plane API URL");
   return url;
 }
 
@@ -113,6 +121,37 @@ KeptPlan spend_state_plan{
     1,
     {TEXTOID},
     nullptr};
+
+// Plane's redirect after installing an app may carry only code and app_installation_id, without
+// the state: the installation's workspace is asked of Plane (with a bot token of the installation,
+// which needs no code), and the latest authorisation this database started for that workspace,
+// unused and unexpired, is the one completed. Without such a pending authorisation nothing happens.
+KeptPlan spend_latest_state_plan{
+    "UPDATE work_plane.oauth_states o SET used_at = clock_timestamp() "
+    "WHERE o.state_sha256 = (SELECT s.state_sha256 FROM work_plane.oauth_states s "
+    "  WHERE s.workspace_slug = $1 AND s.used_at IS NULL AND s.expires_at > clock_timestamp() "
+    "  ORDER BY s.created_at DESC LIMIT 1 FOR UPDATE) "
+    "RETURNING o.workspace_slug, o.redirect_uri, o.scopes",
+    1,
+    {TEXTOID},
+    nullptr};
+
+PendingState spend_latest_state(const std::string& slug) {
+  PendingState out;
+  pg_call([&]() noexcept {
+    plane::pg::spi_connect();
+    Datum values[1] = {CStringGetTextDatum(slug.c_str())};
+    exec_kept(spend_latest_state_plan, values, nullptr, false, SPI_OK_UPDATE_RETURNING);
+    if (SPI_processed > 0) {
+      out.found = true;
+      out.slug = column_text(1);
+      out.redirect_uri = column_text(2);
+      out.scopes = column_text(3);
+    }
+    SPI_finish();
+  });
+  return out;
+}
 
 PendingState spend_state(const std::string& state) {
   PendingState out;
@@ -153,6 +192,60 @@ void switch_auth_mode(const std::string& slug, const std::string& mode, const st
     exec_kept(switch_mode_plan, values, nullptr, false, SPI_OK_UPDATE);
     SPI_finish();
   });
+}
+
+KeptPlan pending_api_urls_plan{
+    "SELECT DISTINCT coalesce(i.api_url, '') FROM work_plane.oauth_states s "
+    "JOIN work_plane.installations i USING (workspace_slug) "
+    "WHERE s.used_at IS NULL AND s.expires_at > clock_timestamp()",
+    0,
+    {},
+    nullptr};
+
+// The Plane server of the authorisations this database has pending (the one a redirect without
+// state can come from); an error when there is none, or several servers are possible.
+std::string installation_api_url_default() {
+  std::vector<std::string> urls;
+  pg_call([&]() noexcept {
+    plane::pg::spi_connect();
+    exec_kept(pending_api_urls_plan, nullptr, nullptr, true, SPI_OK_SELECT);
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      char* v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+      plane::pg::cpp_step([&] { urls.emplace_back(v != nullptr ? v : ""); });
+    }
+    SPI_finish();
+  });
+  if (urls.empty()) {
+    throw PlaneError(ErrorKind::Config, "no pending authorisation: start one with "
+                                        "work_plane.oauth_authorize_url('<slug>', '<redirect_uri>')");
+  }
+  if (urls.size() > 1) {
+    throw PlaneError(ErrorKind::Config, "authorisations are pending on several Plane servers: complete "
+                                        "this one with its state");
+  }
+  std::string url = urls.front();
+  if (url.empty()) url = plane::pg::settings.api_url != nullptr ? plane::pg::settings.api_url : "";
+  plane::pg::require_credential_url(url, "Plane API URL");
+  return url;
+}
+
+// The workspace of an app installation, asked of Plane with a bot token of the installation (the
+// client credentials grant needs no code). Installed workspaces only: the slug must be registered.
+std::string installation_workspace_without_state(const std::string& installation) {
+  const std::string api_url = installation_api_url_default();
+  std::string client_id = plane::pg::oauth_client_id();
+  std::string client_secret = plane::pg::oauth_client_secret();
+  struct Wipe {
+    std::string* a;
+    std::string* b;
+    ~Wipe() { plane::secure_wipe(*a); plane::secure_wipe(*b); }
+  } wipe{&client_id, &client_secret};
+  plane::pg::LatchWaiter waiter;
+  plane::CurlTransport transport([&waiter] { return waiter.cancelled(); });
+  const plane::OAuthTokens bot = plane::bot_token(transport, api_url, client_id, client_secret, installation, "");
+  const std::string slug = plane::app_installation_workspace(transport, api_url, bot.access_token, installation);
+  if (!plane::valid_workspace_slug(slug)) throw PlaneError(ErrorKind::Parse, "Plane's workspace slug is not a slug");
+  return slug;
 }
 
 Datum jsonb_datum(const std::string& json) {
@@ -200,12 +293,29 @@ PLANE_SQL_FUNCTION(plane_oauth_authorize_url) {
 // work_plane.oauth_callback(code text, state text, app_installation_id text) → jsonb
 PLANE_SQL_FUNCTION(plane_oauth_callback) {
   std::string code = text_arg(fcinfo, 0, "code");
-  const std::string state = text_arg(fcinfo, 1, "state");
+  const std::string state = PG_ARGISNULL(1) ? std::string() : text_arg(fcinfo, 1, "state");
   const std::string installation = PG_ARGISNULL(2) ? std::string() : text_arg(fcinfo, 2, "app_installation_id");
   if (!installation.empty() && !valid_plane_id(installation)) {
     throw PlaneError(ErrorKind::Config, "app_installation_id is not a Plane id");
   }
-  const PendingState pending = spend_state(state);
+  if (state.empty() && installation.empty()) {
+    throw PlaneError(ErrorKind::Config, "state is required (only an app installation's redirect may "
+                                        "come without one, with app_installation_id)");
+  }
+  PendingState pending;
+  if (state.empty()) {
+    const std::string slug = installation_workspace_without_state(installation);
+    pending = spend_latest_state(slug);
+    if (!pending.found) {
+      throw PlaneError(ErrorKind::Config,
+                       "no pending authorisation for Plane workspace \"" + slug +
+                           "\" (the app installation's workspace): start one with "
+                           "work_plane.oauth_authorize_url('" + slug + "', ...) and complete it within "
+                           "plane.oauth_state_ttl");
+    }
+  } else {
+    pending = spend_state(state);
+  }
   if (!pending.found) {
     throw PlaneError(ErrorKind::Config, "unknown OAuth state: it was not issued by "
                                         "work_plane.oauth_authorize_url in this database");

@@ -6,6 +6,7 @@
 #include "core/http.hpp"
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
+#include "pg/installation_credentials.hpp"
 #include "pg/latch_waiter.hpp"
 #include "pg/spi_plan.hpp"
 #include "pg/vault.hpp"
@@ -99,9 +100,13 @@ struct WipedString {
 
 }  // namespace
 
-void renew_tokens(const std::string& slug, const std::string& api_url, const std::string& mode,
+void renew_tokens(const std::string& slug, const std::string& api_url_in, const std::string& mode,
                   const std::string& user_id, const std::string& app_installation_id,
                   const std::string& scopes) {
+  // The client secret and the refresh token go there: only to an allowed host.
+  const std::string api_url =
+      api_url_in.empty() ? std::string(settings.api_url != nullptr ? settings.api_url : "") : api_url_in;
+  require_credential_url(api_url, "Plane API URL");
   const WipedString client_id(oauth_client_id());
   const WipedString client_secret(oauth_client_secret());
   LatchWaiter waiter;

@@ -5,6 +5,7 @@ namespace plane::pg {
 namespace {
 
 SharedState* state = nullptr;
+RunningSyncSlot* my_run = nullptr;  // this process's registration, if any
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
@@ -41,6 +42,14 @@ void shmem_startup() {
     pg_atomic_init_u64(&state->counters_overflow_rejected, 0);
     for (auto& a : state->audit) pg_atomic_init_u32(&a.state, 0);
     pg_atomic_init_u64(&state->audit_dropped, 0);
+    SpinLockInit(&state->runs_mutex);
+    for (auto& r : state->runs) {
+      r.slug[0] = '\0';
+      r.pid = 0;
+      r.latch = nullptr;
+      pg_atomic_init_u32(&r.cancel, 0);
+    }
+    for (auto& f : state->failed_starts) pg_atomic_init_u32(&f, 0);
   }
   LWLockRelease(AddinShmemInitLock);
 }
@@ -147,6 +156,58 @@ bool wake_launcher() {
   if (latch == nullptr) return false;
   SetLatch(latch);
   return true;
+}
+
+bool register_running_sync(const char* slug) {
+  if (state == nullptr) return false;
+  SpinLockAcquire(&state->runs_mutex);
+  for (auto& r : state->runs) {
+    // A slot of a process that died without unregistering is taken over for the same workspace.
+    if (r.slug[0] == '\0' || strcmp(r.slug, slug) == 0) {
+      strlcpy(r.slug, slug, sizeof r.slug);
+      r.pid = MyProcPid;
+      r.latch = MyLatch;
+      pg_atomic_write_u32(&r.cancel, 0);
+      my_run = &r;
+      break;
+    }
+  }
+  SpinLockRelease(&state->runs_mutex);
+  return my_run != nullptr;
+}
+
+void unregister_running_sync() {
+  if (state == nullptr || my_run == nullptr) return;
+  SpinLockAcquire(&state->runs_mutex);
+  if (my_run->pid == MyProcPid) {
+    my_run->slug[0] = '\0';
+    my_run->pid = 0;
+    my_run->latch = nullptr;
+  }
+  SpinLockRelease(&state->runs_mutex);
+  my_run = nullptr;
+}
+
+bool running_sync_cancelled() {
+  return my_run != nullptr && pg_atomic_read_u32(&my_run->cancel) != 0;
+}
+
+bool request_sync_cancel(const char* slug) {
+  if (state == nullptr) return false;
+  Latch* latch = nullptr;
+  bool found = false;
+  SpinLockAcquire(&state->runs_mutex);
+  for (auto& r : state->runs) {
+    if (r.slug[0] != '\0' && strcmp(r.slug, slug) == 0) {
+      pg_atomic_write_u32(&r.cancel, 1);
+      latch = r.latch;
+      found = true;
+      break;
+    }
+  }
+  SpinLockRelease(&state->runs_mutex);
+  if (latch != nullptr) SetLatch(latch);  // a latch lives in shared memory: valid after the lock
+  return found;
 }
 
 }  // namespace plane::pg

@@ -42,6 +42,22 @@ struct AuditSlot {
 
 constexpr int kAuditSlots = 64;
 
+// A sync worker's run, registered while it runs: work_plane.cancel_sync asks it to stop here
+// (a flag and its latch) instead of signalling a pid that may have been reused since.
+struct RunningSyncSlot {
+  char slug[49];  // "" = free
+  pid_t pid;
+  Latch* latch;
+  pg_atomic_uint32 cancel;
+};
+
+constexpr int kRunningSyncSlots = 64;
+
+// The static workers' consecutive failed starts, for a growing pause before the next start (a
+// missing plane.database makes every start FATAL; restarting each second would flood the log).
+enum class StaticWorker { Launcher = 0, Queue = 1, Receiver = 2 };
+constexpr int kStaticWorkers = 3;
+
 struct SharedState {
   slock_t mutex;
   pid_t launcher_pid;
@@ -55,6 +71,9 @@ struct SharedState {
   pg_atomic_uint64 counters_overflow_rejected;  // rejections of workspaces past the slots
   AuditSlot audit[kAuditSlots];
   pg_atomic_uint64 audit_dropped;  // rows lost because every slot was full
+  slock_t runs_mutex;
+  RunningSyncSlot runs[kRunningSyncSlots];
+  pg_atomic_uint32 failed_starts[kStaticWorkers];
 };
 
 void request_shared_state();  // from _PG_init / shmem_request_hook
@@ -69,6 +88,16 @@ bool wake_launcher();
 void set_queue_worker(Latch* latch, pid_t pid);
 pid_t queue_worker_pid();
 bool wake_queue_worker();
+// Registers this process as the running sync of `slug` (false when every slot is taken: the run
+// then cannot be cancelled by cancel_sync, only by pg_cancel_backend). unregister_running_sync
+// frees it.
+bool register_running_sync(const char* slug);
+void unregister_running_sync();
+// Whether cancel_sync asked this process's run to stop.
+bool running_sync_cancelled();
+// Asks the running sync of `slug` to stop; false when none runs.
+bool request_sync_cancel(const char* slug);
+
 // The counters of a workspace, claiming a slot on first use; nullptr without shared memory or
 // when every slot is taken.
 WebhookCounters* webhook_counters(const char* slug);

@@ -32,4 +32,12 @@ void exec_kept(KeptPlan& kept, const Datum* values, const char* nulls, bool read
   }
 }
 
+void exec_sql(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
+              bool read_only, int expected, long count) noexcept {
+  const int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, count);
+  if (rc != expected) {
+    elog(ERROR, "plane_connector: statement failed (%s): %.80s", SPI_result_code_string(rc), sql);
+  }
+}
+
 }  // namespace plane::pg

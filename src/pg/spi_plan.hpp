@@ -23,4 +23,9 @@ SPIPlanPtr kept_plan(KeptPlan& kept);
 void exec_kept(KeptPlan& kept, const Datum* values, const char* nulls, bool read_only,
                int expected);
 
+// SPI_execute_with_args (one-shot statements); ERRORs unless the result is `expected`. Every SPI
+// result is checked: a statement that did not do what it says is an error, never a silent no-op.
+void exec_sql(const char* sql, int nargs, Oid* types, Datum* values, const char* nulls,
+              bool read_only, int expected, long count = 0) noexcept;
+
 }  // namespace plane::pg

@@ -4,7 +4,13 @@
 
 #include <string>
 
+#include "core/plane_client.hpp"
+
 namespace plane::pg {
+
+// The client settings of a workspace's requests (plane.* settings; api_url "" uses plane.api_url),
+// credentials bound to plane.allowed_hosts.
+plane::PlaneClientConfig client_config(const std::string& slug, const std::string& api_url);
 
 // Returns normally in every case except process death; never lets an exception escape.
 void run_workspace_sync(const std::string& slug) noexcept;

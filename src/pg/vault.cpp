@@ -77,9 +77,10 @@ void lookup_secret(const char* first, const char* second, std::string& role, std
   }
   char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
   if (value != nullptr) {
-    secret.assign(value);
+    const bool copied = cpp_try([&] { secret.assign(value); });
     explicit_bzero(value, strlen(value));  // the copy in SPI memory is wiped, not just freed
     pfree(value);
+    if (!copied) raise_cpp_failure(true, "");
     lookup = VaultLookup::Found;
   }
 }
@@ -161,9 +162,10 @@ InstallationSecret read_installation_secret_in_transaction(const std::string& sl
       if (has_vault) {
         char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
         if (value != nullptr) {
-          out.secret.assign(value);
+          const bool copied = cpp_try([&] { out.secret.assign(value); });
           explicit_bzero(value, strlen(value));
           pfree(value);
+          if (!copied) raise_cpp_failure(true, "");
         }
       }
       SPI_finish();

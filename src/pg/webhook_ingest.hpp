@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/webhook.hpp"
+#include "core/webhook_auth.hpp"
 
 namespace plane::pg {
 

@@ -11,7 +11,10 @@
 #include "pg/event_queue.hpp"
 #include "pg/gucs.hpp"
 #include "pg/shared_state.hpp"
+#include "pg/spi_plan.hpp"
 #include "pg/sync_run.hpp"
+#include "pg/sync_state_store.hpp"
+#include "pg/worker_start.hpp"
 
 namespace plane::pg {
 
@@ -25,100 +28,36 @@ struct RunningSync {
   BackgroundWorkerHandle* handle;  // palloc'd in TopMemoryContext by Postgres; freed on reap
 };
 
-struct DueInstallation {
-  std::string slug;
-};
+// The schema version this library's statements are written for: the workers idle (and say so)
+// while another version is installed, between a package upgrade and ALTER EXTENSION ... UPDATE.
+constexpr const char* kSchemaVersion = "0.2.0";
 
-bool extension_present() {
-  bool present = false;
+// Whether the extension is installed in this database at the version this library expects.
+bool extension_ready() {
+  std::string version;
   in_transaction([&]() noexcept {
-    present = OidIsValid(get_extension_oid("plane_connector", true));
+    const Oid ext = get_extension_oid("plane_connector", true);
+    if (!OidIsValid(ext)) return;
+    exec_sql("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'plane_connector'", 0,
+             nullptr, nullptr, nullptr, true, SPI_OK_SELECT, 1);
+    char* v = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : nullptr;
+    if (v != nullptr) cpp_step([&] { version = v; });
   });
-  return present;
-}
-
-// After a crash or restart, runs marked 'running' whose worker is gone are marked interrupted
-// (pg_cron does the same with in-flight jobs): sync_status must never show a dead run as live.
-// They are requested again at once, so the interrupted backfill resumes from its cursor.
-void recover_interrupted_runs() {
-  in_transaction([&]() noexcept {
-    SPI_execute(
-        "UPDATE work_plane.sync_state SET state = 'interrupted', worker_pid = NULL, "
-        "requested_at = coalesce(requested_at, now()), "
-        "last_error = 'interrupted: the sync worker stopped (restart or crash); resumed from the "
-        "saved cursor', last_error_at = now(), updated_at = now() "
-        "WHERE state IN ('running', 'queued') AND (worker_pid IS NULL OR worker_pid NOT IN "
-        "(SELECT pid FROM pg_stat_activity))",
-        false, 0);
-  });
-}
-
-// Installations whose sync was requested or whose poll interval has elapsed, excluding those
-// already running. Also returns how long until the next one falls due.
-std::vector<DueInstallation> find_due(const std::vector<RunningSync>& running, int limit,
-                                      long& next_due_ms) {
-  std::vector<DueInstallation> due;
-  std::string running_list;  // comma-separated; slugs are [A-Za-z0-9_-], so no escaping needed
-  for (const auto& r : running) {
-    if (!running_list.empty()) running_list += ',';
-    running_list += r.slug;
-  }
-  std::vector<std::string> slugs;
-  long next_ms = -1;
-  in_transaction([&]() noexcept {
-    Oid types[3] = {TEXTOID, INT4OID, INT4OID};
-    Datum values[3] = {CStringGetTextDatum(running_list.c_str()),
-                       Int32GetDatum(settings.poll_interval_s),
-                       Int32GetDatum(settings.oauth_refresh_margin_s)};
-    // A sync is also due when the installation's OAuth or bot token is about to lapse: the run
-    // renews it first, so tokens stay fresh for mcp_call and refresh tokens stay alive.
-    // Installations that need re-authorisation wait for the OAuth flow.
-    const int rc = SPI_execute_with_args(
-        "WITH t AS (SELECT i.workspace_slug, s.requested_at, s.last_attempt_at, "
-        "  s.last_attempt_at + coalesce(i.poll_interval, make_interval(secs => $2)) AS poll_due, "
-        // After a failed run (say the token endpoint answered 5xx) not before a minute has
-        // passed: an expired token must not turn the launcher into a loop of failing runs.
-        "  (SELECT greatest(d.due, CASE WHEN s.state = 'failed' "
-        "     THEN s.last_attempt_at + interval '1 minute' END) "
-        "   FROM (SELECT min(r.expires_at - least(make_interval(secs => $3), "
-        "     (r.expires_at - r.updated_at) / 2)) AS due "
-        "     FROM work_plane.tokens_ref r WHERE r.workspace_slug = i.workspace_slug "
-        "      AND ((i.auth_mode = 'oauth' AND r.kind = 'access_token' AND r.user_id = i.oauth_user_id) "
-        "        OR (i.auth_mode = 'bot' AND r.kind = 'bot_token'))) d "
-        "   WHERE d.due IS NOT NULL) AS renew_due "
-        "  FROM work_plane.installations i "
-        "  JOIN work_plane.sync_state s USING (workspace_slug) "
-        "  WHERE i.enabled AND i.auth_status = 'ok' "
-        "    AND NOT (i.workspace_slug = ANY (string_to_array($1, ',')))) "
-        "SELECT workspace_slug, "
-        "  (requested_at IS NOT NULL OR last_attempt_at IS NULL OR least(poll_due, renew_due) <= now()) AS due, "
-        "  greatest(0, extract(epoch FROM (least(poll_due, renew_due) - now())) * 1000)::bigint AS due_in_ms "
-        "FROM t ORDER BY requested_at NULLS LAST, last_attempt_at NULLS FIRST",
-        3, types, values, nullptr, true, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "plane_connector: could not list installations");
-    for (uint64 r = 0; r < SPI_processed; ++r) {
-      bool isnull = false;
-      HeapTuple tup = SPI_tuptable->vals[r];
-      const bool is_due = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
-      if (is_due) {
-        char* slug = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-        slugs.emplace_back(slug);
-      } else {
-        const long in_ms = static_cast<long>(
-            DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull)));
-        if (!isnull && (next_ms < 0 || in_ms < next_ms)) next_ms = in_ms;
-      }
+  if (version.empty()) return false;
+  static std::string reported;
+  if (version != kSchemaVersion) {
+    if (reported != version) {
+      ereport(LOG, (errmsg("plane_connector: the library expects extension version %s but %s is "
+                           "installed; the workers wait",
+                           kSchemaVersion, version.c_str()),
+                    errhint("Run ALTER EXTENSION plane_connector UPDATE in database \"%s\".",
+                            settings.database)));
+      reported = version;
     }
-  });
-  for (auto& s : slugs) {
-    if (static_cast<int>(due.size()) >= limit) {
-      next_ms = 0;  // more are due than we may start: come back as soon as a slot frees
-      break;
-    }
-    due.push_back({std::move(s)});
+    return false;
   }
-  next_due_ms = next_ms;
-  return due;
+  reported.clear();
+  return true;
 }
 
 // History is bounded: plane_connector's rows in ops.run_events older than the retention go, in
@@ -127,21 +66,11 @@ void prune_history() {
   in_transaction([&]() noexcept {
     Oid types[1] = {INT4OID};
     Datum values[1] = {Int32GetDatum(settings.retention_s)};
-    SPI_execute_with_args(
+    exec_sql(
         "DELETE FROM ops.run_events WHERE id IN (SELECT id FROM ops.run_events "
-        "WHERE source LIKE 'plane%' AND created_at < now() - make_interval(secs => $1) LIMIT 10000)",
-        1, types, values, nullptr, false, 0);
-  });
-}
-
-void mark_queued(const std::string& slug) {
-  in_transaction([&]() noexcept {
-    Oid types[1] = {TEXTOID};
-    Datum values[1] = {CStringGetTextDatum(slug.c_str())};
-    SPI_execute_with_args(
-        "UPDATE work_plane.sync_state SET state = 'queued', updated_at = now() "
-        "WHERE workspace_slug = $1 AND state <> 'running'",
-        1, types, values, nullptr, false, 0);
+        "WHERE source LIKE 'plane%' AND created_at < pg_catalog.now() - "
+        "pg_catalog.make_interval(secs => $1::float8) LIMIT 10000)",
+        1, types, values, nullptr, false, SPI_OK_DELETE);
   });
 }
 
@@ -187,7 +116,7 @@ void launcher_loop() {
     long wait_ms = static_cast<long>(settings.launcher_naptime_s) * 1000;
     reap_finished(running);
     try {
-      if (extension_present()) {
+      if (extension_ready()) {
         if (!recovered) {
           recover_interrupted_runs();
           recovered = true;
@@ -198,7 +127,11 @@ void launcher_loop() {
         }
         const int slots = settings.max_sync_workers - static_cast<int>(running.size());
         long next_due_ms = -1;
-        std::vector<DueInstallation> due = find_due(running, std::max(slots, 0), next_due_ms);
+        std::vector<std::string> running_slugs;
+        for (const auto& r : running) running_slugs.push_back(r.slug);
+        std::vector<DueInstallation> due =
+            find_due(running_slugs, std::max(slots, 0), settings.poll_interval_s,
+                     settings.oauth_refresh_margin_s, next_due_ms);
         for (const auto& d : due) {
           mark_queued(d.slug);
           BackgroundWorkerHandle* handle = start_sync_worker(d.slug);
@@ -216,8 +149,10 @@ void launcher_loop() {
     } catch (const std::exception& e) {
       // A failed check (say, the extension being dropped meanwhile) is retried next wake-up.
       char message[512];
-      std::snprintf(message, sizeof message, "%s", e.what());
+      copy_message(message, sizeof message, e.what());
       ereport(LOG, (errmsg("plane_connector launcher: %s", message)));
+    } catch (...) {
+      ereport(LOG, (errmsg("plane_connector launcher: unknown C++ exception")));
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
     // Long-lived workers must hand their table statistics over themselves (backends do it when
@@ -241,8 +176,9 @@ void queue_loop() {
     }
     long wait_ms = static_cast<long>(settings.launcher_naptime_s) * 1000;
     try {
-      if (extension_present()) flush_audit_outbox();
-      if (settings.queue_worker_enabled && extension_present()) {
+      const bool ready = extension_ready();
+      if (ready) flush_audit_outbox();
+      if (settings.queue_worker_enabled && ready) {
         // Drain while there is work; a full batch means there may be more right now.
         int claimed = 0;
         do {
@@ -258,8 +194,11 @@ void queue_loop() {
       }
     } catch (const std::exception& e) {
       char message[512];
-      std::snprintf(message, sizeof message, "%s", e.what());
+      copy_message(message, sizeof message, e.what());
       ereport(LOG, (errmsg("plane_connector queue worker: %s", message)));
+      wait_ms = 1000;
+    } catch (...) {
+      ereport(LOG, (errmsg("plane_connector queue worker: unknown C++ exception")));
       wait_ms = 1000;
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
@@ -318,7 +257,7 @@ void plane_launcher_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
   BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(plane::pg::settings.database, nullptr, 0);
+  plane::pg::connect_static_worker(plane::pg::StaticWorker::Launcher);
   pgstat_report_appname("plane_connector launcher");
   plane::pg::set_launcher(MyLatch, MyProcPid);
   bool failed = false;
@@ -326,7 +265,7 @@ void plane_launcher_main(Datum arg) {
   try {
     plane::pg::launcher_loop();
   } catch (const std::exception& e) {
-    std::snprintf(message, sizeof message, "%s", e.what());
+    plane::pg::copy_message(message, sizeof message, e.what());
     failed = true;
   } catch (...) {
     std::snprintf(message, sizeof message, "unknown C++ exception");
@@ -344,7 +283,7 @@ void plane_queue_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
   BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(plane::pg::settings.database, nullptr, 0);
+  plane::pg::connect_static_worker(plane::pg::StaticWorker::Queue);
   pgstat_report_appname("plane_connector queue");
   plane::pg::set_queue_worker(MyLatch, MyProcPid);
   char message[512];
@@ -352,7 +291,7 @@ void plane_queue_worker_main(Datum arg) {
   try {
     plane::pg::queue_loop();
   } catch (const std::exception& e) {
-    std::snprintf(message, sizeof message, "%s", e.what());
+    plane::pg::copy_message(message, sizeof message, e.what());
     failed = true;
   } catch (...) {
     std::snprintf(message, sizeof message, "unknown C++ exception");
@@ -371,6 +310,7 @@ void plane_sync_worker_main(Datum arg) {
   char slug[BGW_EXTRALEN];
   std::snprintf(slug, sizeof slug, "%s", MyBgworkerEntry->bgw_extra);
   BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+  plane::pg::pin_search_path();
   pgstat_report_appname("plane_connector sync");
   char activity[BGW_EXTRALEN + 64];
   std::snprintf(activity, sizeof activity, "plane_connector: syncing workspace %s", slug);

@@ -12,7 +12,6 @@
 #include "core/json_parse.hpp"
 #include "core/mapping.hpp"
 #include "core/pagination.hpp"
-#include "core/webhook.hpp"  // json_nesting_depth
 
 namespace {
 
@@ -47,7 +46,7 @@ bool same(const nlohmann::json& a, const nlohmann::json& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
-  if (plane::json_nesting_depth(body) <= plane::kMaxWebhookJsonDepth) {
+  if (plane::json_nesting_depth(body) <= plane::kMaxJsonDepth) {
     const nlohmann::json reference = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
     const nlohmann::json fast = plane::parse_json(body);
     if (reference.is_discarded() != fast.is_discarded()) __builtin_trap();

@@ -1,4 +1,5 @@
-// libFuzzer target for src/core/webhook: authentication and envelope parsing of arbitrary bytes.
+// libFuzzer target for the webhook modules: authentication, envelope parsing and the mirror change
+// (REST shape) of arbitrary bytes.
 // Build and run: see test/fuzz/README.md. Any crash, sanitizer report, exception other than
 // PlaneError(Parse) from the mirror mapping, or broken invariant (trap) is a finding.
 //
@@ -19,7 +20,10 @@
 
 #include "core/errors.hpp"
 #include "core/json_tokens.hpp"
-#include "core/webhook.hpp"
+#include "core/json_parse.hpp"
+#include "core/webhook_auth.hpp"
+#include "core/webhook_change.hpp"
+#include "core/webhook_envelope.hpp"
 
 namespace {
 
@@ -85,7 +89,10 @@ void check_envelope_matches(std::string_view body, const plane::HeaderMap& heade
 }
 
 void exercise(std::string_view body, const plane::HeaderMap& headers) {
-  plane::WebhookResult r = plane::handle_webhook(kSecret, body, headers, 1u << 20);
+  plane::WebhookAuthOptions options;
+  options.max_body_bytes = 1u << 20;
+  options.accept_secret_header = true;
+  plane::WebhookResult r = plane::handle_webhook(kSecret, body, headers, options);
   check(r.event.has_value() == (r.verdict == plane::WebhookVerdict::Accepted));
   const int status = plane::webhook_http_status(r.verdict);
   check(status == 200 || status == 400 || status == 401 || status == 413);
@@ -101,7 +108,7 @@ void exercise(std::string_view body, const plane::HeaderMap& headers) {
   check(ev.data.is_object());
   check_envelope_matches(body, headers, ev);
   try {
-    auto change = plane::webhook_mirror_change(ev);
+    auto change = plane::webhook_mirror_change(plane::WebhookEvent(ev));
     check(change.has_value() == ev.known);
     if (change && change->op == plane::MirrorOp::Upsert) {
       check(change->row.is_object() && change->row.contains("raw"));
@@ -148,7 +155,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::string_view head = rest.substr(0, nl);
         body = rest.substr(nl + 1);
         // Only depth-checked text reaches nlohmann here too.
-        if (plane::json_nesting_depth(head) <= plane::kMaxWebhookJsonDepth) {
+        if (plane::json_nesting_depth(head) <= plane::kMaxJsonDepth) {
           auto j = nlohmann::json::parse(head.begin(), head.end(), nullptr, /*allow_exceptions=*/false);
           headers = plane::headers_from_json(j);
         }

@@ -60,6 +60,8 @@ class Cluster:
         self.conf = [
             "shared_preload_libraries = 'plane_connector'",
             f"plane.database = '{dbname}'",
+            # The simulator listens on loopback: credentials may go there (and to Plane Cloud).
+            "plane.allowed_hosts = 'api.plane.so, mcp.plane.so, 127.0.0.1'",
         ] + list(conf or [])
         self.started = False
 
@@ -179,7 +181,7 @@ class Simulator:
 
 def install_extension(conn, with_vault=True):
     cur = conn.cursor()
-    cur.execute("CREATE EXTENSION IF NOT EXISTS plane_connector")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS plane_connector CASCADE")
     if with_vault:
         cur.execute("SELECT to_regclass('vault.secrets') IS NOT NULL")
         if not cur.fetchone()[0]:

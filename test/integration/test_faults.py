@@ -144,7 +144,9 @@ class LoadTest(MirrorTestCase):
         self.add_workspace("loadfail", projects=1, items=5, store_key=False)  # no key: fails
         truth = self.sim.state("load")
         items = [i for i in truth["work_items"] if not i.get("archived_at") and not i.get("is_draft")]
-        base = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+        # Newer than the simulator's versions, and not in the future (a future updated_at is not
+        # applied: the sync fetches the object instead).
+        base = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
         headers, bodies, last_name = [], [], {}
         for n in range(self.DELIVERIES):
             it = dict(items[n % len(items)])

@@ -286,20 +286,26 @@ class OAuthRenewalTest(OAuthCase):
             self.assertEqual(len(self.oauth_log("refresh_token")), tries)
             time.sleep(0.5)
 
-    def test_mcp_call_uses_the_oauth_token(self):
+    def test_mcp_of_an_oauth_installation_uses_an_api_key_never_the_token(self):
+        # Plane's API-key MCP endpoint checks the bearer as an API key, and its OAuth endpoint
+        # issues tokens of its own: an OAuth installation needs an API key in Vault for MCP.
         self.add_oauth_workspace("oa-mcp")
         self.authorize("oa-mcp")
         scalar(self.conn, "UPDATE work_plane.installations SET mcp_url = %s WHERE workspace_slug = 'oa-mcp'",
-               (self.sim.url + "/mcp",))
-        tools = scalar(self.conn, "SELECT work_plane.mcp_tools('oa-mcp')")
-        self.assertTrue(any(t["name"] for t in tools))
-        # An expired token is not renewed inside the caller's transaction: a clear error instead.
-        self.expire_in_db("oa-mcp", -5)
-        scalar(self.conn, "UPDATE work_plane.installations SET enabled = false WHERE workspace_slug = 'oa-mcp'")
+               (self.sim.url + "/http/api-key/mcp",))
+        self.sim.control("POST", "mcp/reset", {})
         with self.assertRaises(psycopg2.Error) as e:
             scalar(self.conn, "SELECT work_plane.mcp_tools('oa-mcp')")
-        self.conn.rollback()
-        self.assertIn("has expired", str(e.exception))
+        self.assertIn("takes an API key, not an OAuth or bot token", str(e.exception))
+        self.assertIn("plane_api_key:oa-mcp", str(e.exception))
+        self.assertEqual(self.sim.control("GET", "mcp")["log"], [])  # nothing was sent
+        key = "plane_api_oa-mcp_0123456789abcdef0123456789"  # the key add_workspace seeded
+        scalar(self.conn, "SELECT vault.create_secret(%s, 'plane_api_key:oa-mcp')", (key,))
+        tools = scalar(self.conn, "SELECT work_plane.mcp_tools('oa-mcp')")
+        self.assertTrue(any(t["name"] for t in tools))
+        self.assertEqual(self.status("oa-mcp")["auth_mode"], "bot")  # the sync still uses the token
+        # Every session was ended (DELETE with its Mcp-Session-Id): none piles up on the server.
+        self.assertEqual(self.sim.control("GET", "mcp")["live_sessions"], 0)
 
 
 if __name__ == "__main__":

@@ -243,9 +243,19 @@ class RateBudgetTest(MirrorTestCase):
 
     def test_429_storm_and_5xx_converge_within_the_budget(self):
         key = "plane_api_shared_0123456789abcdef01234567"
-        self.add_workspace("budget-a", projects=1, items=250, key=key)
-        self.add_workspace("budget-b", projects=1, items=250, key=key)
+        # One key in two workspaces: it belongs to the user last seeded with it (budget-b's owner),
+        # who must be a member of budget-a's project too, or its lists would be closed to the key.
+        seeded = {slug: self.sim.seed(workspace=slug, projects=1, items_per_project=250, tz="+05:30",
+                                      api_key=key, seed=len(slug)) for slug in ("budget-a", "budget-b")}
+        for project in seeded["budget-a"]["projects"]:
+            self.sim.config(workspace="budget-a", project=project["id"], member=True,
+                            user=seeded["budget-b"]["owner"])
+        for slug in ("budget-a", "budget-b"):
+            scalar(self.conn, "SELECT vault.create_secret(%s, %s)", (key, f"plane_api_key:{slug}"))
         self.sim.faults(error_rate=0.2, error_status=503, rate_429_next=6)
+        for slug in ("budget-a", "budget-b"):
+            scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation(%s, api_url => %s)",
+                   (slug, self.sim.url))
         try:
             a = self.wait_for_run_end("budget-a", timeout=240)
             b = self.wait_for_run_end("budget-b", timeout=240)

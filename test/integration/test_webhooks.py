@@ -137,10 +137,19 @@ class WebhookTest(MirrorTestCase):
         wrong_secret = dict(d, headers={"X-Plane-Webhook-Secret": "not-the-secret"})
         self.assertEqual(self.ingest("guarded", wrong_secret), 401)
         proxy = dict(d, headers={"X-Plane-Webhook-Secret": SECRET})  # a proxy's shared secret
-        self.assertEqual(self.ingest("guarded", proxy), 200)
+        self.assertEqual(self.ingest("guarded", proxy), 401)  # off unless a superuser allows it
+        scalar(self.conn, "ALTER SYSTEM SET plane.webhook_accept_secret_header = on")
+        scalar(self.conn, "SELECT pg_reload_conf()")
+        try:
+            wait_until(lambda: scalar(self.conn, "SHOW plane.webhook_accept_secret_header") == "on",
+                       message="the reloaded setting")
+            self.assertEqual(self.ingest("guarded", proxy), 200)
+        finally:
+            scalar(self.conn, "ALTER SYSTEM RESET plane.webhook_accept_secret_header")
+            scalar(self.conn, "SELECT pg_reload_conf()")
         self.assertEqual(scalar(self.conn, "SELECT count(*) FROM ops.event_queue"), before + 1)
         self.assertEqual(scalar(self.conn, "SELECT unauthorized FROM work_plane.webhook_counters() "
-                                           "WHERE workspace_slug = 'guarded'"), 4)
+                                           "WHERE workspace_slug = 'guarded'"), 5)
         # The rejected payloads are nowhere: not queued, not audited, not logged.
         self.assertEqual(scalar(self.conn, "SELECT count(*) FROM ops.event_queue WHERE payload::text LIKE %s",
                                 (f"%{marker}!%",)), 0)

@@ -2421,8 +2421,9 @@ class Simulator(OAuthMcpMixin):
         return new
 
     @staticmethod
-    def _project_change(ws, body):
-        """{"project": id, "member": bool, "user": id (default owner), "role": n, "network": 0|2}"""
+    def _project_change(ws, body, workspaces=()):
+        """{"project": id, "member": bool, "user": id (default owner), "role": n, "network": 0|2}.
+        A user of another workspace (one API key used in two workspaces) joins this one first."""
         pr = ws.projects.get(body["project"])
         if pr is None:
             raise ApiError(404, {"error": f"no project {body['project']!r} in workspace {ws.slug!r}"})
@@ -2435,7 +2436,11 @@ class Simulator(OAuthMcpMixin):
             if not isinstance(body["member"], bool):
                 raise ApiError(400, {"error": "member must be true or false"})
             if user not in ws.users:
-                raise ApiError(400, {"error": f"unknown user {user!r}"})
+                other = next((w for w in workspaces if user in w.users), None)
+                if other is None:
+                    raise ApiError(400, {"error": f"unknown user {user!r}"})
+                ws.users[user] = dict(other.users[user])
+                ws.members.append(dict(other.users[user], role=15))
             default_role = next(m["role"] for m in ws.members if m["id"] == user)
             role = body.get("role", default_role)
             if isinstance(role, bool) or not isinstance(role, int):
@@ -2466,7 +2471,8 @@ class Simulator(OAuthMcpMixin):
             if ws_keys or "workspace" in body:
                 ws = self.get_ws(body.get("workspace"))
                 settings = self._ws_settings(ws, body)
-                change = self._project_change(ws, body) if "project" in body else None
+                change = (self._project_change(ws, body, list(self.workspaces.values()))
+                          if "project" in body else None)
                 if "tz" in body:
                     parse_tz(body["tz"])
         with self.rl_lock:

@@ -9,7 +9,7 @@
 
 #include "core/errors.hpp"
 #include "core/json_tokens.hpp"
-#include "core/webhook.hpp"
+#include "core/webhook_envelope.hpp"
 
 namespace {
 

@@ -112,11 +112,13 @@ TEST(MapProject, ApiObject) {
 
 TEST(MapProject, ExactColumnSet) {
   const json row = plane::map_project(api_project());
-  for (const char* key : {"plane_id", "name", "identifier", "description_text", "network",
-                          "archived_at", "plane_created_at", "plane_updated_at", "raw"}) {
+  for (const char* key : {"plane_id", "name", "identifier", "description_text", "network", "is_member",
+                          "timezone", "archived_at", "plane_created_at", "plane_updated_at", "raw"}) {
     EXPECT_TRUE(row.contains(key)) << key;
   }
-  EXPECT_EQ(row.size(), 9u) << row.dump();
+  EXPECT_EQ(row.size(), 11u) << row.dump();
+  EXPECT_EQ(row["is_member"], true);
+  EXPECT_EQ(row["timezone"], "UTC");
 }
 
 TEST(MapProject, ArchivedProjectDatetime) {

@@ -336,14 +336,18 @@ TEST_F(PlaneClientTest, UnauthorizedIsAuthErrorWithoutRetry) {
   EXPECT_TRUE(contains(e->what(), "401")) << e->what();
 }
 
-TEST_F(PlaneClientTest, ForbiddenIsAuthErrorWithoutRetryOrCredentialInMessage) {
+TEST_F(PlaneClientTest, ForbiddenIsForbiddenWithoutRetryRenewalOrCredentialInMessage) {
+  // A 403 may be about the resource (a project the key's user never joined), not the credential:
+  // the caller decides, and a token is never renewed for it.
+  credentials.refresh_result = true;
   transport.then_reply(403, R"({"detail": "Given API token is not valid"})");
   auto e = error_of([&] { client().list_page("projects/", {}, ""); });
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->kind(), ErrorKind::Auth);
+  EXPECT_EQ(e->kind(), ErrorKind::Forbidden);
   EXPECT_EQ(e->http_status(), 403);
+  EXPECT_FALSE(e->retryable());
   EXPECT_EQ(transport.sent.size(), 1u);
-  EXPECT_EQ(credentials.refresh_calls, 1);  // asked once, said no
+  EXPECT_EQ(credentials.refresh_calls, 0);
   EXPECT_TRUE(contains(e->what(), "Given API token is not valid")) << e->what();
   EXPECT_FALSE(contains(e->what(), "plane_api_secret")) << e->what();
   EXPECT_FALSE(contains(e->what(), "secret1")) << e->what();
@@ -363,12 +367,12 @@ TEST_F(PlaneClientTest, RefreshAfterRejectionRetriesOnceWithNewCredential) {
 TEST_F(PlaneClientTest, RefreshIsTriedOnlyOnce) {
   credentials.refresh_result = true;
   transport.then_reply(401, R"({"detail": "expired"})");
-  transport.then_reply(403, R"({"detail": "Given API token is not valid"})");
+  transport.then_reply(401, R"({"detail": "Token has expired."})");
   transport.then_reply(200, kOnePage);  // must not be reached
   auto e = error_of([&] { client().list_page("projects/", {}, ""); });
   ASSERT_TRUE(e);
   EXPECT_EQ(e->kind(), ErrorKind::Auth);
-  EXPECT_EQ(e->http_status(), 403);
+  EXPECT_EQ(e->http_status(), 401);
   EXPECT_EQ(transport.sent.size(), 2u);
   EXPECT_EQ(credentials.refresh_calls, 1);
 }

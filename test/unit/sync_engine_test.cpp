@@ -1,8 +1,8 @@
 // Unit tests for src/core/sync_engine: whole syncs of a workspace against a fake Plane that pages
 // like the real one (offset cursors, next_cursor always set, stop on next_page_results, order_by,
-// fields, detail GETs; plane-api.md §1), written to a fake mirror that keeps rows by table and id
-// with the Postgres sink's semantics (upserts never make a row older and clear gone_at, scoped
-// gone-marking, watermarks capped at the scan start, cursors per resource).
+// fields, detail GETs), written to a fake mirror that keeps rows by table and id with the Postgres
+// sink's semantics (upserts never make a row older and clear gone_at, gone-marking of confirmed
+// rows, a project taking its rows along, watermarks capped at the scan start, cursors per resource).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -95,6 +95,7 @@ struct ApplyCall {
   std::string resource;
   std::string next_cursor;
   plane::SyncProgress progress;
+  plane::ChangeSource source;
   Ids ids() const {
     Ids out;
     for (const auto& r : rows) out.push_back(r["plane_id"].get<std::string>());
@@ -127,17 +128,25 @@ class FakeSink : public plane::MirrorSink {
   std::vector<std::string> loads;
   std::vector<ApplyCall> applies;
   std::vector<ScanCall> scans;
-  std::vector<ScopeCall> missing_marks;
   std::vector<ScopeCall> missing_finds;
   std::vector<Ids> gone_marks;
   std::vector<json> stale_checks;
   std::vector<std::pair<std::string, bool>> availability_changes;
+  std::map<std::string, std::string> availability_reasons;
+  std::map<std::string, plane::ProjectAccess> access;
+  std::vector<std::pair<std::string, plane::ProjectAccess>> access_changes;
+  plane::ServerProfile profile;
+  int profile_saves = 0;
+  std::vector<std::string> refreshes_completed;
+  std::int64_t now_us = 0;  // the run's start (complete_refresh stamps it)
 
   void clear_log() {
+    access_changes.clear();
+    refreshes_completed.clear();
+    profile_saves = 0;
     loads.clear();
     applies.clear();
     scans.clear();
-    missing_marks.clear();
     missing_finds.clear();
     gone_marks.clear();
     stale_checks.clear();
@@ -151,9 +160,10 @@ class FakeSink : public plane::MirrorSink {
   }
 
   void apply_page(MirrorTable table, const json& rows, const std::string& resource,
-                  const std::string& next_cursor, const plane::SyncProgress& progress) override {
+                  const std::string& next_cursor, const plane::SyncProgress& progress,
+                  plane::ChangeSource source) override {
     EXPECT_TRUE(rows.is_array());
-    applies.push_back(ApplyCall{table, rows, resource, next_cursor, progress});
+    applies.push_back(ApplyCall{table, rows, resource, next_cursor, progress, source});
     auto& t = tables[table];
     for (const auto& row : rows) {
       EXPECT_TRUE(row.contains("plane_id") && row["plane_id"].is_string()) << row.dump();
@@ -187,17 +197,10 @@ class FakeSink : public plane::MirrorSink {
     if (backfill) ++full_syncs[resource];
   }
 
-  long mark_missing(MirrorTable table, const Scope& scope, const Ids& seen_ids) override {
-    missing_marks.push_back(ScopeCall{table, scope, sorted(seen_ids)});
-    const std::set<std::string> seen(seen_ids.begin(), seen_ids.end());
-    long marked = 0;
-    for (auto& [id, stored] : tables[table]) {
-      if (!stored.gone && in_scope(table, stored.row, scope) && seen.count(id) == 0) {
-        stored.gone = true;
-        ++marked;
-      }
-    }
-    return marked;
+  void complete_refresh(const std::string& resource) override {
+    refreshes_completed.push_back(resource);
+    states[resource].cursor.clear();
+    states[resource].last_full_us = now_us;
   }
 
   Ids find_missing(MirrorTable table, const Scope& scope, const Ids& seen_ids) override {
@@ -218,6 +221,13 @@ class FakeSink : public plane::MirrorSink {
       if (it != tables[table].end() && !it->second.gone) {
         it->second.gone = true;
         ++marked;
+      }
+      if (table != MirrorTable::Projects) continue;
+      for (auto& [t, rows] : tables) {  // a project gone takes its rows along
+        if (t == MirrorTable::Projects) continue;
+        for (auto& [rid, stored] : rows) {
+          if (stored.row.value("project_plane_id", json()) == id) stored.gone = true;
+        }
       }
     }
     return marked;
@@ -241,12 +251,33 @@ class FakeSink : public plane::MirrorSink {
     return out;
   }
 
-  void set_available(const std::string& resource, bool available) override {
+  void set_available(const std::string& resource, bool available, const std::string& reason) override {
     availability_changes.emplace_back(resource, available);
+    availability_reasons[resource] = reason;
     states[resource].available = available;
   }
 
+  std::map<std::string, plane::ProjectAccess> load_project_access() override { return access; }
+  void set_project_access(const std::string& project_id, plane::ProjectAccess a,
+                          const std::string& reason) override {
+    access_changes.emplace_back(project_id, a);
+    access[project_id] = a;
+  }
+  plane::ServerProfile load_profile() override { return profile; }
+  void save_profile(const plane::ServerProfile& p) override {
+    profile = p;
+    ++profile_saves;
+  }
+
   // Accessors for assertions.
+  // The find_missing calls of work item scans (lists settle their own rows too).
+  std::vector<ScopeCall> item_finds() const {
+    std::vector<ScopeCall> out;
+    for (const auto& f : missing_finds) {
+      if (f.table == MirrorTable::Items && f.scope.item_type == "issue") out.push_back(f);
+    }
+    return out;
+  }
   const Stored* find(MirrorTable table, const std::string& id) const {
     auto t = tables.find(table);
     if (t == tables.end()) return nullptr;
@@ -352,6 +383,8 @@ class SyncEngineTest : public ::testing::Test {
     config.max_attempts = 2;
     plane::PlaneClient client(config, transport_, budget_, credentials_, waiter_);
     if (options.now_us == 0) options.now_us = kNow;
+    if (!refresh_) options.refresh_interval_ms = 0;  // the drift refresh has tests of its own
+    sink.now_us = options.now_us;
     plane::SyncEngine engine(client, sink, options);
     return engine.run();
   }
@@ -440,6 +473,7 @@ class SyncEngineTest : public ::testing::Test {
     };
   }
 
+  bool refresh_ = false;
   FakeSink sink;
   FakeWaiter waiter_;
   FakePlane plane_;
@@ -516,8 +550,8 @@ TEST_F(SyncEngineTest, FirstRunBackfillsEveryObjectType) {
   EXPECT_EQ(sink.full_syncs["work_items:p1"], 1);
 
   // A backfill from the first page has seen every live id: it looks for gone rows itself.
-  ASSERT_EQ(sink.missing_finds.size(), 2u);
-  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "b", "c", "d", "e", "f"}));
+  ASSERT_EQ(sink.item_finds().size(), 2u);
+  EXPECT_EQ(sink.item_finds()[0].seen, (Ids{"a", "b", "c", "d", "e", "f"}));
   EXPECT_TRUE(sink.gone_marks.empty());
 
   // No pages API: recorded, and no project's pages asked for.
@@ -563,7 +597,7 @@ TEST_F(SyncEngineTest, InterruptedBackfillResumesFromTheSavedCursor) {
   EXPECT_FALSE(sink.states["work_items:p1"].watermark_us.has_value());
   EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d"}));
   EXPECT_TRUE(sink.scans.empty());
-  EXPECT_TRUE(sink.missing_finds.empty());
+  EXPECT_TRUE(sink.item_finds().empty());
 
   plane_.before = nullptr;
   const plane::SyncSummary s = run();
@@ -581,9 +615,9 @@ TEST_F(SyncEngineTest, InterruptedBackfillResumesFromTheSavedCursor) {
   // A resumed scan has not seen the first pages' ids: it does not judge gone rows from them; the
   // project is reconciled by a complete id listing instead (rows edited between the runs too).
   EXPECT_FALSE(item_lists("p1", "id,updated_at").empty());
-  ASSERT_EQ(sink.missing_finds.size(), 2u);
-  EXPECT_EQ(sink.missing_finds[0].scope.project_id, std::optional<std::string>("p1"));
-  EXPECT_EQ(sink.missing_finds[1].scope.project_id, std::optional<std::string>("p2"));
+  ASSERT_EQ(sink.item_finds().size(), 2u);
+  EXPECT_EQ(sink.item_finds()[0].scope.project_id, std::optional<std::string>("p1"));
+  EXPECT_EQ(sink.item_finds()[1].scope.project_id, std::optional<std::string>("p2"));
 }
 
 TEST_F(SyncEngineTest, ResumedCursorIsRebasedWhenPerPageChanged) {
@@ -606,7 +640,7 @@ TEST_F(SyncEngineTest, UnparsableSavedCursorStartsOver) {
   const auto p1 = item_lists("p1");
   ASSERT_EQ(p1.size(), 3u);
   EXPECT_EQ(p1[0].query.count("cursor"), 0u);
-  EXPECT_EQ(sink.missing_finds.size(), 2u);  // a from-start scan
+  EXPECT_EQ(sink.item_finds().size(), 2u);  // a from-start scan
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,7 +678,7 @@ TEST_F(SyncEngineTest, SecondRunIsIncrementalAndStopsBelowTheWatermark) {
   EXPECT_EQ(sink.full_syncs["work_items:p1"], 1);
   EXPECT_EQ(sink.states["work_items:p1"].watermark_us, us(80));
   // Nothing judged gone without a complete listing.
-  EXPECT_TRUE(sink.missing_finds.empty());
+  EXPECT_TRUE(sink.item_finds().empty());
   EXPECT_TRUE(sink.stale_checks.empty());
   EXPECT_TRUE(item_details("p1").empty());
 }
@@ -691,7 +725,7 @@ TEST_F(SyncEngineTest, FullOptionForcesABackfill) {
   for (const auto& r : p1) EXPECT_EQ(query(r, "order_by"), "created_at");
   EXPECT_TRUE(sink.scans.at(0).backfill);
   EXPECT_EQ(sink.full_syncs["work_items:p1"], 2);
-  EXPECT_EQ(sink.missing_finds.size(), 2u);
+  EXPECT_EQ(sink.item_finds().size(), 2u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,14 +759,14 @@ TEST_F(SyncEngineTest, WholeListsMarkWhatTheNextListingLacks) {
   EXPECT_TRUE(sink.live(MirrorTable::Labels, "p2-l1"));
   EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
 
-  auto cycles = std::find_if(sink.missing_marks.begin(), sink.missing_marks.end(), [](const ScopeCall& m) {
+  auto cycles = std::find_if(sink.missing_finds.begin(), sink.missing_finds.end(), [](const ScopeCall& m) {
     return m.table == MirrorTable::Items && m.scope.item_type == "cycle" && m.scope.project_id == "p1";
   });
-  ASSERT_NE(cycles, sink.missing_marks.end());
+  ASSERT_NE(cycles, sink.missing_finds.end());
   EXPECT_EQ(cycles->seen, (Ids{"p1-c0", "p1-c2"}));  // the live and the archived list together
-  auto projects = std::find_if(sink.missing_marks.begin(), sink.missing_marks.end(),
+  auto projects = std::find_if(sink.missing_finds.begin(), sink.missing_finds.end(),
                                [](const ScopeCall& m) { return m.table == MirrorTable::Projects; });
-  ASSERT_NE(projects, sink.missing_marks.end());
+  ASSERT_NE(projects, sink.missing_finds.end());
   EXPECT_FALSE(projects->scope.project_id.has_value());
 
   // A row that comes back is live again, and nothing else changes.
@@ -800,8 +834,8 @@ TEST_F(SyncEngineTest, FromStartBackfillConfirmsMissingRowsBeforeMarkingThemGone
               [this] { remove_from("projects/p1/work-items/", "a"); });
   const plane::SyncSummary s = run(opts(true, false));
 
-  ASSERT_EQ(sink.missing_finds.size(), 2u);
-  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "b", "d", "e"}));
+  ASSERT_EQ(sink.item_finds().size(), 2u);
+  EXPECT_EQ(sink.item_finds()[0].seen, (Ids{"a", "b", "d", "e"}));
   const Ids details = item_details("p1");
   EXPECT_EQ(std::set<std::string>(details.begin(), details.end()), (std::set<std::string>{"c", "f"}));
   EXPECT_EQ(details.size(), 2u);
@@ -825,8 +859,8 @@ TEST_F(SyncEngineTest, ManyMissingRowsAreConfirmedByASecondIdListing) {
   options.max_refetch = 2;
   const plane::SyncSummary s = run(options);
 
-  ASSERT_FALSE(sink.missing_finds.empty());
-  EXPECT_EQ(sink.missing_finds[0].seen, (Ids{"a", "d", "f"}));  // candidates b c e: 3 > 2
+  ASSERT_FALSE(sink.item_finds().empty());
+  EXPECT_EQ(sink.item_finds()[0].seen, (Ids{"a", "d", "f"}));  // candidates b c e: 3 > 2
   const auto ids = item_lists("p1", "id");
   ASSERT_EQ(ids.size(), 2u);  // d e | f
   EXPECT_EQ(query(ids[0], "order_by"), "created_at");

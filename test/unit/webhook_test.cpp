@@ -1,6 +1,6 @@
-// Unit tests for src/core/webhook: authentication over the raw body bytes (plane-api.md §5, §8.3),
-// v1/v2 envelope parsing and idempotency keys (§8.2), malformed and hostile bodies, and the mirror
-// change an applied event produces.
+// Unit tests of the webhook modules: authentication over the raw body bytes (webhook_auth), v1/v2
+// envelope parsing and idempotency keys (webhook_envelope), malformed and hostile bodies, and the
+// mirror change an applied event produces, its object in the REST API's shape (webhook_change).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -10,7 +10,10 @@
 #include <string>
 
 #include "core/errors.hpp"
-#include "core/webhook.hpp"
+#include "core/json_parse.hpp"
+#include "core/webhook_auth.hpp"
+#include "core/webhook_change.hpp"
+#include "core/webhook_envelope.hpp"
 
 namespace {
 
@@ -98,6 +101,17 @@ plane::WebhookResult handle(const std::string& body) {
   return plane::handle_webhook(kSecret, body, signed_headers(body));
 }
 
+// The mirror change of an event (a copy of it: webhook_mirror_change takes its event over).
+std::optional<plane::WebhookMirrorChange> change_of(const WebhookEvent& ev) {
+  return plane::webhook_mirror_change(WebhookEvent(ev));
+}
+
+plane::WebhookAuthOptions limit(std::size_t bytes) {
+  plane::WebhookAuthOptions o;
+  o.max_body_bytes = bytes;
+  return o;
+}
+
 // -------------------------------------------------------------------------------- signatures
 
 TEST(WebhookHmac, MatchesRfc4231Vectors) {
@@ -143,21 +157,33 @@ TEST(WebhookSignature, RejectsMismatchMissingAndWrongLength) {
 TEST(WebhookSignature, EmptySecretNeverVerifies) {
   const std::string body = R"({"event": "project"})";
   EXPECT_FALSE(plane::verify_webhook_signature("", body, {{"x-plane-signature", plane::hmac_sha256_hex("", body)}}));
-  EXPECT_FALSE(plane::verify_webhook_signature("", body, {{"x-plane-webhook-secret", ""}}));
+  EXPECT_FALSE(plane::verify_webhook_signature("", body, {{"x-plane-webhook-secret", ""}}, true));
   auto r = plane::handle_webhook("", body, {{"x-plane-signature", plane::hmac_sha256_hex("", body)}});
   EXPECT_EQ(r.verdict, WebhookVerdict::Unauthorized);
   EXPECT_EQ(plane::webhook_http_status(r.verdict), 401);
 }
 
-TEST(WebhookSignature, SharedSecretHeaderForProxies) {
+TEST(WebhookSignature, SharedSecretHeaderForProxiesOnlyWhenAllowed) {
   const std::string body = R"({"event": "project"})";
-  EXPECT_TRUE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", kSecret}}));
-  EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", "plane_wh_0123"}}));
+  // Off by default: a header carrying the secret itself is not a credential unless allowed.
+  EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", kSecret}}));
+  plane::WebhookAuthOptions allowed;
+  allowed.accept_secret_header = true;
+  std::string message;
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, {{"x-plane-webhook-secret", kSecret}}, {}, message),
+            WebhookVerdict::Unauthorized);
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, {{"x-plane-webhook-secret", kSecret}}, allowed, message),
+            WebhookVerdict::Accepted);
+
+  EXPECT_TRUE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", kSecret}}, true));
+  EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", "plane_wh_0123"}}, true));
   EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body,
-                                               {{"x-plane-webhook-secret", std::string(kSecret) + "x"}}));
-  EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", ""}}));
+                                               {{"x-plane-webhook-secret", std::string(kSecret) + "x"}}, true));
+  EXPECT_FALSE(plane::verify_webhook_signature(kSecret, body, {{"x-plane-webhook-secret", ""}}, true));
   // Either credential suffices: a proxy that re-encoded the body (signature now wrong) still passes.
   EXPECT_TRUE(plane::verify_webhook_signature(
+      kSecret, body, {{"x-plane-signature", std::string(64, '0')}, {"x-plane-webhook-secret", kSecret}}, true));
+  EXPECT_FALSE(plane::verify_webhook_signature(
       kSecret, body, {{"x-plane-signature", std::string(64, '0')}, {"x-plane-webhook-secret", kSecret}}));
 }
 
@@ -227,16 +253,10 @@ TEST(WebhookV1, ParsesEnvelopeAndMapsExpandedWorkItem) {
   EXPECT_FALSE(ev.is_delete);
   EXPECT_FALSE(ev.is_archive);
 
-  auto change = plane::webhook_mirror_change(ev);
-  // The consuming variant (the queue worker's) gives the very same change.
-  plane::WebhookEvent copy = ev;
-  auto consumed = plane::webhook_mirror_change(std::move(copy));
-  ASSERT_TRUE(consumed.has_value());
-  EXPECT_EQ(consumed->row, change->row);
-  EXPECT_EQ(consumed->plane_id, change->plane_id);
+  auto change = change_of(ev);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Upsert);
-  EXPECT_EQ(change->table, "items");
+  EXPECT_EQ(change->table, plane::MirrorTable::Items);
   EXPECT_EQ(change->plane_id, kItemId);
   EXPECT_EQ(change->row["item_type"], "issue");
   EXPECT_EQ(change->row["state_plane_id"], kStateId);
@@ -301,10 +321,10 @@ TEST(WebhookV1, ProjectDeletedIsADelete) {
   EXPECT_TRUE(ev.is_delete);
   EXPECT_EQ(ev.entity_type, "project");
   EXPECT_EQ(ev.project_id, kProjectId);
-  auto change = plane::webhook_mirror_change(ev);
+  auto change = change_of(ev);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Delete);
-  EXPECT_EQ(change->table, "projects");
+  EXPECT_EQ(change->table, plane::MirrorTable::Projects);
   EXPECT_EQ(change->plane_id, kProjectId);
   EXPECT_TRUE(change->row.is_null());
 }
@@ -319,7 +339,7 @@ TEST(WebhookV1, CycleAndModuleMapToItems) {
                      {"activity", {{"field", nullptr}}}};
   auto c = plane::webhook_mirror_change(parse(cycle.dump()));
   ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->table, "items");
+  EXPECT_EQ(c->table, plane::MirrorTable::Items);
   EXPECT_EQ(c->row["item_type"], "cycle");
   EXPECT_EQ(c->row["project_plane_id"], kProjectId);
 
@@ -340,7 +360,7 @@ TEST(WebhookV1, CommentsAndUnknownEventsAreAcceptedNotApplied) {
     auto r = handle(p.dump());
     ASSERT_EQ(r.verdict, WebhookVerdict::Accepted) << event << ": " << r.message;
     EXPECT_FALSE(r.event->known) << event;
-    EXPECT_FALSE(plane::webhook_mirror_change(*r.event).has_value()) << event;
+    EXPECT_FALSE(change_of(*r.event).has_value()) << event;
     EXPECT_FALSE(r.event->idempotency_key.empty());
   }
   EXPECT_EQ(parse(R"({"event": "issue_comment", "action": "created", "data": {"id": "x"}})").entity_type, "comment");
@@ -393,10 +413,10 @@ TEST(WebhookV2, DeleteUsesPreviousAttributes) {
   EXPECT_EQ(ev.data["id"], kItemId);
   EXPECT_EQ(ev.project_id, kProjectId);
   EXPECT_EQ(ev.updated_at, std::optional<std::string>("2026-03-31T11:44:41.000000Z"));
-  auto change = plane::webhook_mirror_change(ev);
+  auto change = change_of(ev);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Delete);
-  EXPECT_EQ(change->table, "items");
+  EXPECT_EQ(change->table, plane::MirrorTable::Items);
   EXPECT_EQ(change->plane_id, kItemId);
   EXPECT_EQ(change->project_id, kProjectId);
 }
@@ -415,10 +435,10 @@ TEST(WebhookV2, ArchiveFlagsAndMirrorOp) {
   EXPECT_FALSE(ev.is_delete);
   EXPECT_EQ(ev.entity_type, "project");
   EXPECT_EQ(ev.project_id, kProjectId);
-  auto change = plane::webhook_mirror_change(ev);
+  auto change = change_of(ev);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Archive);
-  EXPECT_EQ(change->table, "projects");
+  EXPECT_EQ(change->table, plane::MirrorTable::Projects);
   EXPECT_EQ(change->plane_id, kProjectId);
 
   // With the archived object in data: an upsert that carries archived_at.
@@ -453,7 +473,7 @@ TEST(WebhookV2, ToleratesCloudDocsQuirks) {
   EXPECT_EQ(ev.updated_at, std::optional<std::string>("2026-03-31T11:44:41.249304Z"));
   EXPECT_TRUE(ev.known);
 
-  auto change = plane::webhook_mirror_change(ev);
+  auto change = change_of(ev);
   ASSERT_TRUE(change.has_value());
   EXPECT_EQ(change->op, MirrorOp::Upsert);
   const json& row = change->row;
@@ -530,7 +550,7 @@ TEST(WebhookV2, CommentsLinksAndOtherEntitiesAreNotApplied) {
     auto r = handle(v2_payload(event).dump());
     ASSERT_EQ(r.verdict, WebhookVerdict::Accepted) << event << ": " << r.message;
     EXPECT_FALSE(r.event->known) << event;
-    EXPECT_FALSE(plane::webhook_mirror_change(*r.event).has_value()) << event;
+    EXPECT_FALSE(change_of(*r.event).has_value()) << event;
   }
   EXPECT_EQ(parse(v2_payload("workitem.comment.created").dump()).entity_type, "comment");
   EXPECT_EQ(parse(v2_payload("page.comment.created").dump()).entity_type, "comment");
@@ -544,7 +564,7 @@ TEST(WebhookV2, ProjectCycleModulePageEvents) {
   p["data"] = {{"id", kProjectId}, {"name", "Mirror"}, {"identifier", "MIR"}, {"network", 2}};
   auto project = plane::webhook_mirror_change(parse(p.dump()));
   ASSERT_TRUE(project.has_value());
-  EXPECT_EQ(project->table, "projects");
+  EXPECT_EQ(project->table, plane::MirrorTable::Projects);
   EXPECT_EQ(project->row["identifier"], "MIR");
   EXPECT_EQ(project->project_id, "");
 
@@ -562,7 +582,7 @@ TEST(WebhookV2, ProjectCycleModulePageEvents) {
   pg["data"] = {{"id", kItemId}, {"name", "Wiki"}, {"owned_by_id", kUser1}};
   auto page = plane::webhook_mirror_change(parse(pg.dump()));
   ASSERT_TRUE(page.has_value());
-  EXPECT_EQ(page->table, "pages");
+  EXPECT_EQ(page->table, plane::MirrorTable::Pages);
   EXPECT_EQ(page->row["owned_by"], kUser1);
   EXPECT_TRUE(page->row["project_plane_id"].is_null());  // workspace page
 }
@@ -644,19 +664,19 @@ TEST(WebhookMalformed, AParsedDocumentIsJudgedLikeItsText) {
 TEST(WebhookMalformed, CheckRequestStopsBeforeParsing) {
   std::string message;
   const std::string body = v1_payload().dump();
-  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), 1 << 20, message),
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), limit(1 << 20), message),
             WebhookVerdict::Accepted);
   EXPECT_TRUE(message.empty());
-  EXPECT_EQ(plane::check_webhook_request(kSecret, "not json", signed_headers("not json"), 1 << 20,
+  EXPECT_EQ(plane::check_webhook_request(kSecret, "not json", signed_headers("not json"), limit(1 << 20),
                                          message),
             WebhookVerdict::Accepted);  // authenticated; the JSON is judged by the parser
-  EXPECT_EQ(plane::check_webhook_request(kSecret, body, {}, 1 << 20, message),
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, {}, limit(1 << 20), message),
             WebhookVerdict::Unauthorized);
   const std::string deep = std::string(300, '[') + std::string(300, ']');
-  EXPECT_EQ(plane::check_webhook_request(kSecret, deep, signed_headers(deep), 1 << 20, message),
+  EXPECT_EQ(plane::check_webhook_request(kSecret, deep, signed_headers(deep), limit(1 << 20), message),
             WebhookVerdict::Malformed);
   EXPECT_EQ(message.find('['), std::string::npos);
-  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), body.size() - 1, message),
+  EXPECT_EQ(plane::check_webhook_request(kSecret, body, signed_headers(body), limit(body.size() - 1), message),
             WebhookVerdict::TooLarge);
 }
 
@@ -676,10 +696,10 @@ TEST(WebhookMalformed, AuthenticationComesBeforeParsing) {
 
 TEST(WebhookMalformed, TooLargeBeforeAnythingElse) {
   const std::string body = v1_payload().dump();
-  auto r = plane::handle_webhook(kSecret, body, {}, body.size() - 1);  // not even signed
+  auto r = plane::handle_webhook(kSecret, body, {}, limit(body.size() - 1));  // not even signed
   EXPECT_EQ(r.verdict, WebhookVerdict::TooLarge);
   EXPECT_EQ(plane::webhook_http_status(r.verdict), 413);
-  EXPECT_EQ(plane::handle_webhook(kSecret, body, signed_headers(body), body.size()).verdict,
+  EXPECT_EQ(plane::handle_webhook(kSecret, body, signed_headers(body), limit(body.size())).verdict,
             WebhookVerdict::Accepted);
   EXPECT_EQ(plane::handle_webhook(kSecret, body, signed_headers(body)).verdict, WebhookVerdict::Accepted);
   EXPECT_EQ(plane::webhook_http_status(WebhookVerdict::Accepted), 200);
@@ -709,7 +729,7 @@ TEST(WebhookMalformed, NestingLimitIsExactAndIgnoresStrings) {
     return R"({"event": "issue", "action": "updated", "data": {"id": "x", "deep": )" +
            std::string(depth - 2, '[') + std::string(depth - 2, ']') + "}}";
   };
-  const int limit = plane::kMaxWebhookJsonDepth;
+  const int limit = plane::kMaxJsonDepth;
   EXPECT_EQ(plane::json_nesting_depth(nested(64)), 64);
   EXPECT_EQ(handle(nested(limit)).verdict, WebhookVerdict::Accepted);
   EXPECT_EQ(handle(nested(limit + 1)).verdict, WebhookVerdict::Malformed);
@@ -732,7 +752,7 @@ TEST(WebhookMalformed, HugeNumbersAndBadUtf8DoNotCrash) {
   auto wide = handle(R"({"event": "issue", "action": "updated", "data": {"id": "x", "sequence_id": )" +
                      std::string(30, '9') + "}}");
   ASSERT_EQ(wide.verdict, WebhookVerdict::Accepted) << wide.message;
-  EXPECT_TRUE(plane::webhook_mirror_change(*wide.event)->row["sequence_id"].is_null());
+  EXPECT_TRUE(change_of(*wide.event)->row["sequence_id"].is_null());
 
   for (const std::string& body : {
            std::string("{\"event\": \"issue\xff\xfe\", \"action\": \"updated\"}"),
