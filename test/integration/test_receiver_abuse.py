@@ -271,6 +271,25 @@ class ReceiverAbuseTest(MirrorTestCase):
         # A body within the limit, announced the same way, is still read and judged.
         self.assertEqual(self.deliver_one(), 200)
 
+    def test_chunked_body_over_the_limit_is_413_and_closed(self):
+        wait_until(lambda: self.deliver_one() == 200, message="the receiver to accept a delivery")
+        queued_before = self.queued()
+        body, headers = signed_delivery()
+        body = body[:-1] + b', "pad": "' + b"x" * (2 * MAX_BODY) + b'"}'
+        with socket.create_connection(("127.0.0.1", self.RECEIVER_PORT), timeout=30) as s:
+            s.sendall((f"POST /plane/webhook/{SLUG} HTTP/1.1\r\nHost: receiver\r\n"
+                       "Transfer-Encoding: chunked\r\n").encode()
+                      + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n")
+            for i in range(0, len(body), 8192):  # no Content-Length: the size shows as it arrives
+                part = body[i:i + 8192]
+                s.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            s.sendall(b"0\r\n\r\n")
+            head = read_response_head(s)
+            self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
+            self.assertIn(b"connection: close", head.lower())
+            self.assertTrue(closed_by_peer(s))
+        self.assertEqual(self.queued(), queued_before)
+
     def test_slow_loris_and_oversized_flood_leave_a_second_client_served(self):
         wait_until(lambda: self.deliver_one() == 200, message="the receiver to accept a delivery")
         queued_before = self.queued()
