@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -80,6 +81,9 @@ def main():
     ap.add_argument("--max-wait-quiet", type=float, default=60,
                     help="before each timed run, wait up to this many seconds for other processes "
                          "to leave the CPUs (nearly) idle (default 60; --quick: 0)")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record the receiver's profile (perf record -g, Debian's linux-perf) during its "
+                         "first throughput run into FILE; read it with perf report -i FILE")
     ap.add_argument("--quick", action="store_true", help="600 deliveries, 1 s at the rate, one round")
     args = ap.parse_args()
     if args.quick:
@@ -128,15 +132,23 @@ def main():
                  "baseline": {"port": baseline_port, "table": "bench.event_queue",
                               "pids": [proc.pid, baseline_backend]}}
 
-        def run(side, count, rate=None):
+        def run(side, count, rate=None, perf=None):
             s = sides[side]
             scalar(conn, f"TRUNCATE {s['table']}")
             scalar(conn, f"VACUUM ANALYZE {s['table']}")
             scalar(conn, "CHECKPOINT")
             bl.wait_quiet(args.max_wait_quiet)
             cpu0 = sum(bl.oncpu_ns(p) or 0 for p in s["pids"])
+            recorder = None
+            if perf:
+                recorder = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", perf,
+                                             "-p", str(receiver_pid)], stderr=subprocess.DEVNULL)
+                wait_until(lambda: os.path.exists(perf), message="perf to start")
             with bl.OtherLoad() as load:
                 res = http_load(client, s["port"], requests, count, args.connections, rate)
+            if recorder:
+                recorder.send_signal(signal.SIGINT)
+                recorder.wait(60)
             res["other_load"] = load.stop()
             res["server_cpu_us"] = (sum(bl.oncpu_ns(p) or 0 for p in s["pids"]) - cpu0) / 1e3 / count
             res["client_cores"] = res["client_cpu_s"] / res["seconds"]
@@ -148,9 +160,10 @@ def main():
         for side in sides:  # warm-up (caches, plans, the receiver's secret), not counted
             run(side, min(500, n))
         results = {(side, kind): [] for side in sides for kind in ("max", "rate")}
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             for side in sides:
-                results[(side, "max")].append(run(side, args.deliveries))
+                perf = args.perf if r == 0 and side == "receiver" else None
+                results[(side, "max")].append(run(side, args.deliveries, perf=perf))
             for side in sides:
                 results[(side, "rate")].append(run(side, rate_count, args.rate))
 
