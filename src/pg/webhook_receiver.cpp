@@ -219,8 +219,8 @@ __attribute__((format(printf, 2, 0))) void log_throttled(void* cls, const char* 
   // LOG never longjmps, so it may be raised from this C callback.
   ereport(LOG, (errmsg("plane_connector webhook receiver: %s", line),
                 throttle->suppressed > 0
-                    ? errdetail("%lu earlier message(s) of the receiver in the last second(s) "
-                                "were not logged.", throttle->suppressed)
+                    ? errdetail("%lu more message(s) of libmicrohttpd since the last one logged "
+                                "were left out.", throttle->suppressed)
                     : 0));
   throttle->last_ms = now;
   throttle->suppressed = 0;
@@ -253,6 +253,8 @@ void serve() {
   LogThrottle log_throttle;
   std::unique_ptr<MHD_Daemon, DaemonDeleter> daemon(MHD_start_daemon(
       MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, on_request, nullptr,
+      // First: libmicrohttpd logs to stderr until it has read this option.
+      MHD_OPTION_EXTERNAL_LOGGER, log_throttled, &log_throttle,
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&address.addr),
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(settings.webhook_max_connections),
       MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -261,7 +263,6 @@ void serve() {
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, kConnectionMemory,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, &deadlines,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, &deadlines,
-      MHD_OPTION_EXTERNAL_LOGGER, log_throttled, &log_throttle,
       MHD_OPTION_END));
   if (!daemon) {
     ereport(LOG, (errmsg("plane_connector webhook receiver: could not listen on %s",
