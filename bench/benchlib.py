@@ -154,6 +154,22 @@ def v1_update_deliveries(n, seed_params, secret=WEBHOOK_SECRET, name_prefix="ren
     return out
 
 
+def v2_update_deliveries(n, seed_params, secret=WEBHOOK_SECRET):
+    """n signed v2 `work_item.updated` deliveries as the simulator (and Plane) sends them, each with
+    an event_id of its own (so each is enqueued, never deduplicated); work items are renamed in
+    turn. Returns dicts with headers (dict) and body (the exact signed text)."""
+    import plane_sim
+    ws = plane_sim.seed_workspace(dict(seed_params, webhook_secret=secret))
+    items = [(pid, iid) for pid, d in ws.children["work_item"].items() for iid in d]
+    out = []
+    for i in range(n):
+        pid, iid = items[i % len(items)]
+        _, deliveries = plane_sim.apply_change(ws, "update", "work_item", iid, pid, {"name": f"renamed {i}"})
+        v2 = next(d for d in deliveries if d["version"] == "v2")
+        out.append({"headers": v2["headers"], "body": v2["body"]})
+    return out
+
+
 def load_deliveries(conn, table, deliveries):
     """Creates `table` (id, headers jsonb, body text, delivery_id, event, idempotency_key) and loads
     the deliveries, ids 1..n."""

@@ -9,6 +9,7 @@ PACKAGES=(
   libcurl4-openssl-dev nlohmann-json3-dev libssl-dev          # core: HTTP, JSON, HMAC/SHA
   libsimdjson-dev                                             # core: fast parsing of API pages
   libmicrohttpd-dev                                           # embedded webhook receiver
+  libpq-dev                                                   # bench/receiver_throughput.py's baseline server
   libgtest-dev                                                # core unit tests
   python3 python3-psycopg2                                    # simulator, integration tests, benchmarks
   util-linux curl                                             # runuser (Postgres runs unprivileged); curl for the bench floor

@@ -147,7 +147,29 @@ void define_settings() {
                                "host:port where the embedded webhook receiver listens; empty: off.",
                                "POST /plane/webhook/{workspace_slug}", &settings.webhook_listen_address,
                                "", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    // libmicrohttpd takes its connection limits when the daemon starts: restart settings.
+    DefineCustomIntVariable("plane.webhook_max_connections",
+                            "Connections the embedded webhook receiver keeps open at once.",
+                            "Further connections wait in the listen backlog.",
+                            &settings.webhook_max_connections, 64, 1, 10000, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("plane.webhook_max_connections_per_ip",
+                            "Connections the embedded webhook receiver accepts from one client "
+                            "address; 0: no limit.",
+                            "A connection over the limit is closed at once, so that one address "
+                            "cannot take every connection. Behind a reverse proxy every "
+                            "connection comes from the proxy's address.",
+                            &settings.webhook_max_connections_per_ip, 16, 0, 10000,
+                            PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   }
+  // Enforced by the receiver's own loop, so a reload applies it to requests already running.
+  DefineCustomIntVariable("plane.webhook_request_deadline",
+                          "Longest time the embedded webhook receiver gives one request.",
+                          "Counted from the connection's accept, or from the end of the previous "
+                          "request on a kept-alive connection, to the answer; a connection past "
+                          "it is closed however slowly it is still sending.",
+                          &settings.webhook_request_deadline_ms, 10000, 100, 3600 * 1000,
+                          PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("plane");
 }
 

@@ -26,6 +26,9 @@ struct Settings {
   int queue_lease_s;         // a claimed batch not finished by then is claimed again
   int queue_retention_s;     // applied events older than this are pruned
   char* webhook_listen_address;  // host:port of the embedded receiver; empty = off
+  int webhook_max_connections;         // the receiver's open connections (postmaster start)
+  int webhook_max_connections_per_ip;  // the same per client address; 0 = no limit (start)
+  int webhook_request_deadline_ms;     // a request not answered this long after it began is cut
   bool queue_worker_enabled;     // off: events wait for work_plane.process_events (pg_cron)
   char* mcp_url;                 // default MCP endpoint (installations may override)
   int oauth_state_ttl_s;         // how long an oauth_authorize_url state stays usable

@@ -393,6 +393,10 @@ class ReceiverTest(MirrorTestCase):
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, (ConnectionResetError, BrokenPipeError)):
+                return "closed"  # the receiver closed the connection while the body was sent
+            raise
 
     def test_receiver_applies_plane_deliveries_and_bounds_requests(self):
         self.add_workspace("recv", projects=1, items=20, webhook_secret=SECRET)
@@ -416,7 +420,9 @@ class ReceiverTest(MirrorTestCase):
         self.assertEqual(self.post("/plane/webhook/nobody", d["body"], d["headers"]), 404)
         self.assertEqual(self.post("/elsewhere", d["body"], d["headers"]), 404)
         self.assertEqual(self.post("/plane/webhook/recv", None, method="GET"), 405)
-        self.assertEqual(self.post("/plane/webhook/recv", "x" * (6 * 1024 * 1024), d["headers"]), 413)
+        # 413 as soon as the headers announce it, and the connection closed without reading the
+        # body: a client still sending it may see the close (a reset) before it reads the 413.
+        self.assertIn(self.post("/plane/webhook/recv", "x" * (6 * 1024 * 1024), d["headers"]), (413, "closed"))
         flood = {f"X-Flood-{i}": "y" for i in range(300)}
         self.assertIn(self.post("/plane/webhook/recv", d["body"], flood), (413, 431))
         # Still serving after all that.
