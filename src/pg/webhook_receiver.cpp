@@ -22,6 +22,7 @@
 #include "pg/boundary.hpp"
 #include "pg/gucs.hpp"
 #include "pg/webhook_ingest.hpp"
+#include "pg/worker_start.hpp"
 
 namespace plane::pg {
 
@@ -328,14 +329,17 @@ extern "C" void plane_webhook_receiver_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
   BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(plane::pg::settings.database, nullptr, 0);
+  plane::pg::connect_static_worker(plane::pg::StaticWorker::Receiver);
   pgstat_report_appname("plane_connector webhook receiver");
   bool failed = false;
   char message[512];
   try {
     plane::pg::serve();
   } catch (const std::exception& e) {
-    std::snprintf(message, sizeof message, "%s", e.what());
+    plane::pg::copy_message(message, sizeof message, e.what());
+    failed = true;
+  } catch (...) {
+    plane::pg::copy_message(message, sizeof message, "unknown C++ exception");
     failed = true;
   }
   if (failed) ereport(LOG, (errmsg("plane_connector webhook receiver stopped: %s", message)));
