@@ -201,3 +201,34 @@ class McpSimulatorTest(MirrorTestCase):
                                                    "AND workspace_slug = 'mcpsim' ORDER BY id")]),
             timeout=10, message="four audited MCP calls")
         self.assertEqual(actions.count("workitem.update"), 2)  # refused, then applied
+
+    def test_plane_hosted_endpoints_sessions_ended_and_tool_errors_audited(self):
+        self.add_workspace("mcphost", projects=1, items=3)
+        self.wait_for_run_end("mcphost")
+        # Plane's hosted API-key endpoint: the bearer must be an API key (one checked request each).
+        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation('mcphost', mcp_url => %s)",
+               (self.sim.url + "/http/api-key/mcp",))
+        self.sim.control("POST", "mcp/config", {"stale_session_status": 400})
+        self.sim.control("POST", "mcp/reset", {})
+        project = self.sim.state("mcphost")["projects"][0]["id"]
+        result = scalar(self.conn, "SELECT work_plane.mcp_call('mcphost', 'workitem', %s::jsonb)",
+                        (json.dumps({"action": "list", "project_id": project}),))
+        self.assertFalse(result.get("isError"), result)
+        # A tool that fails answers a normal result with isError: audited as a failed call.
+        result = scalar(self.conn, "SELECT work_plane.mcp_call('mcphost', 'workitem', %s::jsonb)",
+                        (json.dumps({"action": "retrieve", "project_id": project, "work_item_id": "nope"}),))
+        self.assertTrue(result.get("isError"), result)
+        rows = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(query(
+            self.conn, "SELECT action, details FROM ops.run_events WHERE source = 'plane_mcp' "
+                       "AND workspace_slug = 'mcphost' ORDER BY id")), timeout=10, message="two audited calls")
+        self.assertEqual([r["details"]["outcome"] for r in rows[-2:]], ["ok", "failed"])
+        self.assertTrue(rows[-1]["details"]["error"])
+        # Every session was ended with DELETE: none is left on the server.
+        self.assertEqual(self.sim.control("GET", "mcp")["live_sessions"], 0)
+        # Plane's OAuth endpoint takes no Plane credential at all: a clear error, nothing mirrored.
+        scalar(self.conn, "SELECT workspace_slug FROM work_plane.add_installation('mcphost', mcp_url => %s)",
+               (self.sim.url + "/http/mcp",))
+        with self.assertRaises(psycopg2.Error) as e:
+            scalar(self.conn, "SELECT work_plane.mcp_tools('mcphost')")
+        self.assertIn("refused the credential", str(e.exception))
+        self.sim.control("POST", "mcp/config", {})

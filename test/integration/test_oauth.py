@@ -114,6 +114,31 @@ class OAuthFlowTest(OAuthCase):
         self.assertIn("authorization_code", grants)
         self.assertIn("client_credentials", grants)
 
+    def test_an_app_install_redirect_without_state_completes_the_pending_authorisation(self):
+        # Plane's redirect after installing an app may carry only code and app_installation_id.
+        app = self.add_oauth_workspace("oa-nostate")
+        self.sim.control("POST", "oauth/config", {"omit_state": True})
+        try:
+            # Without a pending authorisation started here, nothing is accepted.
+            with self.assertRaises(psycopg2.Error) as e:
+                scalar(self.conn, "SELECT work_plane.oauth_callback('code', NULL, %s)", (app["app_installation_id"],))
+            self.assertIn("no pending authorisation", str(e.exception))
+            url = scalar(self.conn, "SELECT work_plane.oauth_authorize_url('oa-nostate', %s)", (REDIRECT,))
+            params = follow_authorize(url)
+            self.assertNotIn("state", params)
+            result = scalar(self.conn, "SELECT work_plane.oauth_callback(%s, NULL, %s)",
+                            (params["code"], params["app_installation_id"]))
+        finally:
+            self.sim.control("POST", "oauth/config", {})
+        self.assertEqual((result["workspace_slug"], result["auth_mode"]), ("oa-nostate", "bot"))
+        self.assertIsNotNone(scalar(self.conn, "SELECT used_at FROM work_plane.oauth_states "
+                                               "WHERE workspace_slug = 'oa-nostate'"))
+        # A code without state and without an installation is refused outright.
+        with self.assertRaises(psycopg2.Error) as e:
+            scalar(self.conn, "SELECT work_plane.oauth_callback('code', NULL, NULL)")
+        self.assertIn("state is required", str(e.exception))
+        self.assertEqual(self.sync("oa-nostate")["action"], "sync")
+
     def test_state_is_single_use_expiring_and_bound_to_the_workspace(self):
         self.add_oauth_workspace("oa-state")
         url = scalar(self.conn, "SELECT work_plane.oauth_authorize_url('oa-state', %s)", (REDIRECT,))

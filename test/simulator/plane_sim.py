@@ -165,6 +165,15 @@ V2_CLOUD_RENAMES = {
 }
 
 
+def query_text(query):
+    """The parsed query of a request as "k=v&k=v" (first values), for the request log."""
+    if not query:
+        return ""
+    if isinstance(query, str):
+        return query
+    return "&".join(f"{k}={v[0] if isinstance(v, list) and v else v}" for k, v in query.items())
+
+
 class ApiError(Exception):
     def __init__(self, status, body, headers=None):
         super().__init__(status)
@@ -1675,6 +1684,8 @@ class Simulator(OAuthMcpMixin):
             self.stats = {"requests": 0, "by_path_kind": collections.Counter(),
                           "status_counts": collections.Counter(), "rate_limited": 0,
                           "max_requests_in_any_window": 0, "faults_injected": 0}
+            # The last requests, for tests that check which paths a client asked for.
+            self.request_log = collections.deque(maxlen=20000)
 
     def reset(self):
         with self.lock:
@@ -1863,6 +1874,9 @@ class Simulator(OAuthMcpMixin):
             elif mode == "truncate":
                 res = (res[0], res[1], res[2], "truncate")
         self._count(kind, res[0])
+        with self.rl_lock:
+            self.request_log.append({"method": method, "path": path, "query": query_text(query),
+                                     "status": res[0]})
         return res
 
     def _count(self, kind, status):
@@ -2355,6 +2369,9 @@ class Simulator(OAuthMcpMixin):
                         st["by_path_kind"] = dict(st["by_path_kind"])
                         st["status_counts"] = dict(st["status_counts"])
                     return 200, st
+            if route == "requests" and method == "GET":
+                with self.rl_lock:
+                    return 200, {"requests": list(self.request_log)}
             if route == "webhooks" and len(parts) >= 2:
                 with self.lock:
                     ws = self.get_ws(parts[1])
