@@ -22,6 +22,11 @@ PG_CONFIG ?= pg_config
 # One set of C++ flags for both compilations: g++ for the shared library and clang for the
 # bitcode that PGXS emits for JIT inlining (it ignores PG_CXXFLAGS, so extend BITCODE_CXXFLAGS).
 PLANE_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC
+# CI builds with PLANE_WERROR=1: a warning fails the build (not for users, whose newer compilers
+# may warn about things this one does not).
+ifdef PLANE_WERROR
+PLANE_CXXFLAGS += -Werror
+endif
 # simdjson's flags from pkg-config: its headers must see the macros its library was built with
 # (SIMDJSON_THREADS_ENABLED changes the parser's layout).
 PG_CPPFLAGS    = -Isrc $(shell pkg-config --cflags simdjson)
@@ -29,7 +34,7 @@ PG_CXXFLAGS    = $(PLANE_CXXFLAGS) -Wno-register
 SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd $(shell pkg-config --libs simdjson) -lstdc++
 
 # Object files depend on the headers they include (gcc -MMD, PGXS's own mechanism): without it a
-# change to a header such as src/pg/mirror_sql.hpp left stale objects in an incremental build.
+# change to a header such as src/core/mirror_schema.hpp left stale objects in an incremental build.
 override autodepend := yes
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -5,7 +5,7 @@
 (voluntary context switches: one per sleep), the transactions they run, the Postgres cluster's CPU
 as a whole, and the requests to Plane (simulator stats).
 
-Transactions are counted two ways. pg_stat_database xact_commit deltas (the brief's method) --
+Transactions are counted two ways. pg_stat_database xact_commit deltas  --
 but a process reports its pending statistics only when it calls pgstat_report_stat(), which the
 extension's long-lived workers never do, so their transactions reach pg_stat_database only when they
 exit; the script shows this. And exactly, from the server log: the cluster runs with

@@ -59,7 +59,8 @@ count_regress() {  # "All 4 tests passed." / "1 of 4 tests failed."
 }
 
 note "dependencies and build"
-if ! bash scripts/install-deps.sh || ! make -s -j2 >"$LOGDIR/build.log" 2>&1 || ! make -s install >>"$LOGDIR/build.log" 2>&1; then
+# Warnings are errors here (PLANE_WERROR): the tests run only on a warning-free build.
+if ! bash scripts/install-deps.sh || ! make -s -j2 PLANE_WERROR=1 >"$LOGDIR/build.log" 2>&1 || ! make -s install >>"$LOGDIR/build.log" 2>&1; then
   cat "$LOGDIR/build.log"
   echo "build failed"
   echo "0 passed, 1 failed"
@@ -72,7 +73,7 @@ fi
 
 if want unit; then
   note "core unit tests (GoogleTest)"
-  { cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+  { cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANE_WERROR=ON >/dev/null &&
     cmake --build build/cmake -j2 2>&1 | grep -E 'warning:|error:' ;
     (cd build/cmake && ctest --output-on-failure 2>&1); } | tee "$LOGDIR/unit.log" | tail -5
   count_ctest "$LOGDIR/unit.log"
@@ -80,7 +81,7 @@ fi
 
 if want sanitize; then
   note "core unit tests under ASan + UBSan"
-  { cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DPLANE_SANITIZE=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null &&
+  { cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DPLANE_SANITIZE=ON -DPLANE_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null &&
     cmake --build build/asan -j2 2>&1 | grep -E 'warning:|error:' ;
     (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure 2>&1); } \
     | tee "$LOGDIR/sanitize.log" | tail -3

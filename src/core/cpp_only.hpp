@@ -1,5 +1,5 @@
 // Marker header for the plain-C++ core: every .cpp under src/core includes it first.
-// The core must never see Postgres headers (see design brief: "the core knows nothing of Postgres"),
+// The core must never see Postgres headers (the core knows nothing of Postgres),
 // so that a Plane quirk is fixed and unit-tested in one place without a database.
 #pragma once
 #ifdef POSTGRES_H

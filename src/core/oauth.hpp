@@ -1,4 +1,4 @@
-// OAuth2 for Plane apps (plane-api.md §4): the authorize URL, the token endpoint's three grants
+// OAuth2 for Plane apps: the authorize URL, the token endpoint's three grants
 // (authorization_code, refresh_token, client_credentials for bot tokens) and workspace discovery
 // from an app installation. Plain C++; every request goes through HttpTransport.
 //

@@ -8,7 +8,7 @@
 
 namespace plane {
 
-// One page of a Plane list (plane-api.md §1 "List envelope and pagination").
+// One page of a Plane list: Django REST framework's envelope as Plane's BasePaginator fills it.
 struct ListPage {
   nlohmann::json results = nlohmann::json::array();
   std::string next_cursor;   // always a string in Plane's envelope, even on the last page

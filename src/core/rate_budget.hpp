@@ -6,7 +6,7 @@
 namespace plane {
 
 // Plane allows N requests per sliding window per API key, shared by every endpoint
-// (plane-api.md §2). The state is plain data so that it can live in shared memory and be shared by
+// (Django REST framework's throttle, keyed on the API key). The state is plain data so that it can live in shared memory and be shared by
 // every worker using the same key; the caller provides the locking.
 struct BudgetState {
   static constexpr int kCapacity = 1024;  // largest limit we can track exactly

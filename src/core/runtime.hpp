@@ -20,7 +20,7 @@ class Waiter {
   virtual std::int64_t now_ms() = 0;  // monotonic enough for pacing; wall clock is fine
 };
 
-// A credential read at the moment of use (design brief: never cached). Wiped on destruction.
+// A credential read at the moment of use (never cached). Wiped on destruction.
 struct Credential {
   std::string header;  // "X-API-Key" or "Authorization"
   std::string value;   // the key, or "Bearer <token>"

@@ -7,7 +7,7 @@
 
 namespace plane {
 
-// Plane renders datetimes in the API key owner's timezone (plane-api.md §1 "Timestamps"):
+// Plane renders datetimes in the API key owner's timezone (Django activates the user's zone for every response):
 // "2026-03-01T17:05:09.123456+05:30", "...Z", sometimes without fraction. Parses to microseconds
 // since the Unix epoch (UTC). Returns nullopt for anything that is not a full ISO-8601 datetime.
 std::optional<std::int64_t> parse_timestamp_micros(std::string_view text);

@@ -1,4 +1,4 @@
-// The exception boundary between C++ and Postgres (design brief, "The exception boundary").
+// The exception boundary between C++ and Postgres (README, "The C++/Postgres boundary").
 //
 //  * C++ → Postgres: a SQL entry point is declared with PLANE_SQL_FUNCTION; its body runs inside
 //    invoke_cpp, which catches every C++ exception and raises ereport(ERROR) only after the catch

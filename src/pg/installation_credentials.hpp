@@ -1,5 +1,5 @@
 // The credential of one installation, by its auth_mode, read from Vault at the moment of use and
-// never cached (design brief, "Vault key names"):
+// never cached (README, "Credentials"):
 //   api_key  X-API-Key: plane_api_key:{slug}, else plane_api_key;
 //   oauth    Authorization: Bearer, the user's access token plane_token:{slug}:{user_id}, renewed
 //            with plane_refresh:{slug}:{user_id} (Plane rotates it: the new one is stored);

@@ -1,5 +1,5 @@
 // work_plane.oauth_authorize_url and work_plane.oauth_callback: the OAuth2 install flow of a Plane
-// app (plane-api.md §4). The state handed out is 32 random bytes; only its SHA-256 is stored,
+// app. The state handed out is 32 random bytes; only its SHA-256 is stored,
 // bound to the workspace and redirect URI, single use and expiring (CSRF). The callback spends it,
 // exchanges the code with the client secret from Vault, learns whose token it is (users/me) and,
 // for an app installation, gets a bot token and checks the installation's workspace is the one the

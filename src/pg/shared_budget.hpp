@@ -1,6 +1,6 @@
 // The request budget of one API key in shared memory: every sync worker (and, later, the writeback
 // and webhook workers) using the same key draws from one sliding window, so together they never
-// burst past Plane's per-key limit (plane-api.md §2).
+// burst past Plane's per-key limit (one window shared by every endpoint).
 #pragma once
 
 #include <cstdint>

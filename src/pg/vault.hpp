@@ -1,5 +1,5 @@
 // Credentials from Supabase Vault (vault.decrypted_secrets), read by name at the moment of use and
-// never cached, logged, or copied into another table (design brief, "Vault key names").
+// never cached, logged, or copied into another table (see README, "Credentials").
 #pragma once
 
 #include <string>
