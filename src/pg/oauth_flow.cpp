@@ -16,6 +16,7 @@
 #include "core/workspace_slug.hpp"
 #include "pg/boundary.hpp"
 #include "pg/installation_credentials.hpp"
+#include "pg/jsonb_bridge.hpp"
 #include "pg/gucs.hpp"
 #include "pg/latch_waiter.hpp"
 #include "pg/oauth_store.hpp"
@@ -248,12 +249,6 @@ std::string installation_workspace_without_state(const std::string& installation
   return slug;
 }
 
-Datum jsonb_datum(const std::string& json) {
-  Datum out = 0;
-  pg_call([&]() noexcept { out = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-  return out;
-}
-
 }  // namespace
 
 // work_plane.oauth_authorize_url(workspace_slug text, redirect_uri text, scopes text) → text
@@ -370,5 +365,5 @@ PLANE_SQL_FUNCTION(plane_oauth_callback) {
   switch_auth_mode(slug, mode, user_id, installation, pending.scopes);
   result["auth_mode"] = mode;
   plane::pg::audit_oauth(slug, "oauth_callback", 200, result.dump());
-  PG_RETURN_DATUM(jsonb_datum(result.dump()));
+  PG_RETURN_DATUM(plane::pg::jsonb_datum(result));
 }

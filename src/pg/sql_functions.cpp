@@ -11,6 +11,7 @@
 #include "pg/mcp_call.hpp"
 #include "pg/webhook_ingest.hpp"
 #include "pg/gucs.hpp"
+#include "pg/jsonb_bridge.hpp"
 #include "pg/jsonb_tokens.hpp"
 #include "pg/shared_state.hpp"
 
@@ -208,14 +209,7 @@ PLANE_SQL_FUNCTION(plane_wake_queue_at_commit) {
 PLANE_SQL_FUNCTION(plane_validate_patch) {
   Jsonb* jb = PG_GETARG_JSONB_P(0);
   const bool creating = PG_GETARG_BOOL(1);
-  char* rendered = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
-  const std::string text(rendered);
-  const std::string body = plane::plane_write_body(nlohmann::json::parse(text), creating).dump();
-  Datum result = 0;
-  plane::pg::pg_call([&]() noexcept {
-    result = DirectFunctionCall1(jsonb_in, CStringGetDatum(body.c_str()));
-  });
-  PG_RETURN_DATUM(result);
+  PG_RETURN_DATUM(plane::pg::jsonb_datum(plane::plane_write_body(plane::pg::json_from_jsonb(jb), creating)));
 }
 
 // work_plane.mcp_call(workspace_slug text, tool text, arguments jsonb) → jsonb
@@ -223,25 +217,19 @@ PLANE_SQL_FUNCTION(plane_mcp_call) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
     throw plane::PlaneError(plane::ErrorKind::Config, "workspace_slug and tool are required");
   }
+  // Every Postgres call (detoasting) before any C++ object exists in this frame.
   text* slug_text = PG_GETARG_TEXT_PP(0);
   text* tool_text = PG_GETARG_TEXT_PP(1);
   Jsonb* args = PG_ARGISNULL(2) ? nullptr : PG_GETARG_JSONB_P(2);
-  char* rendered = args != nullptr ? JsonbToCString(nullptr, &args->root, VARSIZE(args)) : nullptr;
   const std::string slug(VARDATA_ANY(slug_text), VARSIZE_ANY_EXHDR(slug_text));
   const std::string tool(VARDATA_ANY(tool_text), VARSIZE_ANY_EXHDR(tool_text));
-  const nlohmann::json arguments = rendered != nullptr ? nlohmann::json::parse(rendered) : nlohmann::json::object();
-  const std::string result = plane::pg::mcp_call(slug, tool, arguments).dump();
-  Datum out = 0;
-  plane::pg::pg_call([&]() noexcept { out = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.c_str())); });
-  PG_RETURN_DATUM(out);
+  const nlohmann::json arguments = args != nullptr ? plane::pg::json_from_jsonb(args) : nlohmann::json::object();
+  PG_RETURN_DATUM(plane::pg::jsonb_datum(plane::pg::mcp_call(slug, tool, arguments)));
 }
 
 // work_plane.mcp_tools(workspace_slug text) → jsonb
 PLANE_SQL_FUNCTION(plane_mcp_tools) {
   text* slug_text = PG_GETARG_TEXT_PP(0);
   const std::string slug(VARDATA_ANY(slug_text), VARSIZE_ANY_EXHDR(slug_text));
-  const std::string result = plane::pg::mcp_tools(slug).dump();
-  Datum out = 0;
-  plane::pg::pg_call([&]() noexcept { out = DirectFunctionCall1(jsonb_in, CStringGetDatum(result.c_str())); });
-  PG_RETURN_DATUM(out);
+  PG_RETURN_DATUM(plane::pg::jsonb_datum(plane::pg::mcp_tools(slug)));
 }
