@@ -48,6 +48,8 @@ constexpr const char* kWorkspacePages = "pages";
 constexpr const char* kProjectPages = "project_pages";
 constexpr const char* kArchivedCycles = "archived_cycles";
 constexpr const char* kArchivedModules = "archived_modules";
+constexpr const char* kCycleItems = "cycle_issues";
+constexpr const char* kModuleItems = "module_issues";
 
 }  // namespace
 
@@ -129,18 +131,90 @@ void SyncEngine::sync_project(const std::string& project, const std::string& zon
                                       [&](const json& o) { return map_label(o, project); },
                                       detail("labels/")});
   progress_.phase = "cycles";
-  summary_.cycles += sync_whole_list(
-      {{base + "cycles/", base + "archived-cycles/"}, {"", kArchivedCycles}, MirrorTable::Items,
-       Scope{project, "cycle"},
-       [&](const json& o) { return map_cycle(o, project, options_.zones, zone); }, detail("cycles/")});
+  std::vector<json> cycles;
+  summary_.cycles += sync_whole_list({{base + "cycles/", base + "archived-cycles/"},
+                                      {"", kArchivedCycles},
+                                      MirrorTable::Items,
+                                      Scope{project, "cycle"},
+                                      [&](const json& o) {
+                                        json row = map_cycle(o, project, options_.zones, zone);
+                                        cycles.push_back({{"id", row["plane_id"]}, {"ends_at", row["ends_at"]},
+                                                          {"archived", !row["archived_at"].is_null()}});
+                                        return row;
+                                      },
+                                      detail("cycles/")});
   progress_.phase = "modules";
+  std::vector<json> modules;
   summary_.modules += sync_whole_list({{base + "modules/", base + "archived-modules/"},
                                        {"", kArchivedModules},
                                        MirrorTable::Items,
                                        Scope{project, "module"},
-                                       [&](const json& o) { return map_module(o, project); },
+                                       [&](const json& o) {
+                                         json row = map_module(o, project);
+                                         modules.push_back({{"id", row["plane_id"]}, {"status", row["status"]},
+                                                            {"archived", !row["archived_at"].is_null()}});
+                                         return row;
+                                       },
                                        detail("modules/")});
   sync_work_items(project);
+  if (options_.memberships) sync_memberships(project, cycles, modules);
+}
+
+void SyncEngine::sync_memberships(const std::string& project_id, const std::vector<json>& cycles,
+                                  const std::vector<json>& modules) {
+  progress_.phase = "memberships";
+  const std::string base = "projects/" + project_id + "/";
+  // All pages of an id listing; nullopt when the resource is refused (recorded) or unavailable.
+  auto list_members = [&](const std::string& path, const char* resource) -> std::optional<std::vector<std::string>> {
+    if (optional_unavailable(resource)) return std::nullopt;
+    std::vector<std::string> ids;
+    std::string cursor;
+    for (;;) {
+      ListPage page;
+      try {
+        page = client_.list_page(path, {{"fields", "id"}}, cursor);
+      } catch (const PlaneError& e) {
+        if (cursor.empty() && refused_optional(resource, e)) return std::nullopt;
+        throw;
+      }
+      if (cursor.empty()) note_available(resource);
+      for (const auto& obj : page.results) {
+        const std::string id = obj.is_object() ? string_member(obj, "id") : std::string();
+        if (!id.empty()) ids.push_back(id);
+      }
+      ++summary_.list_pages;
+      if (!page.has_next || page.bare_array) break;
+      cursor = page.next_cursor;
+    }
+    return ids;
+  };
+  for (const json& c : cycles) {
+    // A cycle long over rarely changes: its members are read again by a full sync.
+    if (!options_.full) {
+      if (c["archived"].get<bool>()) continue;
+      const json& ends = c["ends_at"];
+      const std::optional<std::int64_t> ends_us =
+          ends.is_string() ? parse_timestamp_micros(ends.get_ref<const std::string&>()) : std::nullopt;
+      if (ends_us && *ends_us < options_.now_us - options_.membership_recent_ms * 1000) continue;
+    }
+    const std::string id = c["id"].get<std::string>();
+    std::optional<std::vector<std::string>> members = list_members(base + "cycles/" + id + "/cycle-issues/", kCycleItems);
+    if (!members) break;
+    sink_.set_cycle_members(id, *members);
+    ++summary_.memberships;
+  }
+  for (const json& m : modules) {
+    if (!options_.full) {
+      const json& status = m["status"];
+      const bool closed = status.is_string() && (status == "completed" || status == "cancelled");
+      if (closed || m["archived"].get<bool>()) continue;
+    }
+    const std::string id = m["id"].get<std::string>();
+    std::optional<std::vector<std::string>> members = list_members(base + "modules/" + id + "/module-issues/", kModuleItems);
+    if (!members) break;
+    sink_.set_module_members(id, *members);
+    ++summary_.memberships;
+  }
 }
 
 bool SyncEngine::optional_unavailable(const std::string& resource) {

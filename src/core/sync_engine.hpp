@@ -87,6 +87,11 @@ class MirrorSink {
                                   const std::string& reason) = 0;
   virtual ServerProfile load_profile() = 0;
   virtual void save_profile(const ServerProfile& profile) = 0;
+  // The work items of a cycle (a work item is in one cycle at most) or of a module (in any number),
+  // as Plane lists them now: the items' cycle_plane_id / module_ids follow, rows that did not
+  // change are left alone.
+  virtual void set_cycle_members(const std::string& cycle_id, const std::vector<std::string>& item_ids) = 0;
+  virtual void set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) = 0;
 };
 
 struct SyncOptions {
@@ -102,6 +107,11 @@ struct SyncOptions {
   std::int64_t refresh_interval_ms = 24LL * 3600 * 1000;  // 0: never
   int refresh_pages = 10;
   CalendarZones* zones = nullptr;  // reads cycle calendar days in the project's zone
+  // Cycle and module membership of work items: read for the cycles that are current, upcoming or
+  // ended less than membership_recent_ms ago and the modules not completed or cancelled (all of
+  // them on a full sync), one id listing each.
+  bool memberships = true;
+  std::int64_t membership_recent_ms = 14LL * 24 * 3600 * 1000;
 };
 
 struct UnreadableProject {
@@ -116,6 +126,7 @@ struct SyncSummary {
   long gone = 0;                 // rows newly marked gone
   long refetched = 0;            // rows fetched one by one (reconciliation, confirmations)
   long refreshed = 0;            // rows re-read by the drift refresh
+  long memberships = 0;          // cycles and modules whose work items were listed
   long incremental_projects = 0, backfill_projects = 0;
   bool pages_available = true;
   std::vector<UnreadableProject> unreadable_projects;
@@ -162,6 +173,9 @@ class SyncEngine {
 
   void sync_projects(std::vector<nlohmann::json>& projects);
   void sync_project(const std::string& project_id, const std::string& zone);
+  // Lists the work items of the project's current cycles and open modules (see SyncOptions).
+  void sync_memberships(const std::string& project_id, const std::vector<nlohmann::json>& cycles,
+                        const std::vector<nlohmann::json>& modules);
   void sync_work_items(const std::string& project_id);
   // The project's work item list, learning the route on the first page (see PlaneClient).
   ListPage list_work_items(const std::string& project_id, const QueryParams& query,

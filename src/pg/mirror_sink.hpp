@@ -31,6 +31,8 @@ class PgMirrorSink final : public plane::MirrorSink {
                           const std::string& reason) override;
   plane::ServerProfile load_profile() override;
   void save_profile(const plane::ServerProfile& profile) override;
+  void set_cycle_members(const std::string& cycle_id, const std::vector<std::string>& item_ids) override;
+  void set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) override;
 
  private:
   std::string slug_;

@@ -45,6 +45,7 @@ std::string summary_json(const plane::SyncSummary& s, const plane::WritebackSumm
                       {"gone", s.gone},
                       {"refetched", s.refetched},
                       {"refreshed", s.refreshed},
+                      {"memberships", s.memberships},
                       {"unreadable_projects", unreadable},
                       {"unavailable", s.unavailable},
                       {"page_size", s.page_size},

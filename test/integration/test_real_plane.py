@@ -196,6 +196,38 @@ class RealPlaneTest(MirrorTestCase):
             shifted += c["start_date"][:10] != c["_start_day"] or c["end_date"][:10] != c["_end_day"]
         self.assertGreater(shifted, 0)  # the rendered text really was a day off for some
 
+    # --------------------------------------------------------------- memberships
+    def test_work_items_know_their_cycle_and_modules(self):
+        import urllib.request
+        key = self.add_workspace("members", projects=1, items=30, cycles_per_project=2, modules_per_project=2)
+        self.assertEqual(self.wait_for_run_end("members")["action"], "sync")
+        run = self.sync("members", full=True)  # every cycle, current or not
+        self.assertGreaterEqual(run["details"]["memberships"], 4)
+        truth = self.sim.state("members")
+        project = truth["projects"][0]["id"]
+
+        def listed(path):
+            req = urllib.request.Request(f"{self.sim.url}/api/v1/workspaces/members/projects/{project}/{path}"
+                                         "?per_page=1000", headers={"X-API-Key": key})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return {o["id"] for o in json.loads(resp.read())["results"]}
+        seen_any = False
+        for c in truth["cycles"]:
+            expected = listed(f"cycles/{c['id']}/cycle-issues/")
+            got = {r["plane_id"] for r in query(self.conn, "SELECT plane_id FROM work_plane.items "
+                                                           "WHERE workspace_slug = 'members' AND cycle_plane_id = %s",
+                                                (c["id"],))}
+            self.assertEqual(got, expected, c["id"])
+            seen_any |= bool(expected)
+        for m in truth["modules"]:
+            expected = listed(f"modules/{m['id']}/module-issues/")
+            got = {r["plane_id"] for r in query(self.conn, "SELECT plane_id FROM work_plane.items "
+                                                           "WHERE workspace_slug = 'members' AND %s = ANY (module_ids)",
+                                                (m["id"],))}
+            self.assertEqual(got, expected, m["id"])
+            seen_any |= bool(expected)
+        self.assertTrue(seen_any)
+
     # --------------------------------------------------------------- page-size caps
     def test_the_largest_page_the_server_allows_is_learned(self):
         for slug, mode in (("cloudcap", "reject"), ("clampcap", "clamp")):

@@ -138,6 +138,7 @@ class FakeSink : public plane::MirrorSink {
   plane::ServerProfile profile;
   int profile_saves = 0;
   std::vector<std::string> refreshes_completed;
+  std::map<std::string, Ids> cycle_members, module_members;
   std::int64_t now_us = 0;  // the run's start (complete_refresh stamps it)
 
   void clear_log() {
@@ -263,6 +264,12 @@ class FakeSink : public plane::MirrorSink {
     access_changes.emplace_back(project_id, a);
     access[project_id] = a;
   }
+  void set_cycle_members(const std::string& cycle_id, const Ids& ids) override {
+    cycle_members[cycle_id] = sorted(ids);
+  }
+  void set_module_members(const std::string& module_id, const Ids& ids) override {
+    module_members[module_id] = sorted(ids);
+  }
   plane::ServerProfile load_profile() override { return profile; }
   void save_profile(const plane::ServerProfile& p) override {
     profile = p;
@@ -384,6 +391,7 @@ class SyncEngineTest : public ::testing::Test {
     plane::PlaneClient client(config, transport_, budget_, credentials_, waiter_);
     if (options.now_us == 0) options.now_us = kNow;
     if (!refresh_) options.refresh_interval_ms = 0;  // the drift refresh has tests of its own
+    if (!memberships_) options.memberships = false;  // and so do cycle and module memberships
     sink.now_us = options.now_us;
     plane::SyncEngine engine(client, sink, options);
     return engine.run();
@@ -474,6 +482,7 @@ class SyncEngineTest : public ::testing::Test {
   }
 
   bool refresh_ = false;
+  bool memberships_ = false;
   FakeSink sink;
   FakeWaiter waiter_;
   FakePlane plane_;
@@ -1142,6 +1151,50 @@ TEST_F(SyncEngineTest, RetriedRequestsShowInTheSummary) {
   EXPECT_EQ(s.http.retries, 1);
   EXPECT_EQ(s.http.requests, 22);
   EXPECT_EQ(s.list_pages, 20);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(SyncEngineTest, CurrentCycleAndOpenModuleMembershipsAreListedPastOnesOnlyByAFullSync) {
+  seed();
+  memberships_ = true;
+  // p1-c1 ended long ago; p1-c2 runs now; p1-m1 is open (status unset).
+  replace_in("projects/p1/cycles/", json{{"id", "p1-c1"}, {"name", "old"}, {"project", "p1"},
+                                         {"created_at", at(0)}, {"updated_at", at(1)}, {"archived_at", nullptr},
+                                         {"start_date", at(0)}, {"end_date", at(10)}});
+  replace_in("projects/p1/cycles/", json{{"id", "p1-c2"}, {"name", "now"}, {"project", "p1"},
+                                         {"created_at", at(0)}, {"updated_at", at(1)}, {"archived_at", nullptr},
+                                         {"start_date", at(99'000)}, {"end_date", at(101'000)}});
+  plane_.lists["projects/p1/cycles/p1-c2/cycle-issues/"] = json::array({work_item("a", "p1", 1, 10), work_item("c", "p1", 3, 30)});
+  plane_.lists["projects/p1/cycles/p1-c1/cycle-issues/"] = json::array({work_item("b", "p1", 2, 20)});
+  plane_.lists["projects/p1/modules/p1-m1/module-issues/"] = json::array({work_item("d", "p1", 4, 40)});
+  for (const std::string p : {"p2"}) {
+    plane_.lists["projects/" + p + "/cycles/" + p + "-c1/cycle-issues/"] = json::array();
+    plane_.lists["projects/" + p + "/cycles/" + p + "-c2/cycle-issues/"] = json::array();
+    plane_.lists["projects/" + p + "/modules/" + p + "-m1/module-issues/"] = json::array();
+  }
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(sink.cycle_members.at("p1-c2"), (Ids{"a", "c"}));
+  EXPECT_EQ(sink.cycle_members.count("p1-c1"), 0u);  // over for a long time: not asked
+  EXPECT_EQ(sink.module_members.at("p1-m1"), (Ids{"d"}));
+  EXPECT_EQ(requests_to("projects/p1/cycles/p1-c1/cycle-issues/").size(), 0u);
+  EXPECT_EQ(query(requests_to("projects/p1/cycles/p1-c2/cycle-issues/").at(0), "fields"), "id");
+  EXPECT_GE(s.memberships, 2);
+  run(opts(true, false));
+  EXPECT_EQ(sink.cycle_members.at("p1-c1"), (Ids{"b"}));  // a full sync reads every cycle
+}
+
+TEST_F(SyncEngineTest, MembershipListsRefusedAreRecordedNotFailed) {
+  seed();
+  memberships_ = true;
+  const plane::SyncSummary s = run();  // no cycle-issues lists at all: 404
+  EXPECT_EQ(s.unavailable.count("cycle_issues"), 1u);
+  EXPECT_FALSE(sink.states["cycle_issues"].available);
+  EXPECT_EQ(s.work_items, 7);
+  run();
+  EXPECT_EQ(requests_ending("/cycle-issues/"), 0);  // recorded once
 }
 
 }  // namespace
