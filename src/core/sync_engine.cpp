@@ -63,6 +63,7 @@ SyncSummary SyncEngine::run() {
   progress_ = SyncProgress{};
   summary_ = SyncSummary{};
   refresh_pages_left_ = options_.refresh_pages;
+  content_fetches_left_ = options_.content_fetches;
   const ServerProfile profile = sink_.load_profile();
   if (!profile.work_items_segment.empty()) client_.use_work_items_segment(profile.work_items_segment);
 
@@ -286,7 +287,10 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
       ++summary_.list_pages;
       progress_.rows_done += static_cast<long>(rows.size());
       count += static_cast<long>(rows.size());
-      sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
+      const bool listed_any = !rows.empty();
+      if (listing.fetch_content) rows = with_content(listing, std::move(rows));
+      // A list page whose pages are all unchanged writes nothing.
+      if (!rows.empty() || !listed_any) sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
       // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
       if (!page.has_next || page.bare_array) break;
       cursor = page.next_cursor;
@@ -294,6 +298,43 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
   }
   settle_missing(listing, seen);
   return count;
+}
+
+json SyncEngine::with_content(const Listing& listing, json rows) {
+  json versions = json::array();
+  for (const auto& row : rows) {
+    const json& raw = row["raw"];
+    if (!raw.is_object() || raw.contains("description_html")) continue;
+    versions.push_back({{"id", row["plane_id"]}, {"updated_at", row["plane_updated_at"]}});
+  }
+  if (versions.empty()) return rows;  // the list carried the content
+  std::vector<std::string> need = sink_.find_without_content(versions);
+  std::sort(need.begin(), need.end());
+  json out = json::array();
+  for (auto& row : rows) {
+    const std::string id = row["plane_id"].get<std::string>();
+    if (row["raw"].contains("description_html")) {
+      out.push_back(std::move(row));
+      continue;
+    }
+    if (!std::binary_search(need.begin(), need.end(), id)) continue;  // unchanged: content kept
+    if (content_fetches_left_ <= 0) {
+      ++summary_.pages_waiting;
+      out.push_back(std::move(row));  // listed now, its content on a later run
+      continue;
+    }
+    --content_fetches_left_;
+    try {
+      json detail = listing.mapper(client_.get_object(listing.detail_path(id)));
+      // A detail without content is a page without content, not one to read again next run.
+      if (detail["content_text"].is_null()) detail["content_text"] = "";
+      out.push_back(std::move(detail));
+      ++summary_.page_details;
+    } catch (const PlaneError& e) {
+      if (!is_not_found(e)) throw;  // deleted since it was listed: the next listing settles it
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> SyncEngine::list_ids(const Listing& listing) {
@@ -596,14 +637,14 @@ void SyncEngine::sync_pages(const std::vector<std::string>& readable_projects) {
   summary_.pages += sync_whole_list({{"pages/"}, {kWorkspacePages}, MirrorTable::Pages,
                                      Scope{std::string(), ""},
                                      [](const json& o) { return map_page(o, ""); },
-                                     [](const std::string& id) { return "pages/" + id + "/"; }});
+                                     [](const std::string& id) { return "pages/" + id + "/"; }, true});
   summary_.pages_available = optional_states_[kWorkspacePages].available;
   if (!summary_.pages_available) return;
   for (const auto& project : readable_projects) {
     const std::string base = "projects/" + project + "/pages/";
     summary_.pages += sync_whole_list({{base}, {kProjectPages}, MirrorTable::Pages, Scope{project, ""},
                                        [&](const json& o) { return map_page(o, project); },
-                                       [base](const std::string& id) { return base + id + "/"; }});
+                                       [base](const std::string& id) { return base + id + "/"; }, true});
     if (!optional_states_[kProjectPages].available) break;  // refused for one: refused for all
   }
 }

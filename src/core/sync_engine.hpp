@@ -80,6 +80,9 @@ class MirrorSink {
   virtual long mark_gone(MirrorTable table, const std::vector<std::string>& ids) = 0;
   // Of Plane's [{"id", "updated_at"}], the ids the mirror lacks, marks gone, or holds older.
   virtual std::vector<std::string> find_stale(MirrorTable table, const nlohmann::json& versions) = 0;
+  // Of Plane's page versions, the ids whose content the mirror lacks: stale as above, or never
+  // fetched (content_text NULL).
+  virtual std::vector<std::string> find_without_content(const nlohmann::json& versions) = 0;
   // Records whether the server serves `resource`, and why not ("HTTP 403: …"; "" when it does).
   virtual void set_available(const std::string& resource, bool available, const std::string& reason) = 0;
   virtual std::map<std::string, ProjectAccess> load_project_access() = 0;
@@ -112,6 +115,10 @@ struct SyncOptions {
   // them on a full sync), one id listing each.
   bool memberships = true;
   std::int64_t membership_recent_ms = 14LL * 24 * 3600 * 1000;
+  // Page lists do not carry a page's content: the detail is fetched for pages that are new or
+  // changed (updated_at) or whose content was never fetched, at most content_fetches per run (the
+  // rest on later runs); pages unchanged are not written again.
+  int content_fetches = 50;
 };
 
 struct UnreadableProject {
@@ -127,6 +134,8 @@ struct SyncSummary {
   long refetched = 0;            // rows fetched one by one (reconciliation, confirmations)
   long refreshed = 0;            // rows re-read by the drift refresh
   long memberships = 0;          // cycles and modules whose work items were listed
+  long page_details = 0;         // pages fetched one by one for their content
+  long pages_waiting = 0;        // pages whose content waits for a later run
   long incremental_projects = 0, backfill_projects = 0;
   bool pages_available = true;
   std::vector<UnreadableProject> unreadable_projects;
@@ -158,7 +167,10 @@ class SyncEngine {
     Scope scope;
     Mapper mapper;
     std::function<std::string(const std::string& id)> detail_path;  // confirms a missing row
+    bool fetch_content = false;  // pages: objects without description_html get their detail
   };
+  // Pages: the rows of a list page as they should be written (see SyncOptions::content_fetches).
+  nlohmann::json with_content(const Listing& listing, nlohmann::json rows);
   // Reads every page of each path into the table, then settles the rows of the scope that none
   // returned: confirmed gone, or refreshed, before anything is marked. Returns the rows read.
   long sync_whole_list(const Listing& listing);
@@ -196,6 +208,7 @@ class SyncEngine {
   SyncSummary summary_;
   std::map<std::string, ResourceState> optional_states_;
   int refresh_pages_left_ = 0;
+  int content_fetches_left_ = 0;
 };
 
 // Resource names used in work_plane.events_cursor.

@@ -73,6 +73,11 @@ void define_settings() {
                           300, 0, 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("plane.sync_pages", "Mirror Plane pages (Plane Cloud only).", nullptr,
                            &settings.sync_pages, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "plane.page_content_fetches", "Pages whose content one sync may fetch.",
+      "Plane's page lists leave a page's content out: a sync reads the page itself when it is new, "
+      "changed or was never read, at most this many per run; the rest wait for later runs.",
+      &settings.page_content_fetches, 50, 0, 100000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("plane.run_events_retention", "Age after which ops.run_events rows of "
                           "plane_connector are pruned.", nullptr, &settings.retention_s,
                           30 * 24 * 3600, 3600, 3650 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr,

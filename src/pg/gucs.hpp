@@ -18,6 +18,7 @@ struct Settings {
   int reconcile_interval_s;  // how often a sync also lists ids to find deleted/archived rows
   int overlap_s;             // incremental scans re-read this much before the watermark
   bool sync_pages;           // try Plane's pages API (Cloud only)
+  int page_content_fetches;  // pages a sync may read one by one for their content
   int retention_s;           // ops.run_events rows older than this are pruned
   int webhook_max_body_kb;   // larger deliveries are answered 413
   int webhook_secret_cache_ms;  // a backend reuses a workspace's webhook secret this long (0: off)

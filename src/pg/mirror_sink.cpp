@@ -216,15 +216,32 @@ long PgMirrorSink::mark_gone(plane::MirrorTable table, const std::vector<std::st
   return marked;
 }
 
+namespace {
+
+// Of [{"id", "updated_at"}], the ids `table` lacks, marks gone or holds older, or that match
+// `extra` (a condition on t, the mirror row).
+std::string stale_query(plane::MirrorTable table, const char* extra) {
+  return std::string("SELECT r.id FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
+                     "LEFT JOIN ") +
+         plane::mirror_table_name(table) +
+         " t ON t.workspace_slug = $1 AND t.plane_id = r.id "
+         "WHERE t.plane_id IS NULL OR t.gone_at IS NOT NULL OR (r.updated_at IS NOT NULL AND "
+         "(t.plane_updated_at IS NULL OR t.plane_updated_at < r.updated_at))" +
+         extra;
+}
+
+}  // namespace
+
 std::vector<std::string> PgMirrorSink::find_stale(plane::MirrorTable table,
                                                   const nlohmann::json& versions) {
-  const std::string sql =
-      std::string("SELECT r.id FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS r(id text, updated_at timestamptz) "
-                  "LEFT JOIN ") +
-      plane::mirror_table_name(table) +
-      " t ON t.workspace_slug = $1 AND t.plane_id = r.id "
-      "WHERE t.plane_id IS NULL OR t.gone_at IS NOT NULL OR (r.updated_at IS NOT NULL AND "
-      "(t.plane_updated_at IS NULL OR t.plane_updated_at < r.updated_at))";
+  return select_ids(stale_query(table, ""), versions);
+}
+
+std::vector<std::string> PgMirrorSink::find_without_content(const nlohmann::json& versions) {
+  return select_ids(stale_query(plane::MirrorTable::Pages, " OR t.content_text IS NULL"), versions);
+}
+
+std::vector<std::string> PgMirrorSink::select_ids(const std::string& sql, const nlohmann::json& versions) {
   const std::string text = versions.dump();
   std::vector<std::string> stale;
   in_transaction([&]() noexcept {

@@ -25,6 +25,7 @@ class PgMirrorSink final : public plane::MirrorSink {
   long mark_gone(plane::MirrorTable table, const std::vector<std::string>& ids) override;
   std::vector<std::string> find_stale(plane::MirrorTable table,
                                       const nlohmann::json& versions) override;
+  std::vector<std::string> find_without_content(const nlohmann::json& versions) override;
   void set_available(const std::string& resource, bool available, const std::string& reason) override;
   std::map<std::string, plane::ProjectAccess> load_project_access() override;
   void set_project_access(const std::string& project_id, plane::ProjectAccess access,
@@ -35,6 +36,9 @@ class PgMirrorSink final : public plane::MirrorSink {
   void set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) override;
 
  private:
+  // Runs `sql` ($1 the workspace, $2 `versions` as jsonb) and returns its first column.
+  std::vector<std::string> select_ids(const std::string& sql, const nlohmann::json& versions);
+
   std::string slug_;
 };
 

@@ -46,6 +46,8 @@ std::string summary_json(const plane::SyncSummary& s, const plane::WritebackSumm
                       {"refetched", s.refetched},
                       {"refreshed", s.refreshed},
                       {"memberships", s.memberships},
+                      {"page_details", s.page_details},
+                      {"pages_waiting", s.pages_waiting},
                       {"unreadable_projects", unreadable},
                       {"unavailable", s.unavailable},
                       {"page_size", s.page_size},
@@ -154,6 +156,7 @@ void run_workspace_sync(const std::string& slug) noexcept {
     options.full = claim.full;
     options.reconcile = claim.reconcile;
     options.pages = settings.sync_pages;
+    options.content_fetches = settings.page_content_fetches;
     options.now_us = unix_now_us();
     options.overlap_ms = static_cast<std::int64_t>(settings.overlap_s) * 1000;
     options.refresh_interval_ms = static_cast<std::int64_t>(settings.refresh_interval_s) * 1000;

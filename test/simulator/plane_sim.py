@@ -145,10 +145,10 @@ MODULE_STATUSES = ("backlog", "planned", "in-progress", "paused", "completed", "
 # the simulator's historical behaviour.  See README "Real-workspace behaviours".
 WS_DEFAULTS = {"work_items_route": True, "refuse": {}, "tie_shuffle": False, "page_size_cap": 1000,
                "page_size_mode": "reject", "v2_shape": "rest", "trim_writes": False,
-               "deleted_project_status": 403}
+               "deleted_project_status": 403, "page_list_content": True}
 WS_PROFILES = {
     "real": {"tie_shuffle": True, "v2_shape": "cloud", "trim_writes": True, "refuse": {"pages": 403},
-             "page_size_cap": 100, "page_size_mode": "reject"},
+             "page_size_cap": 100, "page_size_mode": "reject", "page_list_content": False},
     "default": WS_DEFAULTS,
 }
 REFUSE_KEYS = ("pages", "archived-cycles", "archived-modules", "cycle-issues", "module-issues")
@@ -2249,7 +2249,12 @@ class Simulator(OAuthMcpMixin):
         rows = [r for r in ctx.ws.children["page"].get(pid, {}).values()
                 if r["deleted_at"] is None and pred(r) and search in r["name"].lower()]
         rows = self.ordered(ctx.ws, rows, "-created_at")
-        return 200, self.paginate(rows, ctx, default_pp=20, max_pp=100)
+        env = self.paginate(rows, ctx, default_pp=20, max_pp=100)
+        if not ctx.ws.settings["page_list_content"]:
+            # As Plane Cloud's list: no content; the detail GET has it.
+            for r in env["results"]:
+                r.pop("description_html", None)
+        return 200, env
 
     def api_project_pages(self, ctx, pid):
         self._scoped(ctx, pid)

@@ -252,6 +252,19 @@ class FakeSink : public plane::MirrorSink {
     return out;
   }
 
+  Ids find_without_content(const json& versions) override {
+    Ids out = find_stale(MirrorTable::Pages, versions);
+    for (const auto& v : versions) {
+      const std::string id = v.at("id").get<std::string>();
+      auto it = tables[MirrorTable::Pages].find(id);
+      if (it != tables[MirrorTable::Pages].end() && !it->second.gone &&
+          it->second.row.value("content_text", json()).is_null() &&
+          std::find(out.begin(), out.end(), id) == out.end())
+        out.push_back(id);
+    }
+    return out;
+  }
+
   void set_available(const std::string& resource, bool available, const std::string& reason) override {
     availability_changes.emplace_back(resource, available);
     availability_reasons[resource] = reason;
@@ -319,6 +332,14 @@ class FakeSink : public plane::MirrorSink {
     std::vector<ApplyCall> out;
     for (const auto& a : applies) {
       if (a.resource == resource) out.push_back(a);
+    }
+    return out;
+  }
+  // Applies that wrote rows into `table`.
+  std::vector<ApplyCall> writes_to(MirrorTable table) const {
+    std::vector<ApplyCall> out;
+    for (const auto& a : applies) {
+      if (a.table == table && !a.rows.empty()) out.push_back(a);
     }
     return out;
   }
@@ -1044,6 +1065,75 @@ TEST_F(SyncEngineTest, PagesAreMirroredWhereTheServerHasThem) {
   EXPECT_TRUE(sink.live(MirrorTable::Pages, "w1"));
 }
 
+TEST_F(SyncEngineTest, PagesListedWithoutContentAreReadOneByOneWhenNewOrChanged) {
+  seed();
+  plane_.lists["pages/"] = json::array({object("w1", nullptr), object("w2", nullptr), object("w3", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array();
+  plane_.lists["projects/p2/pages/"] = json::array();
+  // Like Plane Cloud: the list leaves the content out, the page's own GET has it.
+  plane_.before = [this](const ParsedUrl& url) -> std::optional<plane::HttpResponse> {
+    if (url.path.rfind("pages/", 0) != 0 || url.path == "pages/") return std::nullopt;
+    const std::string id = url.path.substr(6, url.path.size() - 7);
+    for (json obj : plane_.lists["pages/"]) {
+      if (obj["id"] != id) continue;
+      obj["description_html"] = "<p>content of " + id + "</p>";
+      return fakes::response(200, obj.dump());
+    }
+    return fakes::response(404, R"({"detail": "Not found."})");
+  };
+  auto details = [this] { return static_cast<long>(requests_under("pages/") - requests_to("pages/").size()); };
+  plane::SyncOptions options;
+  options.content_fetches = 2;
+
+  // Three new pages, two reads allowed: the third is written from the list, its content later.
+  plane::SyncSummary s = run(options);
+  EXPECT_EQ(s.pages, 3);
+  EXPECT_EQ(s.page_details, 2);
+  EXPECT_EQ(s.pages_waiting, 1);
+  EXPECT_EQ(details(), 2);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Pages), (Ids{"w1", "w2", "w3"}));
+  int with_content = 0;
+  for (const std::string id : {"w1", "w2", "w3"}) {
+    if (sink.row(MirrorTable::Pages, id)["raw"].contains("description_html")) ++with_content;
+  }
+  EXPECT_EQ(with_content, 2);
+
+  // The next run reads the one that waited, and writes nothing else.
+  s = run(options);
+  EXPECT_EQ(s.page_details, 1);
+  EXPECT_EQ(s.pages_waiting, 0);
+  for (const std::string id : {"w1", "w2", "w3"}) {
+    EXPECT_EQ(sink.row(MirrorTable::Pages, id)["raw"]["description_html"], "<p>content of " + id + "</p>");
+  }
+  EXPECT_EQ(sink.writes_to(MirrorTable::Pages).size(), 1u);
+
+  // Unchanged pages are neither read nor written again.
+  s = run(options);
+  EXPECT_EQ(s.page_details, 0);
+  EXPECT_EQ(details(), 0);
+  EXPECT_TRUE(sink.writes_to(MirrorTable::Pages).empty());
+
+  // One edited (a later updated_at): only it is read again.
+  for (auto& obj : plane_.lists["pages/"]) {
+    if (obj["id"] == "w2") obj["updated_at"] = at(5);
+  }
+  s = run(options);
+  EXPECT_EQ(s.page_details, 1);
+  EXPECT_EQ(requests_to("pages/w2/").size(), 1u);
+
+  // A page deleted between its listing and its read is left for the next listing to settle.
+  plane_.lists["pages/"].push_back(object("w4", nullptr));
+  auto serve = plane_.before;
+  plane_.before = [serve](const ParsedUrl& url) -> std::optional<plane::HttpResponse> {
+    if (url.path == "pages/w4/") return fakes::response(404, R"({"detail": "Not found."})");
+    return serve(url);
+  };
+  s = run(options);
+  EXPECT_EQ(s.page_details, 0);
+  EXPECT_FALSE(sink.live(MirrorTable::Pages, "w4"));
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "w1"));
+}
+
 TEST_F(SyncEngineTest, PagesNotFoundAreRecordedAndNotAskedAgainUnlessFull) {
   seed();
   plane::SyncSummary s = run();
@@ -1098,8 +1188,11 @@ TEST_F(SyncEngineTest, PagesOptionOffSkipsPages) {
 
 TEST_F(SyncEngineTest, ProgressReportsPhasesAndCounters) {
   seed();
-  plane_.lists["pages/"] = json::array({object("w1", nullptr)});
-  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
+  // Pages listed with their content (as self-hosted Plane lists them): no page read one by one.
+  json w1 = object("w1", nullptr), pg1 = object("pg1", "p1");
+  w1["description_html"] = pg1["description_html"] = "<p>x</p>";
+  plane_.lists["pages/"] = json::array({w1});
+  plane_.lists["projects/p1/pages/"] = json::array({pg1});
   plane_.lists["projects/p2/pages/"] = json::array();
   const plane::SyncSummary s = run();
 
