@@ -48,7 +48,7 @@ struct Prepared {
   json row;
 };
 
-Prepared prepare(const QueuedEvent& event, ClaimMode mode, const QueueConfig& config,
+Prepared prepare(QueuedEvent& event, ClaimMode mode, const QueueConfig& config,
                  CalendarZones* zones, std::int64_t now_us) {
   Prepared p;
   p.id = event.id;
@@ -63,7 +63,7 @@ Prepared prepare(const QueuedEvent& event, ClaimMode mode, const QueueConfig& co
   }
   try {
     std::optional<WebhookMirrorChange> change = webhook_mirror_change(
-        parse_webhook_document(event.payload, {}, WebhookKey::Skip), zones);
+        parse_webhook_document(std::move(event.payload), {}, WebhookKey::Skip), zones);
     if (!change) return p;
     p.table = change->table;
     p.plane_id = change->plane_id;
@@ -91,14 +91,15 @@ Prepared prepare(const QueuedEvent& event, ClaimMode mode, const QueueConfig& co
   return p;
 }
 
-std::vector<ApplyGroup> group(const std::vector<const Prepared*>& events) {
+// The rows move into the groups (a row holds its whole object): give_back returns them.
+std::vector<ApplyGroup> group(const std::vector<Prepared*>& events) {
   std::map<std::tuple<std::string, MirrorTable, ApplyKind>, ApplyGroup> groups;
-  for (const Prepared* e : events) {
+  for (Prepared* e : events) {
     ApplyGroup& g = groups[std::make_tuple(e->slug, e->table, *e->kind)];
     g.slug = e->slug;
     g.table = e->table;
     g.kind = *e->kind;
-    if (g.kind == ApplyKind::Upsert) g.rows.push_back(e->row);
+    if (g.kind == ApplyKind::Upsert) g.rows.push_back(std::move(e->row));
     if (g.kind == ApplyKind::MarkGone || g.kind == ApplyKind::MarkArchived) g.plane_ids.push_back(e->plane_id);
     g.event_ids.push_back(e->id);
   }
@@ -108,18 +109,28 @@ std::vector<ApplyGroup> group(const std::vector<const Prepared*>& events) {
   return out;
 }
 
+// Returns the rows group() moved into `groups` to their events.
+void give_back(std::vector<ApplyGroup>& groups, const std::vector<Prepared*>& events) {
+  std::map<long long, Prepared*> by_id;
+  for (Prepared* e : events) by_id[e->id] = e;
+  for (auto& g : groups) {
+    if (g.kind != ApplyKind::Upsert) continue;
+    for (std::size_t i = 0; i < g.rows.size(); ++i) by_id[g.event_ids[i]]->row = std::move(g.rows[i]);
+  }
+}
+
 }  // namespace
 
-int QueueEngine::apply(const std::vector<QueuedEvent>& events, ClaimMode mode) {
+int QueueEngine::apply(std::vector<QueuedEvent> events, ClaimMode mode) {
   const std::int64_t now = store_.now_us();
   std::vector<Prepared> prepared;
   prepared.reserve(events.size());
-  for (const auto& e : events) prepared.push_back(prepare(e, mode, config_, zones_, now));
+  for (auto& e : events) prepared.push_back(prepare(e, mode, config_, zones_, now));
 
   std::vector<long long> done;
-  std::vector<const Prepared*> to_apply;
+  std::vector<Prepared*> to_apply;
   std::vector<std::pair<const Prepared*, std::string>> failed;
-  for (const auto& p : prepared) {
+  for (auto& p : prepared) {
     if (!p.dead.empty()) continue;
     if (p.kind) {
       to_apply.push_back(&p);
@@ -128,10 +139,13 @@ int QueueEngine::apply(const std::vector<QueuedEvent>& events, ClaimMode mode) {
     }
   }
   std::string error;
-  if (to_apply.empty() || store_.apply(group(to_apply), error)) {
+  std::vector<ApplyGroup> groups = group(to_apply);
+  if (to_apply.empty() || store_.apply(groups, error)) {
     for (const Prepared* p : to_apply) done.push_back(p->id);
   } else {
-    for (const Prepared* p : to_apply) {
+    // One event spoils the batch: each is applied on its own, to fail alone.
+    give_back(groups, to_apply);
+    for (Prepared* p : to_apply) {
       std::string one_error;
       if (store_.apply(group({p}), one_error)) {
         done.push_back(p->id);

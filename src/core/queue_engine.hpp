@@ -102,8 +102,9 @@ class QueueEngine {
   QueueEngine(QueueStore& store, QueueConfig config, CalendarZones* zones = nullptr)
       : store_(store), config_(config), zones_(zones) {}
   // Applies claimed events: all together first; if that fails, one by one, so that one bad event
-  // cannot hold back the others. Marks every event. Returns how many were applied.
-  int apply(const std::vector<QueuedEvent>& events, ClaimMode mode);
+  // cannot hold back the others. Marks every event. Returns how many were applied. Takes the
+  // events: their payloads become the rows.
+  int apply(std::vector<QueuedEvent> events, ClaimMode mode);
 
  private:
   QueueStore& store_;

@@ -320,8 +320,8 @@ int process_events_inline(int max_events) {
                                       plane::ClaimMode::Leased, false};
     std::vector<plane::QueuedEvent> events = claim_in_transaction(request);
     if (events.empty()) break;
-    applied += engine.apply(events, plane::ClaimMode::Leased);
     remaining -= static_cast<int>(events.size());
+    applied += engine.apply(std::move(events), plane::ClaimMode::Leased);
   }
   return applied;
 }
@@ -342,16 +342,17 @@ int drain_batch_in_worker(int batch_size) {
         if (request.suspects) continue;  // none left from a crashed run: on to the ready events
         return 0;
       }
-      with_transaction([&] { engine.apply(events, plane::ClaimMode::Leased); });
+      const int claimed = static_cast<int>(events.size());
+      with_transaction([&] { engine.apply(std::move(events), plane::ClaimMode::Leased); });
       // A suspect is one event: report a full batch so that the caller drains on.
-      return request.suspects ? batch_size : static_cast<int>(events.size());
+      return request.suspects ? batch_size : claimed;
     }
     std::size_t claimed = 0;
     try {
       with_transaction([&] {
         std::vector<plane::QueuedEvent> events = claim_in_transaction(request);
         claimed = events.size();
-        if (!events.empty()) engine.apply(events, plane::ClaimMode::MarkedDone);
+        if (!events.empty()) engine.apply(std::move(events), plane::ClaimMode::MarkedDone);
       });
     } catch (...) {
       policy.failed();  // rolled back, attempts uncounted: count them from now on
