@@ -23,10 +23,11 @@ PG_CONFIG ?= pg_config
 # bitcode that PGXS emits for JIT inlining (it ignores PG_CXXFLAGS, so extend BITCODE_CXXFLAGS).
 PLANE_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC
 # simdjson's flags from pkg-config: its headers must see the macros its library was built with
-# (SIMDJSON_THREADS_ENABLED changes the parser's layout).
-PG_CPPFLAGS    = -Isrc $(shell pkg-config --cflags simdjson)
+# (SIMDJSON_THREADS_ENABLED changes the parser's layout). libxml2's HTML parser turns Plane's HTML
+# into text (src/core/html_text.cpp); the server links the same libxml2 for its xml type.
+PG_CPPFLAGS    = -Isrc $(shell pkg-config --cflags simdjson libxml-2.0)
 PG_CXXFLAGS    = $(PLANE_CXXFLAGS) -Wno-register
-SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd $(shell pkg-config --libs simdjson) -lstdc++
+SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd $(shell pkg-config --libs simdjson libxml-2.0) -lstdc++
 
 # Object files depend on the headers they include (gcc -MMD, PGXS's own mechanism): without it a
 # change to a header such as src/pg/mirror_sql.hpp left stale objects in an incremental build.
