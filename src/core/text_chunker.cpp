@@ -81,13 +81,15 @@ class Chunker {
     return path;
   }
 
-  // Adds one line, cutting it (and the chunk) where it does not fit.
+  // Adds one line, cutting it (and the chunk) where it does not fit. The rest of a cut line goes
+  // on after the overlap with a space, not a line break: it is the same paragraph.
   void add_line(std::string_view line) {
+    bool continued = false;
     while (!line.empty()) {
       const std::size_t sep = content_.empty() ? 0 : 1;
       const std::size_t len = utf8_length(line);
       if (chars_ + sep + len <= target_) {
-        append(line, sep, len);
+        append(line, sep, len, continued);
         return;
       }
       // The whole line would fit in a fresh chunk (after the overlap): start one rather than cut
@@ -110,14 +112,17 @@ class Chunker {
       std::size_t cut = cut_point(line, 0, end);
       if (cut == 0) cut = end;
       const std::string_view piece = trim(line.substr(0, cut));
-      if (!piece.empty()) append(piece, sep, utf8_length(piece));
+      if (!piece.empty()) append(piece, sep, utf8_length(piece), continued);
       line = trim(line.substr(cut));
-      if (!line.empty()) flush(true);
+      if (!line.empty()) {
+        flush(true);
+        continued = true;
+      }
     }
   }
 
-  void append(std::string_view text, std::size_t sep, std::size_t len) {
-    if (sep != 0) content_ += '\n';
+  void append(std::string_view text, std::size_t sep, std::size_t len, bool continued) {
+    if (sep != 0) content_ += continued ? ' ' : '\n';
     content_.append(text);
     chars_ += sep + len;
   }

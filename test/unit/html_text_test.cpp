@@ -231,6 +231,12 @@ TEST(HtmlChunks, OneHugeParagraphCutAtWords) {
   EXPECT_EQ(seen.size(), 2000u);
 }
 
+TEST(HtmlChunks, CutParagraphContinuesAfterTheOverlapOnTheSameLine) {
+  const auto chunks = html_chunks("<p>" + words(60) + "</p>", 200, 40);
+  ASSERT_GE(chunks.size(), 2u);
+  EXPECT_EQ(chunks[1].content.find('\n'), std::string::npos) << chunks[1].content;
+}
+
 TEST(HtmlChunks, CjkWithoutSpacesCutAtCodePoints) {
   std::string text;
   for (int i = 0; i < 3000; ++i) text += i % 7 == 6 ? "。" : "検";
