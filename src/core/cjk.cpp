@@ -6,7 +6,7 @@
 
 namespace plane {
 
-bool is_cjk(char32_t cp) {
+bool is_cjk(char32_t cp) noexcept {
   return (cp >= 0x1100 && cp <= 0x11FF)      // Hangul Jamo
          || (cp >= 0x2E80 && cp <= 0x2FDF)   // CJK radicals, Kangxi radicals
          || (cp >= 0x3040 && cp <= 0x30FF)   // Hiragana, Katakana
@@ -21,18 +21,38 @@ bool is_cjk(char32_t cp) {
          || (cp >= 0x20000 && cp <= 0x3134F);  // CJK extensions B-G, compatibility supplement
 }
 
-std::vector<std::string_view> split_cjk(std::string_view token) {
-  std::vector<std::string_view> pieces;
-  std::size_t run_start = 0;  // start of the current run of non-CJK characters
+bool contains_cjk(std::string_view token) noexcept {
   std::size_t pos = 0;
   while (pos < token.size()) {
-    const std::size_t start = pos;
-    if (!is_cjk(utf8_next(token, pos))) continue;
-    if (start > run_start) pieces.push_back(token.substr(run_start, start - run_start));
-    pieces.push_back(token.substr(start, pos - start));
-    run_start = pos;
+    // ASCII is never CJK: skip it without decoding.
+    if (static_cast<unsigned char>(token[pos]) < 0x80) {
+      ++pos;
+      continue;
+    }
+    if (is_cjk(utf8_next(token, pos))) return true;
   }
-  if (run_start < token.size()) pieces.push_back(token.substr(run_start));
+  return false;
+}
+
+std::size_t cjk_piece_end(std::string_view token, std::size_t start) noexcept {
+  std::size_t pos = start;
+  if (pos >= token.size()) return token.size();
+  if (is_cjk(utf8_next(token, pos))) return pos;
+  while (pos < token.size()) {
+    std::size_t next = pos;
+    if (is_cjk(utf8_next(token, next))) return pos;
+    pos = next;
+  }
+  return pos;
+}
+
+std::vector<std::string_view> split_cjk(std::string_view token) {
+  std::vector<std::string_view> pieces;
+  for (std::size_t start = 0; start < token.size();) {
+    const std::size_t end = cjk_piece_end(token, start);
+    pieces.push_back(token.substr(start, end - start));
+    start = end;
+  }
   return pieces;
 }
 

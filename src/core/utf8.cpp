@@ -10,13 +10,13 @@ constexpr char32_t kReplacement = 0xFFFD;
 
 }  // namespace
 
-std::size_t utf8_length(std::string_view s) {
+std::size_t utf8_length(std::string_view s) noexcept {
   std::size_t n = 0;
   for (unsigned char c : s) n += utf8_continuation(c) ? 0 : 1;
   return n;
 }
 
-char32_t utf8_next(std::string_view s, std::size_t& pos) {
+char32_t utf8_next(std::string_view s, std::size_t& pos) noexcept {
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
   const unsigned char lead = byte(pos);
   if (lead < 0x80) {
@@ -74,7 +74,7 @@ void utf8_append(std::string& out, char32_t cp) {
   }
 }
 
-bool utf8_valid(std::string_view s) {
+bool utf8_valid(std::string_view s) noexcept {
   std::size_t pos = 0;
   while (pos < s.size()) {
     const std::size_t start = pos;
@@ -103,13 +103,13 @@ std::string utf8_sanitize(std::string_view s) {
   return out;
 }
 
-std::size_t utf8_floor(std::string_view s, std::size_t pos) {
+std::size_t utf8_floor(std::string_view s, std::size_t pos) noexcept {
   if (pos >= s.size()) return s.size();
   while (pos > 0 && utf8_continuation(static_cast<unsigned char>(s[pos]))) --pos;
   return pos;
 }
 
-std::size_t utf8_advance(std::string_view s, std::size_t n) {
+std::size_t utf8_advance(std::string_view s, std::size_t n) noexcept {
   std::size_t pos = 0;
   while (pos < s.size()) {
     if (!utf8_continuation(static_cast<unsigned char>(s[pos]))) {

@@ -20,6 +20,13 @@ TEST(SplitCjk, RunsBecomeCharacters) {
   EXPECT_EQ(plane::split_cjk("\xF0\xA0\x80\x80x"), (V{"\xF0\xA0\x80\x80", "x"}));  // U+20000
 }
 
+TEST(ContainsCjk, AnyCharacter) {
+  EXPECT_TRUE(plane::contains_cjk("abc検"));
+  EXPECT_TRUE(plane::contains_cjk("한"));
+  EXPECT_FALSE(plane::contains_cjk("größe 🚀"));
+  EXPECT_FALSE(plane::contains_cjk(""));
+}
+
 TEST(IsCjk, Blocks) {
   EXPECT_TRUE(plane::is_cjk(U'検'));
   EXPECT_TRUE(plane::is_cjk(U'の'));
