@@ -29,6 +29,8 @@ struct Settings {
   char* mcp_url;                 // default MCP endpoint (installations may override)
   int oauth_state_ttl_s;         // how long an oauth_authorize_url state stays usable
   int oauth_refresh_margin_s;    // OAuth/bot tokens are renewed this long before they expire
+  char* search_config;           // text-search configuration of work_plane.search and its index
+  int history_retention_s;       // work_plane.item_history rows older than this are pruned
 };
 
 extern Settings settings;
