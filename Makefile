@@ -14,7 +14,7 @@ OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 DATA = control/plane_connector.control $(sort $(wildcard control/plane_connector--*.sql))
 
-REGRESS      = setup boundary schema installations privileges
+REGRESS      = setup boundary schema installations privileges search_analytics
 REGRESS_OPTS = --inputdir=. --outputdir=build/regress
 
 PG_CONFIG ?= pg_config
