@@ -37,6 +37,11 @@ CREATE FUNCTION work_plane._parser_gettoken(internal, internal, internal) RETURN
 CREATE FUNCTION work_plane._parser_end(internal) RETURNS void
   LANGUAGE c STRICT AS '$libdir/plane_connector', 'plane_parser_end';
 
+CREATE FUNCTION work_plane._tsvector_head(document tsvector, last_position int) RETURNS tsvector
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS '$libdir/plane_connector', 'plane_tsvector_head';
+COMMENT ON FUNCTION work_plane._tsvector_head(tsvector, int) IS
+  'The lexemes of a document with their positions up to last_position (NULL when none lies beyond): what search ranks long documents by';
+
 CREATE FUNCTION work_plane._search_config() RETURNS regconfig
   LANGUAGE c STABLE PARALLEL SAFE AS '$libdir/plane_connector', 'plane_search_config';
 COMMENT ON FUNCTION work_plane._search_config() IS
@@ -92,18 +97,18 @@ BEGIN
   -- not marked so, and a reader's search would scan every row. These wrappers call the same C
   -- functions. They are leakproof: they raise no error that depends on the row's value (only
   -- running out of memory or stack, or a cancel), and return nothing but a boolean.
-  EXECUTE format($f$CREATE FUNCTION work_plane._trgm_word_match(text, text) RETURNS boolean
+  EXECUTE format($f$CREATE FUNCTION work_plane._trgm_similar(text, text) RETURNS boolean
                     LANGUAGE c STABLE STRICT PARALLEL SAFE LEAKPROOF
-                    AS '$libdir/pg_trgm', 'word_similarity_commutator_op'$f$);
-  EXECUTE format($f$CREATE FUNCTION work_plane._title_similarity(text, text) RETURNS real
+                    AS '$libdir/pg_trgm', 'similarity_op'$f$);
+  EXECUTE format($f$CREATE FUNCTION work_plane._similarity(text, text) RETURNS real
                     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-                    AS '$libdir/pg_trgm', 'word_similarity'$f$);
-  CREATE OPERATOR work_plane.%> (LEFTARG = text, RIGHTARG = text,
-                                  FUNCTION = work_plane._trgm_word_match,
-                                  RESTRICT = contsel, JOIN = contjoinsel);
-  -- pg_trgm's gin_trgm_ops with the leakproof operator as strategy 7 (word similarity).
+                    AS '$libdir/pg_trgm', 'similarity'$f$);
+  CREATE OPERATOR work_plane.% (LEFTARG = text, RIGHTARG = text, COMMUTATOR = OPERATOR(work_plane.%),
+                                 FUNCTION = work_plane._trgm_similar,
+                                 RESTRICT = contsel, JOIN = contjoinsel);
+  -- pg_trgm's gin_trgm_ops with the leakproof operator as strategy 1 (similarity).
   EXECUTE format('CREATE OPERATOR CLASS work_plane.trgm_rls_ops FOR TYPE text USING gin AS
-                    OPERATOR 7 work_plane.%%> (text, text),
+                    OPERATOR 1 work_plane.%% (text, text),
                     FUNCTION 1 pg_catalog.btint4cmp(int4, int4),
                     FUNCTION 2 %1$I.gin_extract_value_trgm(text, internal),
                     FUNCTION 3 %1$I.gin_extract_query_trgm(text, internal, int2, internal, internal, internal, internal),
@@ -159,21 +164,37 @@ CREATE TABLE work_plane.search_documents (
   project_plane_id text,
   sequence_id      int,
   title            text NOT NULL DEFAULT '',
-  title_folded     text NOT NULL DEFAULT '',
   document         tsvector NOT NULL,
+  title_vector     tsvector NOT NULL,
+  rank_vector      tsvector,
   PRIMARY KEY (workspace_slug, kind, plane_id)
 );
 CREATE INDEX search_documents_document_idx ON work_plane.search_documents
   USING gin (document work_plane.tsvector_rls_ops);
 CREATE INDEX search_documents_title_idx ON work_plane.search_documents
-  USING gin (title_folded work_plane.trgm_rls_ops);
+  USING gin (title_vector work_plane.tsvector_rls_ops);
 CREATE INDEX search_documents_key_idx ON work_plane.search_documents (workspace_slug, project_plane_id, sequence_id)
   WHERE kind = 'work_item';
 COMMENT ON TABLE work_plane.search_documents IS
   'Full-text index of the mirror (work items, cycles, modules, pages), kept in the upsert''s transaction; query it with work_plane.search()';
 COMMENT ON COLUMN work_plane.search_documents.document IS
   'Title (weight A) and body text (weight B) in the configuration plane.search_config names';
-COMMENT ON COLUMN work_plane.search_documents.title_folded IS 'Title in lower case without accents, for typo tolerance (pg_trgm)';
+COMMENT ON COLUMN work_plane.search_documents.title_vector IS
+  'The title''s part of document: documents with every query word in their title are found (and ranked) first';
+COMMENT ON COLUMN work_plane.search_documents.rank_vector IS
+  'For a long document: its lexemes in the title and about the first 120 words, which search ranks by (NULL: the document is ranked itself)';
+
+-- The words of the titles (as lexemes of the configuration), per workspace: a misspelt query word
+-- is replaced by the title words closest to it (pg_trgm similarity), a small index instead of one
+-- over every title. Words are added as titles arrive and dropped by rebuild_search_index().
+CREATE TABLE work_plane.search_terms (
+  workspace_slug text NOT NULL,
+  term           text NOT NULL,
+  PRIMARY KEY (workspace_slug, term)
+);
+CREATE INDEX search_terms_term_idx ON work_plane.search_terms USING gin (term work_plane.trgm_rls_ops);
+COMMENT ON TABLE work_plane.search_terms IS
+  'Title words per workspace (lexemes), for typo tolerance in work_plane.search';
 
 -------------------------------------------------------------------------------------------------
 -- Content chunks for retrieval-augmented generation: the description of every work item and the
@@ -241,18 +262,30 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   config regconfig := work_plane._search_config();
 BEGIN
-  INSERT INTO work_plane.search_documents AS d
-         (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, title_folded, document)
-  SELECT n.workspace_slug, work_plane._item_kind(n.item_type), n.plane_id, n.project_plane_id,
-         n.sequence_id, coalesce(n.name, ''), coalesce(work_plane._fold(n.name), ''),
-         work_plane._search_vector(config, n.name,
-           CASE WHEN n.item_type = 'issue' THEN n.description_text
-                ELSE coalesce(n.description_text, n.raw ->> 'description') END)
-    FROM new_rows n
-   WHERE n.gone_at IS NULL
-  ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
-     SET project_plane_id = excluded.project_plane_id, sequence_id = excluded.sequence_id,
-         title = excluded.title, title_folded = excluded.title_folded, document = excluded.document;
+  -- The document, its rank vector, and the title's words for typo tolerance. (OFFSET 0 keeps
+  -- the planner from computing the document twice.)
+  WITH docs AS (
+    INSERT INTO work_plane.search_documents AS d
+           (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, document, title_vector, rank_vector)
+    SELECT n.workspace_slug, work_plane._item_kind(n.item_type), n.plane_id, n.project_plane_id,
+           n.sequence_id, coalesce(n.name, ''), v.document, pg_catalog.ts_filter(v.document, '{a}'),
+           work_plane._tsvector_head(v.document, 128)
+      FROM new_rows n
+     CROSS JOIN LATERAL (SELECT work_plane._search_vector(config, n.name, CASE WHEN n.item_type = 'issue' THEN n.description_text
+                                                            ELSE coalesce(n.description_text, n.raw ->> 'description') END) AS document
+                          OFFSET 0) v
+     WHERE n.gone_at IS NULL
+    ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
+       SET project_plane_id = excluded.project_plane_id, sequence_id = excluded.sequence_id,
+           title = excluded.title, document = excluded.document, title_vector = excluded.title_vector,
+           rank_vector = excluded.rank_vector
+    RETURNING d.workspace_slug, d.title_vector
+  )
+  INSERT INTO work_plane.search_terms (workspace_slug, term)
+  SELECT DISTINCT docs.workspace_slug, t.term
+    FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+  ON CONFLICT DO NOTHING;
 
   INSERT INTO work_plane.content_chunks AS c
          (workspace_slug, kind, plane_id, chunk_no, heading_path, content, content_sha256)
@@ -290,14 +323,16 @@ BEGIN
    USING new_rows n
    WHERE n.gone_at IS NOT NULL AND d.workspace_slug = n.workspace_slug
      AND d.kind = work_plane._item_kind(n.item_type) AND d.plane_id = n.plane_id;
+  WITH docs AS (
     INSERT INTO work_plane.search_documents AS d
-           (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, title_folded, document)
+           (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, document, title_vector, rank_vector)
     SELECT n.workspace_slug, work_plane._item_kind(n.item_type), n.plane_id, n.project_plane_id,
-           n.sequence_id, coalesce(n.name, ''), coalesce(work_plane._fold(n.name), ''),
-           work_plane._search_vector(config, n.name,
-             CASE WHEN n.item_type = 'issue' THEN n.description_text
-                  ELSE coalesce(n.description_text, n.raw ->> 'description') END)
+           n.sequence_id, coalesce(n.name, ''), v.document, pg_catalog.ts_filter(v.document, '{a}'),
+           work_plane._tsvector_head(v.document, 128)
       FROM new_rows n JOIN old_rows o USING (workspace_slug, plane_id)
+     CROSS JOIN LATERAL (SELECT work_plane._search_vector(config, n.name, CASE WHEN n.item_type = 'issue' THEN n.description_text
+                                                            ELSE coalesce(n.description_text, n.raw ->> 'description') END) AS document
+                          OFFSET 0) v
      WHERE n.gone_at IS NULL
        AND (o.gone_at IS NOT NULL OR n.name IS DISTINCT FROM o.name
          OR n.description_text IS DISTINCT FROM o.description_text
@@ -306,7 +341,15 @@ BEGIN
          OR (n.item_type <> 'issue' AND n.raw ->> 'description' IS DISTINCT FROM o.raw ->> 'description'))
     ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
        SET project_plane_id = excluded.project_plane_id, sequence_id = excluded.sequence_id,
-           title = excluded.title, title_folded = excluded.title_folded, document = excluded.document;
+           title = excluded.title, document = excluded.document, title_vector = excluded.title_vector,
+           rank_vector = excluded.rank_vector
+    RETURNING d.workspace_slug, d.title_vector
+  )
+  INSERT INTO work_plane.search_terms (workspace_slug, term)
+  SELECT DISTINCT docs.workspace_slug, t.term
+    FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+  ON CONFLICT DO NOTHING;
 
   -- Chunks of work items whose text changed, that came back or that went: rewritten where their
   -- content changed, the surplus deleted (all of them for a gone item). Unchanged chunks keep
@@ -400,6 +443,7 @@ CREATE FUNCTION work_plane._items_truncated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   DELETE FROM work_plane.search_documents WHERE kind IN ('work_item', 'cycle', 'module');
+  -- search_terms keeps its words (of pages too): rebuild_search_index() drops stale ones.
   DELETE FROM work_plane.content_chunks WHERE kind = 'work_item';
   DELETE FROM work_plane.item_history;
   RETURN NULL;
@@ -411,15 +455,24 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   config regconfig := work_plane._search_config();
 BEGIN
-  INSERT INTO work_plane.search_documents AS d
-         (workspace_slug, kind, plane_id, project_plane_id, title, title_folded, document)
-  SELECT n.workspace_slug, 'page', n.plane_id, n.project_plane_id, coalesce(n.name, ''),
-         coalesce(work_plane._fold(n.name), ''), work_plane._search_vector(config, n.name, n.content_text)
-    FROM new_rows n
-   WHERE n.gone_at IS NULL
-  ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
-     SET project_plane_id = excluded.project_plane_id, title = excluded.title,
-         title_folded = excluded.title_folded, document = excluded.document;
+  WITH docs AS (
+    INSERT INTO work_plane.search_documents AS d
+           (workspace_slug, kind, plane_id, project_plane_id, title, document, title_vector, rank_vector)
+    SELECT n.workspace_slug, 'page', n.plane_id, n.project_plane_id, coalesce(n.name, ''), v.document,
+           pg_catalog.ts_filter(v.document, '{a}'), work_plane._tsvector_head(v.document, 128)
+      FROM new_rows n
+     CROSS JOIN LATERAL (SELECT work_plane._search_vector(config, n.name, n.content_text) AS document OFFSET 0) v
+     WHERE n.gone_at IS NULL
+    ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
+       SET project_plane_id = excluded.project_plane_id, title = excluded.title,
+           document = excluded.document, title_vector = excluded.title_vector, rank_vector = excluded.rank_vector
+    RETURNING d.workspace_slug, d.title_vector
+  )
+  INSERT INTO work_plane.search_terms (workspace_slug, term)
+  SELECT DISTINCT docs.workspace_slug, t.term
+    FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+  ON CONFLICT DO NOTHING;
 
   INSERT INTO work_plane.content_chunks AS c
          (workspace_slug, kind, plane_id, chunk_no, heading_path, content, content_sha256)
@@ -445,18 +498,27 @@ BEGIN
    USING new_rows n
    WHERE n.gone_at IS NOT NULL AND d.workspace_slug = n.workspace_slug AND d.kind = 'page'
      AND d.plane_id = n.plane_id;
+  WITH docs AS (
     INSERT INTO work_plane.search_documents AS d
-           (workspace_slug, kind, plane_id, project_plane_id, title, title_folded, document)
-    SELECT n.workspace_slug, 'page', n.plane_id, n.project_plane_id, coalesce(n.name, ''),
-           coalesce(work_plane._fold(n.name), ''), work_plane._search_vector(config, n.name, n.content_text)
+           (workspace_slug, kind, plane_id, project_plane_id, title, document, title_vector, rank_vector)
+    SELECT n.workspace_slug, 'page', n.plane_id, n.project_plane_id, coalesce(n.name, ''), v.document,
+           pg_catalog.ts_filter(v.document, '{a}'), work_plane._tsvector_head(v.document, 128)
       FROM new_rows n JOIN old_rows o USING (workspace_slug, plane_id)
+     CROSS JOIN LATERAL (SELECT work_plane._search_vector(config, n.name, n.content_text) AS document OFFSET 0) v
      WHERE n.gone_at IS NULL
        AND (o.gone_at IS NOT NULL OR n.name IS DISTINCT FROM o.name
          OR n.content_text IS DISTINCT FROM o.content_text
          OR n.project_plane_id IS DISTINCT FROM o.project_plane_id)
     ON CONFLICT (workspace_slug, kind, plane_id) DO UPDATE
        SET project_plane_id = excluded.project_plane_id, title = excluded.title,
-           title_folded = excluded.title_folded, document = excluded.document;
+           document = excluded.document, title_vector = excluded.title_vector, rank_vector = excluded.rank_vector
+    RETURNING d.workspace_slug, d.title_vector
+  )
+  INSERT INTO work_plane.search_terms (workspace_slug, term)
+  SELECT DISTINCT docs.workspace_slug, t.term
+    FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+  ON CONFLICT DO NOTHING;
 
   WITH changed AS MATERIALIZED (
     SELECT n.workspace_slug, n.plane_id,
@@ -538,21 +600,33 @@ BEGIN
   -- overwrite one an upsert committed meanwhile.
   LOCK TABLE work_plane.items, work_plane.pages IN SHARE MODE;
   DELETE FROM work_plane.search_documents;
-  INSERT INTO work_plane.search_documents
-         (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, title_folded, document)
-  SELECT i.workspace_slug, work_plane._item_kind(i.item_type), i.plane_id, i.project_plane_id,
-         i.sequence_id, coalesce(i.name, ''), coalesce(work_plane._fold(i.name), ''),
-         work_plane._search_vector(config, i.name,
-           CASE WHEN i.item_type = 'issue' THEN i.description_text
-                ELSE coalesce(i.description_text, i.raw ->> 'description') END)
-    FROM work_plane.items i
-   WHERE i.gone_at IS NULL
-  UNION ALL
-  SELECT p.workspace_slug, 'page', p.plane_id, p.project_plane_id, NULL, coalesce(p.name, ''),
-         coalesce(work_plane._fold(p.name), ''), work_plane._search_vector(config, p.name, p.content_text)
-    FROM work_plane.pages p
-   WHERE p.gone_at IS NULL;
-  GET DIAGNOSTICS n = ROW_COUNT;
+  DELETE FROM work_plane.search_terms;
+  WITH docs AS (
+    INSERT INTO work_plane.search_documents
+           (workspace_slug, kind, plane_id, project_plane_id, sequence_id, title, document, title_vector, rank_vector)
+    SELECT x.workspace_slug, x.kind, x.plane_id, x.project_plane_id, x.sequence_id, x.title, x.document,
+           pg_catalog.ts_filter(x.document, '{a}'), work_plane._tsvector_head(x.document, 128)
+      FROM (SELECT i.workspace_slug, work_plane._item_kind(i.item_type) AS kind, i.plane_id, i.project_plane_id,
+                   i.sequence_id, coalesce(i.name, '') AS title,
+                   work_plane._search_vector(config, i.name,
+                     CASE WHEN i.item_type = 'issue' THEN i.description_text
+                          ELSE coalesce(i.description_text, i.raw ->> 'description') END) AS document
+              FROM work_plane.items i
+             WHERE i.gone_at IS NULL
+            UNION ALL
+            SELECT p.workspace_slug, 'page', p.plane_id, p.project_plane_id, NULL, coalesce(p.name, ''),
+                   work_plane._search_vector(config, p.name, p.content_text)
+              FROM work_plane.pages p
+             WHERE p.gone_at IS NULL
+            OFFSET 0) x
+    RETURNING workspace_slug, title_vector
+  ), terms AS (
+    INSERT INTO work_plane.search_terms (workspace_slug, term)
+    SELECT DISTINCT docs.workspace_slug, t.term
+      FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
+     WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+  )
+  SELECT count(*) INTO n FROM docs;
   INSERT INTO ops.run_events (source, action, details)
   VALUES ('plane', 'search_index_rebuilt', pg_catalog.jsonb_build_object('documents', n, 'config', config::text));
   RETURN n;
@@ -649,28 +723,88 @@ COMMENT ON COLUMN work_plane.workspace_urls.web_url IS
 -------------------------------------------------------------------------------------------------
 -- Search.
 -------------------------------------------------------------------------------------------------
+-- One hit of search() while it collects them.
+CREATE TYPE work_plane._search_hit AS (workspace_slug text, kind text, plane_id text, matched_by text, score real);
+
+-- Full-text hits of a query, for search(): documents with all the words in their title, ranked
+-- (title over body: weights A and B), then, when those are fewer than lim, documents with the words
+-- elsewhere too. Each candidate costs a read of its row (about 3 µs), so each step ranks at most
+-- the first 1,500 candidates it finds: a query matching ten thousand titles still answers in
+-- milliseconds, with the best of 1,500 of them. A long document is ranked by its title and
+-- beginning (rank_vector): ranking its whole text would cost a TOAST read per hit. A phrase
+-- ('a' <-> 'b') can only be checked on a document's positions, which the index does not hold:
+-- candidates are found with the words ANDed, and the phrase is checked on the title, then on the
+-- beginning, and only then on the whole text. (A negated phrase relaxed that way would exclude
+-- too much: such queries are used as they are.)
+CREATE FUNCTION work_plane._text_hits(q tsquery, workspace_slug text, kinds text[], lim int,
+                                      base real, scale real, matched_by text)
+RETURNS TABLE (hit_workspace text, hit_kind text, hit_id text, hit_matched_by text, hit_score real)
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  candidates tsquery := CASE WHEN q::text ~ '<[0-9-]+>' AND q::text !~ '!'
+                             THEN regexp_replace(q::text, '<[0-9-]+>', '&', 'g')::tsquery ELSE q END;
+  found bigint;
+BEGIN
+  IF numnode(q) = 0 OR lim <= 0 THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+  SELECT c.workspace_slug, c.kind, c.plane_id, _text_hits.matched_by,
+         (base + scale * ts_rank(coalesce(c.rank_vector, c.document), q, 32))::real AS score
+    FROM (SELECT d.workspace_slug, d.kind, d.plane_id, d.rank_vector, d.document
+            FROM work_plane.search_documents d
+           WHERE d.title_vector OPERATOR(work_plane.@@) candidates
+             AND (candidates = q OR d.title_vector OPERATOR(work_plane.@@) q OR d.document OPERATOR(work_plane.@@) q)
+             AND (_text_hits.workspace_slug IS NULL OR d.workspace_slug = _text_hits.workspace_slug)
+             AND (kinds IS NULL OR d.kind = ANY (kinds))
+           LIMIT 1500) c
+   ORDER BY score DESC
+   LIMIT lim;
+  GET DIAGNOSTICS found = ROW_COUNT;
+  IF found >= lim THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+  SELECT c.workspace_slug, c.kind, c.plane_id, _text_hits.matched_by,
+         (base + scale * ts_rank(coalesce(c.rank_vector, c.document), q, 32))::real AS score
+    FROM (SELECT d.workspace_slug, d.kind, d.plane_id, d.rank_vector, d.document
+            FROM work_plane.search_documents d
+           WHERE d.document OPERATOR(work_plane.@@) candidates
+             AND NOT d.title_vector OPERATOR(work_plane.@@) candidates
+             AND (candidates = q OR coalesce(d.rank_vector, d.document) OPERATOR(work_plane.@@) q
+                  OR d.document OPERATOR(work_plane.@@) q)
+             AND (_text_hits.workspace_slug IS NULL OR d.workspace_slug = _text_hits.workspace_slug)
+             AND (kinds IS NULL OR d.kind = ANY (kinds))
+           LIMIT 1500) c
+   ORDER BY score DESC
+   LIMIT lim - found;
+END
+$fn$;
+
 CREATE FUNCTION work_plane.search(query text, workspace_slug text DEFAULT NULL, kinds text[] DEFAULT NULL,
                                   max_results int DEFAULT 20)
 RETURNS TABLE (kind text, plane_id text, key text, title text, snippet text, rank real, url text,
                workspace text, matched_by text)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
--- No NOTICE for a query without words; no JIT compile for a 10 ms query; typo tolerance.
+-- No NOTICE for a query without words; no JIT compile for a query of milliseconds; how close a
+-- title word must be to a misspelt query word.
 SET client_min_messages = warning
 SET jit = off
-SET pg_trgm.word_similarity_threshold = 0.5
+SET pg_trgm.similarity_threshold = 0.4
 AS $fn$
 #variable_conflict use_column
 DECLARE
-  -- A Plane key: identifier (letters and digits, up to 12) - sequence number, as a word.
-  -- (not after "-": -API-16 excludes the key's mentions instead)
+  -- A Plane key as a word: identifier (a letter, then letters and digits, up to 12), "-", the
+  -- sequence number; not after "-" (-API-16 excludes the key's mentions instead).
   key_pattern constant text := '(?:^|[^[:alnum:]-])([[:alpha:]][[:alnum:]]{0,11})-([0-9]{1,9})(?![[:alnum:]])';
   config regconfig := work_plane._search_config();
-  tsq tsquery;
-  key_words text;
-  excluded tsquery;
-  folded text;
   lim int := least(greatest(coalesce(max_results, 20), 0), 1000);
+  tsq tsquery;          -- the query's words, or a mention of one of its keys
+  fuzzy tsquery;        -- misspelt words replaced by the title words closest to them
+  excluded tsquery;     -- -word, -"a phrase"
+  key_words text;
+  hits work_plane._search_hit[];
 BEGIN
   IF query IS NULL OR btrim(query) = '' OR lim = 0 THEN
     RETURN;
@@ -679,7 +813,8 @@ BEGIN
     RAISE EXCEPTION 'unknown kind in %', kinds
       USING ERRCODE = 'invalid_parameter_value', HINT = 'kinds are work_item, page, cycle and module.';
   END IF;
-  -- The words without the keys (a key is not a word the documents must also contain), or any
+
+  -- The words without the keys (a key is not a word the documents must contain too), or any
   -- document that mentions one of the keys.
   tsq := websearch_to_tsquery(config, regexp_replace(query, key_pattern, ' ', 'g'));
   SELECT string_agg('"' || m[1] || '-' || m[2] || '"', ' or ') INTO key_words
@@ -688,16 +823,17 @@ BEGIN
     tsq := CASE WHEN numnode(tsq) > 0 THEN tsq || websearch_to_tsquery(config, key_words)
                 ELSE websearch_to_tsquery(config, key_words) END;
   END IF;
-  -- Words excluded with -word or -"a phrase", which typo-tolerant title matches must honour too.
   SELECT websearch_to_tsquery(config, string_agg(m[1], ' or ')) INTO excluded
     FROM regexp_matches(query, '(?:^|\s)-("[^"]*"|[^\s"]+)', 'g') AS m;
-  folded := work_plane._fold(regexp_replace(regexp_replace(query, '(^|\s)-("[^"]*"|[^\s"]+)', ' ', 'g'), '"', ' ', 'g'));
-  RETURN QUERY
-  WITH key_refs AS (
+
+  -- 1. Exact keys (rank 2 and up), then full-text hits (1 to 2). key_refs is MATERIALIZED so that
+  -- d.sequence_id = r.seq compares plain columns: leakproof, hence an index condition under
+  -- row-level security (a cast in the condition would not be).
+  WITH key_refs AS MATERIALIZED (
     SELECT upper(m[1]) AS ident, m[2]::int AS seq FROM regexp_matches(query, key_pattern, 'g') AS m
   ), key_hits AS (
     SELECT d.workspace_slug, d.kind, d.plane_id, 'key'::text AS matched_by,
-           (2 + CASE WHEN numnode(tsq) > 0 THEN ts_rank(d.document, tsq, 32) ELSE 0 END)::real AS score
+           (2 + CASE WHEN numnode(tsq) > 0 THEN ts_rank(coalesce(d.rank_vector, d.document), tsq, 32) ELSE 0 END)::real AS score
       FROM key_refs r
       JOIN work_plane.projects p ON upper(p.identifier) = r.ident
       JOIN work_plane.search_documents d
@@ -705,46 +841,71 @@ BEGIN
        AND d.project_plane_id = p.plane_id AND d.sequence_id = r.seq
      WHERE (search.workspace_slug IS NULL OR d.workspace_slug = search.workspace_slug)
        AND (kinds IS NULL OR 'work_item' = ANY (kinds))
-  ), text_hits AS (
-    SELECT d.workspace_slug, d.kind, d.plane_id, 'text'::text AS matched_by,
-           (1 + ts_rank(d.document, tsq, 32))::real AS score
-      FROM work_plane.search_documents d
-     WHERE numnode(tsq) > 0
-       AND d.document OPERATOR(work_plane.@@) tsq
-       AND (search.workspace_slug IS NULL OR d.workspace_slug = search.workspace_slug)
-       AND (kinds IS NULL OR d.kind = ANY (kinds))
-     ORDER BY score DESC
-     LIMIT lim
-  ), fuzzy_hits AS (
-    -- Typos in titles, when the words found little (fewer than 3 hits, or than asked for).
-    SELECT d.workspace_slug, d.kind, d.plane_id, 'fuzzy'::text AS matched_by,
-           (0.999 * work_plane._title_similarity(folded, d.title_folded))::real AS score
-      FROM work_plane.search_documents d
-     WHERE (SELECT count(*) FROM key_hits) + (SELECT count(*) FROM text_hits) < least(lim, 3)
-       AND folded <> ''
-       AND d.title_folded OPERATOR(work_plane.%>) folded
-       AND NOT coalesce(numnode(excluded) > 0 AND d.document OPERATOR(work_plane.@@) excluded, false)
-       AND (search.workspace_slug IS NULL OR d.workspace_slug = search.workspace_slug)
-       AND (kinds IS NULL OR d.kind = ANY (kinds))
-     ORDER BY score DESC
-     LIMIT lim
-  ), hits AS (
-    SELECT DISTINCT ON (h.workspace_slug, h.kind, h.plane_id) h.*
-      FROM (SELECT * FROM key_hits UNION ALL SELECT * FROM text_hits UNION ALL SELECT * FROM fuzzy_hits) h
-     ORDER BY h.workspace_slug, h.kind, h.plane_id, h.score DESC
-  ), top AS (
-    SELECT * FROM hits ORDER BY hits.score DESC, hits.plane_id LIMIT lim
+  ), all_hits AS (
+    SELECT * FROM key_hits
+    UNION ALL
+    SELECT * FROM work_plane._text_hits(tsq, search.workspace_slug, kinds, lim, 1, 1, 'text')
   )
+  SELECT array_agg(ROW(h.workspace_slug, h.kind, h.plane_id, h.matched_by, h.score)::work_plane._search_hit)
+    INTO hits
+    FROM (SELECT DISTINCT ON (a.workspace_slug, a.kind, a.plane_id) a.*
+            FROM all_hits a ORDER BY a.workspace_slug, a.kind, a.plane_id, a.score DESC) h;
+
+  -- 2. When that found little: typos. Every query word of 3 or more characters stands for the
+  -- (up to 3) title words of the searched workspaces most similar to it (pg_trgm, over
+  -- work_plane.search_terms) and at most one character longer or shorter (one typo: a letter
+  -- dropped, doubled, swapped or wrong); the words are ANDed, the excluded ones still excluded,
+  -- and the hits rank below 1.
+  IF coalesce(cardinality(hits), 0) < least(lim, 3) THEN
+    SELECT string_agg('(' || x.alternatives || ')', ' & ')::tsquery INTO fuzzy
+      FROM (SELECT w.word,
+                   string_agg('''' || replace(replace(t.term, '\', '\\'), '''', '''''') || '''', ' | ') AS alternatives
+              FROM (SELECT DISTINCT f AS word
+                      FROM regexp_split_to_table(
+                             work_plane._fold(regexp_replace(regexp_replace(query, '(^|\s)-("[^"]*"|[^\s"]+)', ' ', 'g'),
+                                                             key_pattern, ' ', 'g')),
+                             '[^[:alnum:]]+') AS f
+                     WHERE length(f) >= 3) w
+             CROSS JOIN LATERAL (
+               SELECT st.term
+                 FROM work_plane.search_terms st
+                WHERE st.term OPERATOR(work_plane.%) w.word
+                  AND abs(length(st.term) - length(w.word)) <= 1
+                  AND (search.workspace_slug IS NULL OR st.workspace_slug = search.workspace_slug)
+                GROUP BY st.term
+                ORDER BY max(work_plane._similarity(st.term, w.word)) DESC, st.term
+                LIMIT 3) t
+             GROUP BY w.word) x;
+    IF numnode(fuzzy) > 0 THEN
+      IF numnode(excluded) > 0 THEN
+        fuzzy := fuzzy && !! excluded;
+      END IF;
+      SELECT coalesce(hits, '{}') || coalesce(array_agg(ROW(f.hit_workspace, f.hit_kind, f.hit_id,
+                                                            f.hit_matched_by, f.hit_score)::work_plane._search_hit), '{}')
+        INTO hits
+        FROM work_plane._text_hits(fuzzy, search.workspace_slug, kinds, lim, 0, 0.999, 'fuzzy') f
+       WHERE NOT EXISTS (SELECT 1 FROM unnest(hits) h
+                          WHERE h.workspace_slug = f.hit_workspace AND h.kind = f.hit_kind AND h.plane_id = f.hit_id);
+    END IF;
+  END IF;
+  IF coalesce(cardinality(hits), 0) = 0 THEN
+    RETURN;
+  END IF;
+
+  -- 3. The best lim, with what a reader of the list needs. The snippet is cut from 1,200
+  -- characters around the first match of a longer text (ts_headline parses all the text it is
+  -- given: a whole page costs a millisecond).
+  RETURN QUERY
   SELECT t.kind, t.plane_id,
          CASE WHEN t.kind = 'work_item' THEN p.identifier || '-' || i.sequence_id END,
          coalesce(i.name, pg.name),
-         CASE WHEN coalesce(i.description_text, pg.content_text, '') = '' THEN NULL
-              WHEN numnode(tsq) > 0 AND t.matched_by <> 'fuzzy'
+         CASE WHEN b.body = '' THEN NULL
+              WHEN numnode(b.q) > 0
               -- (adjacent marks merged: CJK characters are marked one by one)
-              THEN replace(ts_headline(config, left(coalesce(i.description_text, pg.content_text), 20000), tsq,
+              THEN replace(ts_headline(config, b.window, b.q,
                                        'MaxFragments=2, MaxWords=20, MinWords=8, FragmentDelimiter=" … ", StartSel=**, StopSel=**'),
                            '****', '')
-              ELSE left(coalesce(i.description_text, pg.content_text), 160) END,
+              ELSE left(b.body, 160) END,
          t.score,
          u.web_url || '/' || t.workspace_slug ||
            CASE t.kind
@@ -755,7 +916,7 @@ BEGIN
                        ELSE '/projects/' || pg.project_plane_id || '/pages/' || t.plane_id || '/' END
            END,
          t.workspace_slug, t.matched_by
-    FROM top t
+    FROM (SELECT h.* FROM unnest(hits) h ORDER BY h.score DESC, h.plane_id LIMIT lim) t
     LEFT JOIN work_plane.items i
       ON t.kind <> 'page' AND i.workspace_slug = t.workspace_slug AND i.plane_id = t.plane_id
     LEFT JOIN work_plane.pages pg
@@ -763,12 +924,22 @@ BEGIN
     LEFT JOIN work_plane.projects p
       ON p.workspace_slug = t.workspace_slug AND p.plane_id = coalesce(i.project_plane_id, pg.project_plane_id)
     LEFT JOIN work_plane.workspace_urls u ON u.workspace_slug = t.workspace_slug
+   CROSS JOIN LATERAL (
+     SELECT x.body, x.q,
+            CASE WHEN length(x.body) <= 1200 THEN x.body
+                 ELSE substr(x.body, greatest(coalesce(nullif(strpos(lower(x.body), x.first_word), 0), 1) - 300, 1), 1200)
+            END AS window
+       FROM (SELECT coalesce(i.description_text, pg.content_text, '') AS body,
+                    CASE WHEN t.matched_by = 'fuzzy' THEN fuzzy ELSE tsq END AS q,
+                    coalesce(substring((CASE WHEN t.matched_by = 'fuzzy' THEN fuzzy ELSE tsq END)::text
+                                       FROM '''((?:[^'']|'''')+)'''), '') AS first_word) x
+   ) b
    WHERE (i.plane_id IS NOT NULL AND i.gone_at IS NULL) OR (pg.plane_id IS NOT NULL AND pg.gone_at IS NULL)
    ORDER BY t.score DESC, t.plane_id;
 END
 $fn$;
 COMMENT ON FUNCTION work_plane.search(text, text, text[], int) IS
-  'Ranked search of work items, pages, cycles and modules the caller may read (row-level security). Web-search syntax ("phrase", -word, or); an exact key (API-16) first (rank >= 2), then full-text hits, title over body (1 <= rank < 2), then titles close to a misspelt query (rank < 1). Snippets mark matches with **';
+  'Ranked search of work items, pages, cycles and modules the caller may read (row-level security). Web-search syntax ("phrase", -word, or); an exact key (API-16) first (rank >= 2), then full-text hits, title over body (1 <= rank < 2), then, when those are few, hits for the title words closest to misspelt query words (rank < 1). Snippets mark matches with **';
 
 -------------------------------------------------------------------------------------------------
 -- Analytics views (security_invoker: row-level security of the caller applies).
@@ -1021,7 +1192,7 @@ DO $plane$
 DECLARE
   t text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['search_documents', 'content_chunks', 'item_history'] LOOP
+  FOREACH t IN ARRAY ARRAY['search_documents', 'search_terms', 'content_chunks', 'item_history'] LOOP
     EXECUTE format('ALTER TABLE work_plane.%I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format($p$CREATE POLICY tenant_read ON work_plane.%I FOR SELECT USING (
         pg_has_role(current_user, 'plane_connector_admin', 'MEMBER')
@@ -1032,7 +1203,7 @@ BEGIN
 END
 $plane$;
 
-REVOKE ALL ON work_plane.search_documents, work_plane.content_chunks, work_plane.item_history,
+REVOKE ALL ON work_plane.search_documents, work_plane.search_terms, work_plane.content_chunks, work_plane.item_history,
               work_plane.workspace_urls, work_plane.item_state_intervals, work_plane.item_lead_times,
               work_plane.project_weekly_throughput, work_plane.cycle_burndown
   FROM PUBLIC;
@@ -1040,7 +1211,7 @@ REVOKE ALL ON FUNCTION
   work_plane.html_to_text(text), work_plane.html_chunks(text, int, int),
   work_plane._parser_start(internal, int), work_plane._parser_gettoken(internal, internal, internal),
   work_plane._parser_end(internal), work_plane._search_config(), work_plane._fold(text),
-  work_plane._trgm_word_match(text, text), work_plane._title_similarity(text, text),
+  work_plane._trgm_similar(text, text), work_plane._similarity(text, text), work_plane._tsvector_head(tsvector, int),
   work_plane._ts_match(tsvector, tsquery), work_plane._search_vector(regconfig, text, text),
   work_plane._item_kind(text), work_plane._sha256_hex(text),
   work_plane._items_inserted(), work_plane._items_updated(), work_plane._items_deleted(),
@@ -1048,10 +1219,11 @@ REVOKE ALL ON FUNCTION
   work_plane._pages_deleted(), work_plane._pages_truncated(),
   work_plane.rebuild_search_index(), work_plane.rebuild_content_chunks(), work_plane.prune_history(),
   work_plane._web_base_url(text), work_plane._reads_workspace(text),
-  work_plane.search(text, text, text[], int), work_plane._time_zone(text)
+  work_plane.search(text, text, text[], int), work_plane._time_zone(text),
+  work_plane._text_hits(tsquery, text, text[], int, real, real, text)
   FROM PUBLIC;
 
-GRANT SELECT ON work_plane.search_documents, work_plane.content_chunks, work_plane.item_history,
+GRANT SELECT ON work_plane.search_documents, work_plane.search_terms, work_plane.content_chunks, work_plane.item_history,
                 work_plane.workspace_urls, work_plane.item_state_intervals, work_plane.item_lead_times,
                 work_plane.project_weekly_throughput, work_plane.cycle_burndown
   TO plane_connector_reader, plane_connector_admin;
@@ -1060,9 +1232,10 @@ GRANT SELECT ON work_plane.search_documents, work_plane.content_chunks, work_pla
 GRANT EXECUTE ON FUNCTION
   work_plane.search(text, text, text[], int), work_plane.html_to_text(text),
   work_plane.html_chunks(text, int, int), work_plane._search_config(), work_plane._fold(text),
-  work_plane._trgm_word_match(text, text), work_plane._title_similarity(text, text),
+  work_plane._trgm_similar(text, text), work_plane._similarity(text, text), work_plane._tsvector_head(tsvector, int),
   work_plane._ts_match(tsvector, tsquery), work_plane._web_base_url(text),
-  work_plane._reads_workspace(text), work_plane._time_zone(text)
+  work_plane._reads_workspace(text), work_plane._time_zone(text),
+  work_plane._text_hits(tsquery, text, text[], int, real, real, text)
   TO plane_connector_reader, plane_connector_admin;
 GRANT EXECUTE ON FUNCTION work_plane.rebuild_search_index(), work_plane.rebuild_content_chunks(),
                           work_plane.prune_history()
