@@ -284,7 +284,7 @@ BEGIN
   INSERT INTO work_plane.search_terms (workspace_slug, term)
   SELECT DISTINCT docs.workspace_slug, t.term
     FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
-   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60 AND t.term !~ '^[-0-9.]+$'
   ON CONFLICT DO NOTHING;
 
   INSERT INTO work_plane.content_chunks AS c
@@ -348,7 +348,7 @@ BEGIN
   INSERT INTO work_plane.search_terms (workspace_slug, term)
   SELECT DISTINCT docs.workspace_slug, t.term
     FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
-   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60 AND t.term !~ '^[-0-9.]+$'
   ON CONFLICT DO NOTHING;
 
   -- Chunks of work items whose text changed, that came back or that went: rewritten where their
@@ -471,7 +471,7 @@ BEGIN
   INSERT INTO work_plane.search_terms (workspace_slug, term)
   SELECT DISTINCT docs.workspace_slug, t.term
     FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
-   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60 AND t.term !~ '^[-0-9.]+$'
   ON CONFLICT DO NOTHING;
 
   INSERT INTO work_plane.content_chunks AS c
@@ -517,7 +517,7 @@ BEGIN
   INSERT INTO work_plane.search_terms (workspace_slug, term)
   SELECT DISTINCT docs.workspace_slug, t.term
     FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
-   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+   WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60 AND t.term !~ '^[-0-9.]+$'
   ON CONFLICT DO NOTHING;
 
   WITH changed AS MATERIALIZED (
@@ -624,7 +624,7 @@ BEGIN
     INSERT INTO work_plane.search_terms (workspace_slug, term)
     SELECT DISTINCT docs.workspace_slug, t.term
       FROM docs CROSS JOIN LATERAL unnest(pg_catalog.tsvector_to_array(docs.title_vector)) AS t(term)
-     WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60
+     WHERE pg_catalog.length(t.term) BETWEEN 3 AND 60 AND t.term !~ '^[-0-9.]+$'
   )
   SELECT count(*) INTO n FROM docs;
   INSERT INTO ops.run_events (source, action, details)

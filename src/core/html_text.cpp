@@ -349,8 +349,9 @@ std::vector<TextBlock> html_blocks(std::string_view html) {
   return std::move(state.layout.blocks);
 }
 
-std::string html_to_text(std::string_view html) {
-  const std::vector<TextBlock> blocks = html_blocks(html);
+std::string html_to_text(std::string_view html) { return blocks_to_text(html_blocks(html)); }
+
+std::string blocks_to_text(const std::vector<TextBlock>& blocks) {
   std::size_t size = 0;
   for (const TextBlock& b : blocks) size += b.text.size() + 1;
   std::string text;

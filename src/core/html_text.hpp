@@ -31,6 +31,7 @@ std::vector<TextBlock> html_blocks(std::string_view html);
 
 // The lines joined with "\n" ("" for an empty document).
 std::string html_to_text(std::string_view html);
+std::string blocks_to_text(const std::vector<TextBlock>& blocks);
 
 // A piece of a document for retrieval: about target_chars code points, with the headings (h1 >
 // h2 > ...) in force where it starts.

@@ -303,3 +303,39 @@ TEST(Utf8, ValidityAndSanitizing) {
 }
 
 }  // namespace
+
+// --- the layout memo --------------------------------------------------------------------------
+
+#include "core/html_blocks_cache.hpp"
+
+namespace {
+
+TEST(HtmlBlocksCache, SecondLayoutOfTheSameHtmlIsRemembered) {
+  plane::HtmlBlocksCache cache(4, 1 << 20, 1 << 10);
+  const auto a = cache.blocks("<p>one</p><h2>two</h2>");
+  const auto b = cache.blocks("<p>one</p><h2>two</h2>");
+  EXPECT_EQ(a, b);  // the same object: not laid out again
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(plane::blocks_to_text(*b), "one\ntwo");
+  EXPECT_EQ(plane::blocks_to_text(*cache.blocks("<p>other</p>")), "other");
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
+TEST(HtmlBlocksCache, BoundedByEntriesBytesAndDocumentSize) {
+  plane::HtmlBlocksCache cache(3, 1 << 20, 64);
+  for (int i = 0; i < 10; ++i) cache.blocks("<p>" + std::to_string(i) + "</p>");
+  EXPECT_EQ(cache.size(), 3u);
+  cache.blocks("<p>9</p>");
+  EXPECT_EQ(cache.hits(), 1u);  // the newest stayed
+  cache.blocks("<p>0</p>");
+  EXPECT_EQ(cache.hits(), 1u);  // the oldest went
+  const std::string big = "<p>" + std::string(100, 'x') + "</p>";
+  cache.blocks(big);
+  cache.blocks(big);
+  EXPECT_EQ(cache.hits(), 1u);  // over max_document_bytes: never kept
+  plane::HtmlBlocksCache small(100, 40, 1 << 10);
+  for (int i = 0; i < 10; ++i) small.blocks("<p>" + std::to_string(i) + "</p>");  // 2 × 8 bytes each
+  EXPECT_LE(small.size(), 2u);
+}
+
+}  // namespace
