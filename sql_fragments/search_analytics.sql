@@ -791,7 +791,7 @@ SET search_path = pg_catalog, pg_temp
 -- title word must be to a misspelt query word.
 SET client_min_messages = warning
 SET jit = off
-SET pg_trgm.similarity_threshold = 0.4
+SET pg_trgm.similarity_threshold = 0.3
 AS $fn$
 #variable_conflict use_column
 DECLARE
