@@ -85,8 +85,8 @@ BEGIN
                     ADD MAPPING FOR word, hword, hword_part, numword, numhword, hword_numpart
                     WITH %I.unaccent, pg_catalog.simple', unaccent_schema);
 
-  -- Titles folded for the trigram index: lower case, accents removed (the two-argument unaccent
-  -- names its dictionary, so it works under any search_path).
+  -- Query words folded before they are compared with title words for typos: lower case, accents
+  -- removed (the two-argument unaccent names its dictionary, so it works under any search_path).
   EXECUTE format($f$CREATE FUNCTION work_plane._fold(t text) RETURNS text
                     LANGUAGE sql STABLE STRICT PARALLEL SAFE
                     AS $b$SELECT pg_catalog.lower(%I.unaccent(%L::regdictionary, t))$b$$f$,
@@ -123,7 +123,7 @@ CREATE FUNCTION work_plane._ts_match(tsvector, tsquery) RETURNS boolean
 CREATE OPERATOR work_plane.@@ (LEFTARG = tsvector, RIGHTARG = tsquery, FUNCTION = work_plane._ts_match,
                                RESTRICT = pg_catalog.tsmatchsel, JOIN = pg_catalog.tsmatchjoinsel);
 -- tsvector_ops with the leakproof @@ (strategy 1); strategy 2 keeps pg_catalog's @@ usable on the
--- same index by the admin role and the owner, whom row-level security does not restrict.
+-- same index where row-level security does not apply (the owner, superusers).
 CREATE OPERATOR CLASS work_plane.tsvector_rls_ops FOR TYPE tsvector USING gin AS
   OPERATOR 1 work_plane.@@ (tsvector, tsquery),
   OPERATOR 2 pg_catalog.@@ (tsvector, tsquery),
