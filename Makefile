@@ -14,7 +14,7 @@ OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 DATA = control/plane_connector.control $(sort $(wildcard control/plane_connector--*.sql))
 
-REGRESS      = setup boundary schema installations privileges mirror_columns
+REGRESS      = setup boundary schema installations privileges mirror_columns search_analytics
 REGRESS_OPTS = --inputdir=. --outputdir=build/regress
 
 PG_CONFIG ?= pg_config
@@ -28,10 +28,11 @@ ifdef PLANE_WERROR
 PLANE_CXXFLAGS += -Werror
 endif
 # simdjson's flags from pkg-config: its headers must see the macros its library was built with
-# (SIMDJSON_THREADS_ENABLED changes the parser's layout).
-PG_CPPFLAGS    = -Isrc $(shell pkg-config --cflags simdjson)
+# (SIMDJSON_THREADS_ENABLED changes the parser's layout). libxml2's HTML parser turns Plane's HTML
+# into text (src/core/html_text.cpp); the server links the same libxml2 for its xml type.
+PG_CPPFLAGS    = -Isrc $(shell pkg-config --cflags simdjson libxml-2.0)
 PG_CXXFLAGS    = $(PLANE_CXXFLAGS) -Wno-register
-SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd $(shell pkg-config --libs simdjson) -lstdc++
+SHLIB_LINK     = -lcurl -lcrypto -lmicrohttpd $(shell pkg-config --libs simdjson libxml-2.0) -lstdc++
 
 # Object files depend on the headers they include (gcc -MMD, PGXS's own mechanism): without it a
 # change to a header such as src/core/mirror_schema.hpp left stale objects in an incremental build.

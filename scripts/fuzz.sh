@@ -13,7 +13,8 @@ for src in test/fuzz/*_fuzz.cpp; do
   target=${name%_fuzz}
   bin=build/fuzz/$name
   $CXX -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Isrc $(pkg-config --cflags simdjson) src/core/*.cpp "$src" -lcurl -lcrypto $(pkg-config --libs simdjson) -o "$bin"
+    -Isrc $(pkg-config --cflags simdjson libxml-2.0) src/core/*.cpp "$src" -lcurl -lcrypto \
+    $(pkg-config --libs simdjson libxml-2.0) -o "$bin"
   mkdir -p "build/fuzz-corpus/$target"
   dict=()
   [ -f "test/fuzz/$target.dict" ] && dict=(-dict="test/fuzz/$target.dict")

@@ -4,10 +4,11 @@
 set -euo pipefail
 
 PACKAGES=(
-  postgresql-15 postgresql-server-dev-15 postgresql-contrib   # server, PGXS headers (+clang-14/llvm-14 for bitcode)
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib   # server, PGXS headers (+clang-14/llvm-14 for bitcode); pg_trgm, unaccent
   g++ make cmake pkg-config                                   # toolchain
   libcurl4-openssl-dev nlohmann-json3-dev libssl-dev          # core: HTTP, JSON, HMAC/SHA
   libsimdjson-dev                                             # core: fast parsing of API pages
+  libxml2-dev                                                 # core: HTML → text (description_html, pages)
   libmicrohttpd-dev                                           # embedded webhook receiver
   libpq-dev                                                   # bench/receiver_throughput.py's baseline server
   libgtest-dev                                                # core unit tests

@@ -141,7 +141,8 @@ if want bench; then
   for b in "backfill_memory.py --projects 2 --items-per-project 1000" "backfill_throughput.py --quick" \
            "rate_limited_backfill.py --quick" "webhook_ingest.py --quick" "queue_drain.py --quick" \
            "ingest_latency.py --quick" "idle_cost.py --quick" "second_workspace.py --quick" \
-           "ingest_breakdown.py --quick" "receiver_throughput.py --quick" "page_size_backfill.py --quick"; do
+           "ingest_breakdown.py --quick" "receiver_throughput.py --quick" "page_size_backfill.py --quick" \
+           "search_latency.py --quick"; do
     if $PY bench/$b >"$LOGDIR/bench.log" 2>&1; then
       passed=$((passed + 1)); echo "ok: bench/$b"
     else

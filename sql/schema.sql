@@ -31,13 +31,13 @@ DROP EXTENSION plane_connector;
 SELECT count(*) AS plane_schemas FROM pg_namespace WHERE nspname IN ('work_plane', 'ops');
 CREATE SCHEMA ops;
 CREATE TABLE ops.other_connector_state (id int);
-CREATE EXTENSION plane_connector;
+CREATE EXTENSION plane_connector CASCADE;
 DROP EXTENSION plane_connector;
 SELECT to_regclass('ops.other_connector_state') AS kept, to_regclass('ops.event_queue') AS dropped;
 DROP SCHEMA ops CASCADE;
 -- ops is shared: another connector's rows and tables in it survive DROP EXTENSION (even CASCADE),
 -- plane's own rows go, and a new CREATE EXTENSION takes the tables over again.
-CREATE EXTENSION plane_connector;
+CREATE EXTENSION plane_connector CASCADE;
 CREATE TABLE ops.github_state (id int);
 INSERT INTO ops.event_queue (source, idempotency_key, payload) VALUES ('github', 'github:1', '{}'), ('plane', 'plane:event:2', '{}');
 INSERT INTO ops.run_events (source, action) VALUES ('github', 'synced'), ('plane', 'sync');
@@ -46,7 +46,7 @@ SELECT to_regclass('ops.github_state') AS other_table, to_regnamespace('ops') AS
        to_regnamespace('work_plane') AS plane_schema;
 SELECT source, idempotency_key FROM ops.event_queue ORDER BY 1;
 SELECT source, action FROM ops.run_events ORDER BY 1;
-CREATE EXTENSION plane_connector;
+CREATE EXTENSION plane_connector CASCADE;
 SELECT source FROM ops.event_queue ORDER BY 1;
 SELECT count(*) AS ours_again FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'plane_connector'
  WHERE d.classid = 'pg_class'::regclass AND d.objid IN ('ops.event_queue'::regclass, 'ops.run_events'::regclass)

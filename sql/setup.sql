@@ -1,5 +1,5 @@
 -- The extension installs into a fresh database with everything the brief names.
-CREATE EXTENSION plane_connector;
+CREATE EXTENSION plane_connector CASCADE;
 SELECT extversion FROM pg_extension WHERE extname = 'plane_connector';
 -- Tables and views of the SQL surface.
 SELECT n.nspname, c.relname, c.relkind

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/errors.hpp"
+#include "core/html_blocks_cache.hpp"
 #include "core/timestamp.hpp"
 
 namespace plane {
@@ -103,6 +104,16 @@ json bool_or_null(const json& obj, const char* key) {
 
 namespace {
 
+// The plain text of an object's description_html (work items, pages), or of its
+// description_stripped when only that came; NULL when neither did.
+json plain_text_or_null(const json& obj) {
+  const json* html = field(obj, "description_html");
+  if (html != nullptr && html->is_string()) return remembered_html_to_text(html->get_ref<const std::string&>());
+  const json* stripped = field(obj, "description_stripped");
+  if (stripped != nullptr && stripped->is_string()) return *stripped;
+  return nullptr;
+}
+
 // The columns every row of work_plane.items has, whatever its item_type.
 json item_row(const json& obj, const char* what, const char* item_type, const std::string& project_id) {
   json row = json::object();
@@ -159,6 +170,7 @@ json work_item_columns(const json& it, const std::string& project_id) {
   row["archived_at"] = timestamp_or_null(it, "archived_at");
   row["plane_created_at"] = timestamp_or_null(it, "created_at");
   row["plane_updated_at"] = timestamp_or_null(it, "updated_at");
+  row["description_text"] = plain_text_or_null(it);
   return row;
 }
 
@@ -259,6 +271,7 @@ json map_page(const json& pg, const std::string& project_id) {
   row["archived_at"] = timestamp_or_null(pg, "archived_at");
   row["plane_created_at"] = timestamp_or_null(pg, "created_at");
   row["plane_updated_at"] = timestamp_or_null(pg, "updated_at");
+  row["content_text"] = plain_text_or_null(pg);  // NULL: a list left the content out
   row["raw"] = pg;
   return row;
 }

@@ -46,7 +46,8 @@ const MirrorTableSpec& items_spec() {
                               {"completed_at", "timestamptz"},
                               {"archived_at", "timestamptz"},
                               {"plane_created_at", "timestamptz"},
-                              {"plane_updated_at", "timestamptz"}}};
+                              {"plane_updated_at", "timestamptz"},
+                              {"description_text", "text"}}};
   return spec;
 }
 
@@ -90,7 +91,8 @@ const MirrorTableSpec& pages_spec() {
                               {"parent_plane_id", "text"},
                               {"archived_at", "timestamptz"},
                               {"plane_created_at", "timestamptz"},
-                              {"plane_updated_at", "timestamptz"}}};
+                              {"plane_updated_at", "timestamptz"},
+                              {"content_text", "text"}}};
   return spec;
 }
 

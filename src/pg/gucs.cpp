@@ -2,6 +2,10 @@
 
 #include "pg/pg_prelude.hpp"
 
+extern "C" {
+#include "utils/varlena.h"
+}
+
 namespace plane::pg {
 
 Settings settings{};
@@ -16,6 +20,25 @@ bool check_api_url(char** newval, void** extra, GucSource source) {
     return false;
   }
   return true;
+}
+
+// A configuration name as SQL writes it: one or two identifiers ("english",
+// "work_plane.plane_search"). Whether it exists is checked where it is used (a catalog lookup
+// needs a transaction; at server start there is none).
+bool check_search_config(char** newval, void** extra, GucSource source) {
+  const char* v = *newval;
+  if (v == nullptr || v[0] == '\0') {
+    GUC_check_errdetail("plane.search_config must name a text search configuration.");
+    return false;
+  }
+  char* copy = pstrdup(v);
+  List* names = nullptr;
+  const bool ok = SplitIdentifierString(copy, '.', &names) && list_length(names) >= 1 &&
+                  list_length(names) <= 2;
+  list_free(names);
+  pfree(copy);
+  if (!ok) GUC_check_errdetail("plane.search_config must be [schema.]name, e.g. work_plane.plane_search.");
+  return ok;
 }
 
 }  // namespace
@@ -147,6 +170,18 @@ void define_settings() {
                              "crash_on_apply:<plane id> aborts the process applying that object.",
                              &settings.fault_injection, "", PGC_SUSET,
                              GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
+  // PGC_SUSET: the index and the queries must use the same configuration, so a session may not
+  // pick its own; a DBA sets it for the database and runs work_plane.rebuild_search_index().
+  DefineCustomStringVariable("plane.search_config",
+                             "Text search configuration of work_plane.search and its index.",
+                             "After changing it, run SELECT work_plane.rebuild_search_index().",
+                             &settings.search_config, "work_plane.plane_search", PGC_SUSET, 0,
+                             check_search_config, nullptr, nullptr);
+  DefineCustomIntVariable("plane.history_retention", "Age after which work_plane.item_history "
+                          "rows are pruned.", "Measured by when the change was recorded; "
+                          "work_plane.prune_history() prunes (the launcher calls it).",
+                          &settings.history_retention_s, 730 * 24 * 3600, 24 * 3600,
+                          50 * 365 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress) {
     DefineCustomStringVariable("plane.webhook_listen_address",
                                "host:port where the embedded webhook receiver listens; empty: off.",

@@ -39,6 +39,8 @@ struct Settings {
   int refresh_budget_share;      // percent of a poll interval's requests the refresh may use
   bool webhook_accept_secret_header;  // accept X-Plane-Webhook-Secret (the bare secret) too
   char* fault_injection;         // test hook: "crash_on_apply:<plane id>"; empty: none
+  char* search_config;           // text-search configuration of work_plane.search and its index
+  int history_retention_s;       // work_plane.item_history rows older than this are pruned
 };
 
 extern Settings settings;

@@ -60,8 +60,9 @@ bool extension_ready() {
   return true;
 }
 
-// History is bounded: plane_connector's rows in ops.run_events older than the retention go, in
-// batches so that one prune never holds a long transaction.
+// History is bounded: plane_connector's rows in ops.run_events older than plane.run_events_retention
+// go, in batches so that one prune never holds a long transaction; work item changes older than
+// plane.history_retention go too (work_plane.prune_history, which analysts may also call).
 void prune_history() {
   in_transaction([&]() noexcept {
     Oid types[1] = {INT4OID};
@@ -71,6 +72,9 @@ void prune_history() {
         "WHERE source LIKE 'plane%' AND created_at < pg_catalog.now() - "
         "pg_catalog.make_interval(secs => $1::float8) LIMIT 10000)",
         1, types, values, nullptr, false, SPI_OK_DELETE);
+  });
+  in_transaction([&]() noexcept {
+    exec_sql("SELECT work_plane.prune_history()", 0, nullptr, nullptr, nullptr, false, SPI_OK_SELECT);
   });
 }
 

@@ -78,7 +78,7 @@ class CrashTest(MirrorTestCase):
         finally:
             self.sim.faults()
         # The extension can be created again and works.
-        scalar(self.conn, "CREATE EXTENSION plane_connector")
+        scalar(self.conn, "CREATE EXTENSION plane_connector CASCADE")
         self.add_workspace("dropme2", projects=1, items=5)
         run = self.wait_for_run_end("dropme2")
         self.assertEqual(run["action"], "sync", run["details"])

@@ -786,6 +786,18 @@ def find(ws, typ, obj_id, pid=None):
 
 def apply_change(ws, op, typ, obj_id=None, pid=None, fields=None, actor=None):
     """Perform one change; returns (record, deliveries).  Caller holds the lock."""
+    if typ == "page":
+        # Plane sends no webhook for pages: an edit only moves the page's updated_at.
+        if op != "update":
+            raise ApiError(400, {"error": "type page supports op update only"})
+        rec = find(ws, "page", obj_id, pid)
+        ws.invalidate()
+        for k in ("name", "description_html"):
+            if k in (fields or {}):
+                rec[k] = fields[k]
+        rec["updated_at"] = ws.now()
+        rec["updated_by"] = actor or ws.owner
+        return rec, []
     if typ not in V1_EVENT:
         raise ApiError(400, {"error": f"type must be one of {sorted(V1_EVENT)}"})
     fields = dict(fields or {})

@@ -200,10 +200,29 @@ TEST(MapWorkItem, ExactColumnSet) {
   for (const char* key :
        {"plane_id", "item_type", "project_plane_id", "name", "sequence_id", "state_plane_id",
         "priority", "parent_plane_id", "assignee_ids", "label_ids", "start_date", "target_date",
-        "completed_at", "archived_at", "plane_created_at", "plane_updated_at", "raw"}) {
+        "completed_at", "archived_at", "plane_created_at", "plane_updated_at", "description_text", "raw"}) {
     EXPECT_TRUE(row.contains(key)) << key;
   }
-  EXPECT_EQ(row.size(), 17u) << row.dump();
+  EXPECT_EQ(row.size(), 18u) << row.dump();
+}
+
+TEST(MapWorkItem, DescriptionAsPlainText) {
+  json it = api_work_item();
+  it["description_html"] = "<h2>Steps</h2><ul><li><p>Open &amp; log in</p></li></ul><script>x()</script>";
+  EXPECT_EQ(plane::map_work_item(it, kProjectId)["description_text"], "Steps\n- Open & log in");
+  it["description_html"] = "<p></p>";
+  EXPECT_EQ(plane::map_work_item(it, kProjectId)["description_text"], "");
+  it.erase("description_html");
+  EXPECT_TRUE(plane::map_work_item(it, kProjectId)["description_text"].is_null());
+  it["description_stripped"] = "plain";
+  EXPECT_EQ(plane::map_work_item(it, kProjectId)["description_text"], "plain");
+}
+
+TEST(MapPage, ContentAsPlainTextOnlyWhenItCame) {
+  json page = {{"id", "pg1"}, {"name", "Runbook"}, {"updated_at", "2026-03-01T11:35:10Z"}};
+  EXPECT_TRUE(plane::map_page(page, "")["content_text"].is_null());  // a list without content
+  page["description_html"] = "<p>Restart <b>the</b> worker</p>";
+  EXPECT_EQ(plane::map_page(page, "")["content_text"], "Restart the worker");
 }
 
 TEST(MapWorkItem, WebhookExpandedForm) {
