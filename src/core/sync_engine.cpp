@@ -176,12 +176,15 @@ void SyncEngine::note_available(const std::string& resource) {
 long SyncEngine::sync_whole_list(const Listing& listing) {
   std::vector<std::string> seen;
   long count = 0;
+  // Without its main list nothing can be judged gone; nor without a secondary list (archived
+  // rows): Plane's detail GET hides archived cycles and modules as their main list does, so a
+  // detail 404 cannot tell an archived row from a deleted one. Then nothing is settled.
+  bool complete = true;
   for (size_t i = 0; i < listing.paths.size(); ++i) {
     const std::string& optional = listing.optional_resources[i];
-    // Without its main list nothing can be judged gone; without a secondary list (archived rows)
-    // the rows it would have shown are confirmed one by one below.
     if (!optional.empty() && optional_unavailable(optional)) {
       if (i == 0) return count;
+      complete = false;
       continue;
     }
     std::string cursor;
@@ -194,6 +197,7 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
         // incomplete, and the run fails rather than judge rows gone from part of a list.
         if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) {
           if (i == 0) return count;
+          complete = false;
           break;
         }
         throw;
@@ -218,7 +222,7 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
       cursor = page.next_cursor;
     }
   }
-  settle_missing(listing, seen);
+  if (complete) settle_missing(listing, seen);
   return count;
 }
 

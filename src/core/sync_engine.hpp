@@ -149,7 +149,8 @@ class SyncEngine {
     std::function<std::string(const std::string& id)> detail_path;  // confirms a missing row
   };
   // Reads every page of each path into the table, then settles the rows of the scope that none
-  // returned: confirmed gone, or refreshed, before anything is marked. Returns the rows read.
+  // returned: confirmed gone, or refreshed, before anything is marked (not when one of the paths
+  // was refused or skipped as unavailable). Returns the rows read.
   long sync_whole_list(const Listing& listing);
   // The rows of the scope missing from `seen`: each confirmed by a detail GET (404 or 403: gone;
   // 200: upserted), or, past max_refetch candidates, by a second listing (gone: missing twice).
