@@ -345,7 +345,9 @@ ListPage SyncEngine::list_work_items(const std::string& project_id, const QueryP
   } catch (const PlaneError& e) {
     // Community Edition before v1.1.0 has no work-items/ route: its 404 looks like a missing
     // project's. The project was just listed, so try the issues/ alias (same view) and keep it.
-    if (!is_not_found(e) || !cursor.empty() || client_.work_items_segment() != "work-items") throw;
+    // A resumed scan too: its cursor may come from a run that switched but stopped before it
+    // could save the profile, and would otherwise fail every run until a full sync.
+    if (!is_not_found(e) || client_.work_items_segment() != "work-items") throw;
     client_.use_work_items_segment("issues");
     try {
       return client_.list_page(client_.work_items_path(project_id), query, cursor);
