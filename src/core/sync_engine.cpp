@@ -251,12 +251,15 @@ void SyncEngine::note_available(const std::string& resource) {
 long SyncEngine::sync_whole_list(const Listing& listing) {
   std::vector<std::string> seen;
   long count = 0;
+  // Without its main list nothing can be judged gone; nor without a secondary list (archived
+  // rows): Plane's detail GET hides archived cycles and modules as their main list does, so a
+  // detail 404 cannot tell an archived row from a deleted one. Then nothing is settled.
+  bool complete = true;
   for (size_t i = 0; i < listing.paths.size(); ++i) {
     const std::string& optional = listing.optional_resources[i];
-    // Without its main list nothing can be judged gone; without a secondary list (archived rows)
-    // the rows it would have shown are confirmed one by one below.
     if (!optional.empty() && optional_unavailable(optional)) {
       if (i == 0) return count;
+      complete = false;
       continue;
     }
     std::string cursor;
@@ -269,6 +272,7 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
         // incomplete, and the run fails rather than judge rows gone from part of a list.
         if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) {
           if (i == 0) return count;
+          complete = false;
           break;
         }
         throw;
@@ -296,7 +300,7 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
       cursor = page.next_cursor;
     }
   }
-  settle_missing(listing, seen);
+  if (complete) settle_missing(listing, seen);
   return count;
 }
 
@@ -456,7 +460,9 @@ ListPage SyncEngine::list_work_items(const std::string& project_id, const QueryP
   } catch (const PlaneError& e) {
     // Community Edition before v1.1.0 has no work-items/ route: its 404 looks like a missing
     // project's. The project was just listed, so try the issues/ alias (same view) and keep it.
-    if (!is_not_found(e) || !cursor.empty() || client_.work_items_segment() != "work-items") throw;
+    // A resumed scan too: its cursor may come from a run that switched but stopped before it
+    // could save the profile, and would otherwise fail every run until a full sync.
+    if (!is_not_found(e) || client_.work_items_segment() != "work-items") throw;
     client_.use_work_items_segment("issues");
     try {
       return client_.list_page(client_.work_items_path(project_id), query, cursor);

@@ -172,7 +172,8 @@ class SyncEngine {
   // Pages: the rows of a list page as they should be written (see SyncOptions::content_fetches).
   nlohmann::json with_content(const Listing& listing, nlohmann::json rows);
   // Reads every page of each path into the table, then settles the rows of the scope that none
-  // returned: confirmed gone, or refreshed, before anything is marked. Returns the rows read.
+  // returned: confirmed gone, or refreshed, before anything is marked (not when one of the paths
+  // was refused or skipped as unavailable). Returns the rows read.
   long sync_whole_list(const Listing& listing);
   // The rows of the scope missing from `seen`: each confirmed by a detail GET (404 or 403: gone;
   // 200: upserted), or, past max_refetch candidates, by a second listing (gone: missing twice).

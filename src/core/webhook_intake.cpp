@@ -131,14 +131,15 @@ IntakeResult accept_delivery(IntakePort& port, SecretCache& cache, const IntakeO
     result.status = 413;
     return result;
   }
-  if (status == SecretStatus::NoSecret) {
+  auto no_secret = [&] {
     // Not the sender's fault: a 5xx makes Plane Cloud retry once the secret is stored.
     port.warn("plane_connector: no Vault secret 'plane_webhook_secret:" + slug +
                   "': webhook deliveries for it are refused with 503",
               "SELECT vault.create_secret('<webhook secret>', 'plane_webhook_secret:" + slug + "')");
     result.status = 503;
     return result;
-  }
+  };
+  if (status == SecretStatus::NoSecret) return no_secret();
   std::string message;
   WebhookVerdict verdict = check_webhook_request(secret.value, body, headers, options.auth, message);
   if (verdict == WebhookVerdict::Unauthorized && secret.reused) {
@@ -148,6 +149,7 @@ IntakeResult accept_delivery(IntakePort& port, SecretCache& cache, const IntakeO
       result.status = 404;
       return result;
     }
+    if (again == SecretStatus::NoSecret) return no_secret();  // as without the cache
     if (again == SecretStatus::Found) {
       verdict = check_webhook_request(secret.value, body, headers, options.auth, message);
     }

@@ -264,8 +264,10 @@ WritebackSummary WritebackEngine::run() {
         ++summary.failed;
       } else {
         ++summary.retried;
-        if (e.kind() == ErrorKind::Auth) throw;  // the whole run fails clearly
       }
+      // The whole run fails clearly, also when this change used its last attempt: the next ones
+      // would only be sent with the same refused credential.
+      if (e.kind() == ErrorKind::Auth) throw;
       continue;
     }
     record.details = std::move(details);

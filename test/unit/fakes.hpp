@@ -1,6 +1,7 @@
 // Test doubles shared by the unit tests: a scripted HTTP
-// transport, a virtual-clock Waiter, a counting CredentialSource and a fake Plane list server with
-// Plane's real offset-cursor semantics (plane-api.md §1), and expect_error.
+// transport, a virtual-clock Waiter, a counting CredentialSource, a fake Plane list server with
+// Plane's real offset-cursor semantics (plane-api.md §1) and its refusals (§11), fixed-offset
+// calendar zones, and expect_error.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 
 #include "core/errors.hpp"
 #include "core/http.hpp"
+#include "core/mapping.hpp"
 #include "core/runtime.hpp"
 #include "core/timestamp.hpp"
 
@@ -187,15 +189,47 @@ class FakePlane {
   // answer instead (a fault).
   std::function<std::optional<plane::HttpResponse>(const ParsedUrl&)> before;
 
+  // Plane's refusals (plane-api.md §11): every request whose path starts with one of these
+  // prefixes gets its answer, e.g. 403 on each list of a project the key's user is not a member of.
+  std::vector<std::pair<std::string, plane::HttpResponse>> refusals;
+  void refuse(const std::string& path_prefix, long status, std::string body) {
+    refusals.emplace_back(path_prefix, response(status, std::move(body)));
+  }
+  // Work items are listed (and detailed) under "work-items/" and its alias "issues/" (same view);
+  // false: a Community Edition before v1.1.0, where work-items/ is a route that does not exist.
+  bool work_items_route = true;
+  // The largest page the server serves (0: no limit). A larger per_page is refused with 400 like
+  // Plane's paginator, or, with refuse_page_size false, silently served at the limit (its offsets
+  // and cursors then use the limit too).
+  long max_per_page = 0;
+  bool refuse_page_size = true;
+
   plane::HttpResponse operator()(const plane::HttpRequest& request) {
     ParsedUrl url = parse_url(request.url, prefix_);
     requests.push_back(url);
     if (before) {
       if (auto answer = before(url)) return *answer;
     }
-    auto it = lists.find(url.path);
-    if (it == lists.end()) return detail(url.path);
-    const long per_page = url.query.count("per_page") ? std::stol(url.query["per_page"]) : 1000;
+    for (const auto& [path_prefix, answer] : refusals) {
+      if (url.path.rfind(path_prefix, 0) == 0) return answer;
+    }
+    std::string path = url.path;
+    if (const auto at = path.find("/work-items/"); at != std::string::npos && !work_items_route) {
+      return response(404, R"({"error": "Page not found."})");
+    }
+    if (const auto at = path.find("/issues/"); at != std::string::npos) {
+      path.replace(at, 8, "/work-items/");  // the legacy alias serves the same lists
+    }
+    auto it = lists.find(path);
+    if (it == lists.end()) return detail(path);
+    long per_page = url.query.count("per_page") ? std::stol(url.query["per_page"]) : 1000;
+    if (max_per_page > 0 && per_page > max_per_page) {
+      if (refuse_page_size) {
+        return response(400, "{\"detail\": \"Invalid per_page value. Cannot exceed " +
+                                 std::to_string(max_per_page) + ".\"}");
+      }
+      per_page = max_per_page;
+    }
     long page = 0;
     if (url.query.count("cursor")) {
       long cpp = 0, prev = 0;
@@ -277,6 +311,21 @@ class FakePlane {
   }
 
   std::string prefix_;
+};
+
+// Named time zones as fixed UTC offsets in minutes (the Postgres layer asks Postgres's zone data);
+// an unknown zone has no answer. Records every zone asked for.
+class FakeZones : public plane::CalendarZones {
+ public:
+  std::map<std::string, int> offsets_min = {{"UTC", 0}, {"Asia/Kolkata", 330}, {"America/Los_Angeles", -480}};
+  std::vector<std::string> asked;
+
+  std::optional<std::string> local_date(std::int64_t utc_us, const std::string& zone) override {
+    asked.push_back(zone);
+    auto it = offsets_min.find(zone);
+    if (it == offsets_min.end()) return std::nullopt;
+    return plane::format_timestamp_utc(utc_us + std::int64_t{it->second} * 60'000'000).substr(0, 10);
+  }
 };
 
 // Runs `fn`, expects a PlaneError of `kind`, and returns it (for checks on its message).

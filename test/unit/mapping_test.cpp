@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "core/errors.hpp"
 #include "core/mapping.hpp"
+#include "fakes.hpp"
 
 namespace {
 
@@ -428,6 +430,76 @@ TEST(MappingHelpers, IntOrNull) {
   EXPECT_TRUE(plane::int_or_null(o, "b").is_null());
   EXPECT_TRUE(plane::int_or_null(o, "none").is_null());
   EXPECT_TRUE(plane::int_or_null(o, "missing").is_null());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cycles: calendar days in the cycle's own zone, else the project's, else as rendered.
+
+// A cycle of 2 to 8 March in Asia/Kolkata (stored 00:00:01 and 23:59 local), rendered in UTC.
+json kolkata_cycle() {
+  return {{"id", "c1"},
+          {"project", kProjectId},
+          {"name", "Sprint 1"},
+          {"start_date", "2026-03-01T18:30:01Z"},
+          {"end_date", "2026-03-08T18:29:00Z"},
+          {"created_at", "2026-02-20T00:00:00Z"},
+          {"updated_at", "2026-02-21T00:00:00Z"},
+          {"archived_at", nullptr}};
+}
+
+TEST(MapCycle, CalendarDaysInTheProjectsZone) {
+  fakes::FakeZones zones;
+  const json row = plane::map_cycle(kolkata_cycle(), kProjectId, &zones, "Asia/Kolkata");
+  EXPECT_EQ(row["start_date"], "2026-03-02");
+  EXPECT_EQ(row["target_date"], "2026-03-08");
+  EXPECT_EQ(row["starts_at"], "2026-03-01T18:30:01.000000Z");  // the instants stay as they are
+  EXPECT_EQ(row["ends_at"], "2026-03-08T18:29:00.000000Z");
+  EXPECT_EQ(zones.asked, (std::vector<std::string>{"Asia/Kolkata", "Asia/Kolkata"}));
+}
+
+TEST(MapCycle, TheCyclesOwnZoneComesFirst) {
+  fakes::FakeZones zones;
+  json c = kolkata_cycle();
+  c["timezone"] = "America/Los_Angeles";
+  c["start_date"] = "2026-03-02T08:00:01Z";
+  c["end_date"] = "2026-03-09T07:59:00Z";
+  const json row = plane::map_cycle(c, kProjectId, &zones, "Asia/Kolkata");
+  EXPECT_EQ(row["start_date"], "2026-03-02");
+  EXPECT_EQ(row["target_date"], "2026-03-08");
+  EXPECT_EQ(zones.asked, (std::vector<std::string>{"America/Los_Angeles", "America/Los_Angeles"}));
+  // A v2 "None" zone is no zone: the project's applies.
+  c = kolkata_cycle();
+  c["timezone"] = "None";
+  EXPECT_EQ(plane::map_cycle(c, kProjectId, &zones, "Asia/Kolkata")["start_date"], "2026-03-02");
+}
+
+TEST(MapCycle, WithoutAZoneOrAResolverTheRenderedDayIsKept) {
+  fakes::FakeZones zones;
+  EXPECT_EQ(plane::map_cycle(kolkata_cycle(), kProjectId, &zones, "")["start_date"], "2026-03-01");
+  EXPECT_TRUE(zones.asked.empty());
+  EXPECT_EQ(plane::map_cycle(kolkata_cycle(), kProjectId, nullptr, "Asia/Kolkata")["start_date"], "2026-03-01");
+  // A zone the resolver does not know: the rendered day too.
+  const json row = plane::map_cycle(kolkata_cycle(), kProjectId, &zones, "Mars/Olympus_Mons");
+  EXPECT_EQ(row["start_date"], "2026-03-01");
+  EXPECT_EQ(row["target_date"], "2026-03-08");
+  // Rendered in +05:30 the day is already local: kept without a zone.
+  json local = kolkata_cycle();
+  local["start_date"] = "2026-03-02T00:00:01+05:30";
+  EXPECT_EQ(plane::map_cycle(local, kProjectId)["start_date"], "2026-03-02");
+}
+
+TEST(MapCycle, ADraftCycleWithoutDatesAsksNoZone) {
+  fakes::FakeZones zones;
+  json c = kolkata_cycle();
+  c["start_date"] = nullptr;
+  c["end_date"] = "None";
+  const json row = plane::map_cycle(c, kProjectId, &zones, "Asia/Kolkata");
+  EXPECT_TRUE(row["start_date"].is_null());
+  EXPECT_TRUE(row["target_date"].is_null());
+  EXPECT_TRUE(row["starts_at"].is_null());
+  EXPECT_TRUE(zones.asked.empty());
+  EXPECT_EQ(row["assignee_ids"], json::array());
+  EXPECT_EQ(row["label_ids"], json::array());
 }
 
 }  // namespace

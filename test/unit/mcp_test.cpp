@@ -549,6 +549,202 @@ TEST(McpClient, ExpiredSessionTwiceInARowIsReported) {
   EXPECT_EQ(server.received.size(), 4u);  // one renewal, not a loop
 }
 
+// ------------------------------------------------------------------------- ending a session
+
+// The fake server, also answering DELETE (which has no JSON body) with `delete_status`.
+struct EndableServer {
+  FakeMcpServer server;
+  long delete_status = 200;
+  int deletes = 0;
+  plane::HttpResponse operator()(const plane::HttpRequest& req) {
+    if (req.method == "DELETE") {
+      ++deletes;
+      return fakes::response(delete_status, "");
+    }
+    return server(req);
+  }
+};
+
+TEST(McpClient, EndSessionSendsDeleteWithTheSessionId) {
+  FakeTransport transport;
+  EndableServer endable;
+  endable.server.on_request = [](const json& r) { return ok(r, json::object()); };
+  transport.handler = std::ref(endable);
+  McpClient client(transport, kUrl, auth_headers());
+  client.initialize();
+  ASSERT_EQ(client.session_id(), "sess-4b1d");
+  client.end_session();
+
+  const size_t last = transport.sent.size() - 1;
+  const plane::HttpRequest& del = transport.sent[last].request;
+  EXPECT_EQ(del.method, "DELETE");
+  EXPECT_EQ(del.url, kUrl);
+  EXPECT_TRUE(del.body.empty());
+  EXPECT_LE(del.timeout_ms, 10000);  // a courtesy: never holds the caller long
+  EXPECT_EQ(transport.header_of(last, "Mcp-Session-Id"), "sess-4b1d");
+  EXPECT_EQ(transport.header_of(last, "Mcp-Protocol-Version"), "2025-03-26");
+  EXPECT_EQ(transport.header_of(last, "Authorization"), std::string("Bearer ") + kPat);
+  EXPECT_EQ(transport.header_of(last, "X-Workspace-slug"), "acme");
+  EXPECT_EQ(endable.deletes, 1);
+  EXPECT_EQ(client.session_id(), "");
+  EXPECT_FALSE(client.initialized());
+
+  // Ended twice: nothing more to send. A later request starts a new session.
+  client.end_session();
+  EXPECT_EQ(endable.deletes, 1);
+  client.request("ping", json::object());
+  EXPECT_EQ(endable.server.received.at(2)["method"], "initialize");
+  EXPECT_EQ(client.session_id(), "sess-4b1d");
+}
+
+TEST(McpClient, EndSessionWithoutASessionSendsNothing) {
+  FakeTransport transport;
+  EndableServer endable;
+  endable.server.on_request = [](const json& r) { return ok(r, json::object()); };
+  transport.handler = std::ref(endable);
+  McpClient fresh(transport, kUrl, auth_headers());
+  fresh.end_session();
+  EXPECT_TRUE(transport.sent.empty());
+
+  endable.server.session.clear();  // a server that keeps no sessions
+  transport.handler = [&](const plane::HttpRequest& req) {
+    plane::HttpResponse resp = endable(req);
+    resp.headers.erase(std::remove_if(resp.headers.begin(), resp.headers.end(),
+                                      [](const auto& h) { return h.first == "mcp-session-id"; }),
+                       resp.headers.end());
+    return resp;
+  };
+  McpClient client(transport, kUrl, auth_headers());
+  client.initialize();
+  const size_t before = transport.sent.size();
+  client.end_session();
+  EXPECT_EQ(transport.sent.size(), before);
+  EXPECT_EQ(endable.deletes, 0);
+}
+
+TEST(McpClient, EndSessionEndsItWhateverTheAnswer) {
+  FakeTransport transport;
+  EndableServer endable;
+  endable.delete_status = 405;  // a server that does not let clients end sessions
+  endable.server.on_request = [](const json& r) { return ok(r, json::object()); };
+  transport.handler = std::ref(endable);
+  McpClient client(transport, kUrl, auth_headers());
+  client.initialize();
+  EXPECT_NO_THROW(client.end_session());
+  EXPECT_EQ(client.session_id(), "");
+
+  // A transport failure propagates, and the session is over on our side all the same.
+  client.initialize();
+  transport.then_throw(ErrorKind::Timeout, "timed out");
+  expect_error([&] { client.end_session(); }, ErrorKind::Timeout);
+  EXPECT_EQ(client.session_id(), "");
+  EXPECT_FALSE(client.initialized());
+}
+
+// ------------------------------------------------------------------------- 400 for a lost session
+
+TEST(McpClient, A400ToARequestWithASessionStartsANewSessionOnceLikeA404) {
+  FakeTransport transport;
+  FakeMcpServer server;
+  server.on_request = [](const json& r) { return ok(r, {{"pong", true}}); };
+  int refusals = 0;
+  bool forgotten = false;
+  transport.handler = [&](const plane::HttpRequest& req) {
+    auto sid = std::find_if(req.headers.begin(), req.headers.end(),
+                            [](const auto& h) { return h.first == "Mcp-Session-Id"; });
+    if (forgotten && sid != req.headers.end() && sid->second == "sess-old") {
+      ++refusals;  // older TypeScript SDK servers answer an unknown session so
+      return fakes::response(
+          400, R"({"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}})");
+    }
+    return server(req);
+  };
+  McpClient client(transport, kUrl, auth_headers());
+  server.session = "sess-old";
+  client.initialize();
+  forgotten = true;
+  server.session = "sess-new";
+  EXPECT_EQ(client.call_tool("ping_tool", json()), (json{{"pong", true}}));
+  EXPECT_EQ(refusals, 1);
+  EXPECT_EQ(client.session_id(), "sess-new");
+  ASSERT_EQ(server.received.size(), 5u);  // initialize, initialized, initialize, initialized, tools/call
+  EXPECT_EQ(server.received[2]["method"], "initialize");
+  EXPECT_EQ(server.received[4]["method"], "tools/call");
+}
+
+TEST(McpClient, AGenuine400IsReportedAfterOneNewSession) {
+  FakeTransport transport;
+  FakeMcpServer server;
+  transport.handler = [&](const plane::HttpRequest& req) {
+    json msg = json::parse(req.body);
+    if (msg["method"] == "initialize" || msg["method"] == "notifications/initialized") return server(req);
+    return fakes::response(400, json{{"jsonrpc", "2.0"}, {"id", msg["id"]},
+                                     {"error", {{"code", -32602}, {"message", "Invalid params"}}}}
+                                    .dump());
+  };
+  McpClient client(transport, kUrl, auth_headers());
+  client.initialize();
+  PlaneError e = expect_error([&] { client.request("tools/call", json{{"name", "x"}}); }, ErrorKind::Http);
+  EXPECT_EQ(e.http_status(), 400);
+  EXPECT_NE(std::string(e.what()).find("Invalid params"), std::string::npos) << e.what();
+  EXPECT_EQ(transport.sent.size(), 2u + 1u + 2u + 1u);  // one renewal, not a loop
+}
+
+TEST(McpClient, A400WithoutASessionIsNotRetried) {
+  FakeTransport transport;
+  FakeMcpServer server;
+  server.session.clear();
+  transport.handler = [&](const plane::HttpRequest& req) {
+    json msg = json::parse(req.body);
+    plane::HttpResponse resp = (msg["method"] == "ping")
+                                   ? fakes::response(400, R"({"detail": "bad request"})")
+                                   : server(req);
+    resp.headers.erase(std::remove_if(resp.headers.begin(), resp.headers.end(),
+                                      [](const auto& h) { return h.first == "mcp-session-id"; }),
+                       resp.headers.end());
+    return resp;
+  };
+  McpClient client(transport, kUrl, auth_headers());
+  client.initialize();
+  PlaneError e = expect_error([&] { client.request("ping", json::object()); }, ErrorKind::Http);
+  EXPECT_EQ(e.http_status(), 400);
+  EXPECT_EQ(transport.sent.size(), 3u);  // initialize, initialized, ping: no new session
+}
+
+// ------------------------------------------------------------------------- mcp_result_text
+
+TEST(McpResultText, JoinsTheTextPartsAndSkipsTheRest) {
+  const json result = {{"content",
+                        {{{"type", "text"}, {"text", "first"}},
+                         {{"type", "image"}, {"data", "aGk="}, {"mimeType", "image/png"}},
+                         {{"type", "text"}, {"text", 42}},
+                         {{"type", "text"}},
+                         "not an object",
+                         {{"type", "text"}, {"text", "second\nline"}}}},
+                       {"isError", true}};
+  EXPECT_EQ(plane::mcp_result_text(result, 1000), "first\nsecond\nline");
+}
+
+TEST(McpResultText, CutOnACharacterBoundaryWithTheEllipsisCounted) {
+  const json result = {{"content", {{{"type", "text"}, {"text", "Arbeitsp\xC3\xA4" "ckchen nicht gefunden"}}}}};
+  const std::string cut = plane::mcp_result_text(result, 12);
+  EXPECT_EQ(cut, "Arbeitsp...");  // "ä" would not fit whole with the ellipsis
+  EXPECT_LE(cut.size(), 12u);
+  EXPECT_EQ(plane::mcp_result_text(result, 13), "Arbeitsp\xC3\xA4...");
+  // Many parts: stops collecting once over the budget, and still cuts to it.
+  json many = {{"content", json::array()}};
+  for (int i = 0; i < 1000; ++i) many["content"].push_back({{"type", "text"}, {"text", std::string(100, 'x')}});
+  EXPECT_EQ(plane::mcp_result_text(many, 50).size(), 50u);
+}
+
+TEST(McpResultText, NothingToSayIsEmpty) {
+  EXPECT_EQ(plane::mcp_result_text(json::object(), 100), "");
+  EXPECT_EQ(plane::mcp_result_text(json{{"content", "text"}}, 100), "");
+  EXPECT_EQ(plane::mcp_result_text(json::array(), 100), "");
+  EXPECT_EQ(plane::mcp_result_text(nullptr, 100), "");
+  EXPECT_EQ(plane::mcp_result_text(json{{"content", {{{"type", "text"}, {"text", "abc"}}}}}, 0), "");
+}
+
 // ------------------------------------------------------------------------- tools/list
 
 TEST(McpClient, ListToolsFollowsNextCursor) {

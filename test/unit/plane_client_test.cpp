@@ -534,6 +534,187 @@ TEST_F(PlaneClientTest, CancelledTransportIsNotRetried) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Credentials: renewal and the hosts that may receive them
+
+TEST_F(PlaneClientTest, ARenewedCredentialRefusedWith403IsForbiddenAndNotRenewedAgain) {
+  credentials.refresh_result = true;
+  transport.then_reply(401, R"({"detail": "expired"})");
+  transport.then_reply(403, R"({"detail": "You do not have permission to perform this action."})");
+  transport.then_reply(200, kOnePage);  // must not be reached
+  auto e = error_of([&] { client().list_page("projects/p1/states/", {}, ""); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind(), ErrorKind::Forbidden);
+  EXPECT_EQ(credentials.refresh_calls, 1);
+  EXPECT_EQ(transport.sent.size(), 2u);
+}
+
+TEST_F(PlaneClientTest, CredentialHostsRefuseAnUnlistedHostOrPlainHttpAtConstruction) {
+  config.credential_hosts = std::vector<std::string>{"api.plane.so", "plane.internal", "127.0.0.1", "localhost"};
+  const struct {
+    const char* url;
+    const char* why;
+  } refused[] = {
+      {"https://evil.example.com", "plane.allowed_hosts"},
+      {"https://api.plane.so.evil.example.com", "plane.allowed_hosts"},
+      {"http://plane.internal", "https only"},
+      {"http://api.plane.so", "https only"},
+      {"https://user:pw@api.plane.so", "not an http(s) URL"},
+      {"https://api.plane.so:0", "not an http(s) URL"},
+  };
+  for (const auto& c : refused) {
+    SCOPED_TRACE(c.url);
+    PlaneClientConfig cfg = config;
+    cfg.api_url = c.url;
+    auto e = error_of([&] { PlaneClient cl(cfg, transport, budget, credentials, waiter); });
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->kind(), ErrorKind::Config);
+    EXPECT_TRUE(contains(e->what(), "Plane API URL refused")) << e->what();
+    EXPECT_TRUE(contains(e->what(), c.why)) << e->what();
+  }
+  for (const char* url : {"https://api.plane.so", "https://API.Plane.so./", "http://127.0.0.1:8000",
+                          "http://localhost:8000/", "https://plane.internal:8443"}) {
+    SCOPED_TRACE(url);
+    PlaneClientConfig cfg = config;
+    cfg.api_url = url;
+    EXPECT_NO_THROW({ PlaneClient cl(cfg, transport, budget, credentials, waiter); });
+  }
+  PlaneClientConfig wildcard = config;
+  wildcard.credential_hosts = std::vector<std::string>{"*.plane.so"};
+  wildcard.api_url = "https://eu.api.plane.so";
+  EXPECT_NO_THROW({ PlaneClient cl(wildcard, transport, budget, credentials, waiter); });
+  wildcard.api_url = "https://plane.so";
+  EXPECT_TRUE(error_of([&] { PlaneClient cl(wildcard, transport, budget, credentials, waiter); }));
+  // Unchecked without a list (unit tests only); nothing was sent by any of these.
+  PlaneClientConfig unchecked = config;
+  unchecked.credential_hosts = std::nullopt;
+  unchecked.api_url = "https://evil.example.com";
+  EXPECT_NO_THROW({ PlaneClient cl(unchecked, transport, budget, credentials, waiter); });
+  EXPECT_TRUE(transport.sent.empty());
+  EXPECT_EQ(credentials.calls, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page size
+
+json rows(int n, int first = 0) {
+  json out = json::array();
+  for (int i = 0; i < n; ++i) out.push_back({{"id", "r" + std::to_string(first + i)}});
+  return out;
+}
+
+std::string sent_query(const FakeTransport& t, size_t i, const std::string& key) {
+  const auto q = fakes::parse_url(t.sent.at(i).request.url, kPrefix).query;
+  auto it = q.find(key);
+  return it == q.end() ? std::string() : it->second;
+}
+
+TEST_F(PlaneClientTest, APageSizeRefusedWithItsLimitIsLoweredToItAndAskedAgain) {
+  config.per_page = 1000;
+  transport.then_reply(400, R"({"detail": "Invalid per_page value. Cannot exceed 100."})");
+  transport.then_reply(200, page_body(rows(100), true, "100:1:0", 250));
+  const plane::ListPage page = client().list_page("projects/p1/work-items/", {}, "");
+  EXPECT_EQ(page.results.size(), 100u);
+  EXPECT_EQ(page.next_cursor, "100:1:0");
+  EXPECT_EQ(client().per_page(), 100);
+  ASSERT_EQ(transport.sent.size(), 2u);
+  EXPECT_EQ(sent_query(transport, 0, "per_page"), "1000");
+  EXPECT_EQ(sent_query(transport, 1, "per_page"), "100");
+  EXPECT_EQ(client().stats().retries, 0);  // a negotiation, not a failure
+  // Every later request uses it.
+  transport.then_reply(200, page_body(rows(100, 100), true, "100:2:0", 250));
+  client().list_page("projects/p1/work-items/", {}, "100:1:0");
+  EXPECT_EQ(sent_query(transport, 2, "per_page"), "100");
+}
+
+TEST_F(PlaneClientTest, APageSizeRefusedMidScanRebasesTheCursorSoNoRowIsSkipped) {
+  config.per_page = 1000;
+  transport.then_reply(400, R"({"detail": "Invalid per_page value. Cannot exceed 100."})");
+  transport.then_reply(200, page_body(rows(100, 1000), true, "100:11:0", 5000));
+  client().list_page("projects/p1/work-items/", {}, "1000:1:0");  // offset 1000
+  ASSERT_EQ(transport.sent.size(), 2u);
+  EXPECT_EQ(sent_query(transport, 1, "cursor"), "100:10:0");  // offset 1000 still
+  EXPECT_EQ(sent_query(transport, 1, "per_page"), "100");
+}
+
+TEST_F(PlaneClientTest, ARefusalNamingNoLimitFallsBackTo100Once) {
+  config.per_page = 500;
+  transport.then_reply(400, R"({"detail": "Invalid per_page value."})");
+  transport.then_reply(400, R"({"detail": "Invalid per_page value."})");
+  transport.then_reply(200, kOnePage);  // must not be reached
+  auto e = error_of([&] { client().list_page("projects/", {}, ""); });
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind(), ErrorKind::Http);
+  EXPECT_EQ(e->http_status(), 400);
+  ASSERT_EQ(transport.sent.size(), 2u);
+  EXPECT_EQ(sent_query(transport, 1, "per_page"), "100");
+}
+
+TEST_F(PlaneClientTest, ARefusalThatCannotBeMetOrIsNotAboutThePageSizeIsAnError) {
+  const struct {
+    int per_page;
+    const char* body;
+  } cases[] = {
+      {100, R"({"detail": "Invalid per_page value. Cannot exceed 100."})"},   // already at the limit
+      {100, R"({"detail": "Invalid per_page value. Cannot exceed 1000."})"},  // above what we ask
+      {1000, R"({"detail": "Invalid cursor parameter."})"},
+      {1000, R"({"detail": "Cannot exceed 100."})"},  // names no per_page
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    PlaneClientConfig cfg = config;
+    cfg.per_page = c.per_page;
+    FakeTransport t(&waiter);
+    t.then_reply(400, c.body);
+    t.then_reply(200, kOnePage);  // must not be reached
+    PlaneClient cl(cfg, t, budget, credentials, waiter);
+    auto e = error_of([&] { cl.list_page("projects/", {}, ""); });
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->http_status(), 400);
+    EXPECT_EQ(t.sent.size(), 1u);
+    EXPECT_EQ(cl.per_page(), c.per_page);
+  }
+}
+
+TEST_F(PlaneClientTest, AFirstPageWithFewerRowsThanAskedThatIsNotTheLastSetsThePageSize) {
+  config.per_page = 100;
+  transport.then_reply(200, page_body(rows(30), true, "100:1:0", 80));
+  const plane::ListPage page = client().list_page("projects/p1/work-items/", {}, "");
+  EXPECT_EQ(client().per_page(), 30);
+  EXPECT_EQ(page.next_cursor, "30:1:0");  // offset 30, where the rows served end (not 100)
+  transport.then_reply(200, page_body(rows(30, 30), true, "30:2:0", 80));
+  client().list_page("projects/p1/work-items/", {}, page.next_cursor);
+  EXPECT_EQ(sent_query(transport, 1, "per_page"), "30");
+  EXPECT_EQ(sent_query(transport, 1, "cursor"), "30:1:0");
+}
+
+TEST_F(PlaneClientTest, FewerRowsOnALastOrLaterPageChangeNothing) {
+  config.per_page = 100;
+  transport.then_reply(200, page_body(rows(30), false, "100:1:0", 30));  // the only page
+  EXPECT_EQ(client().list_page("a/", {}, "").next_cursor, "100:1:0");
+  EXPECT_EQ(client().per_page(), 100);
+  transport.then_reply(200, page_body(rows(30), true, "100:2:0", 500));  // a later page
+  EXPECT_EQ(client().list_page("a/", {}, "100:1:0").next_cursor, "100:2:0");
+  EXPECT_EQ(client().per_page(), 100);
+  transport.then_reply(200, page_body(json::array(), true, "100:1:0", 500));  // an empty first page
+  client().list_page("a/", {}, "");
+  EXPECT_EQ(client().per_page(), 100);
+  transport.then_reply(200, rows(3).dump());  // a bare array
+  client().list_page("a/", {}, "");
+  EXPECT_EQ(client().per_page(), 100);
+}
+
+TEST_F(PlaneClientTest, WorkItemsPathFollowsTheSegmentInUse) {
+  EXPECT_EQ(client().work_items_path("p1"), "projects/p1/work-items/");
+  client().use_work_items_segment("issues");
+  EXPECT_EQ(client().work_items_segment(), "issues");
+  EXPECT_EQ(client().work_items_path("p1"), "projects/p1/issues/");
+  PlaneClientConfig old = config;
+  old.work_items_segment = "issues";
+  PlaneClient cl(old, transport, budget, credentials, waiter);
+  EXPECT_EQ(cl.work_items_path("p2"), "projects/p2/issues/");
+}
+
+// ---------------------------------------------------------------------------------------------
 // describe_error_body
 
 TEST(DescribeErrorBody, PicksPlanesMessageFields) {

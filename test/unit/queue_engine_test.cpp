@@ -224,6 +224,97 @@ TEST(QueueEngine, RetryDelayGrowsExponentiallyAndIsCapped) {
   EXPECT_EQ(plane::retry_delay_s(10), 22027);
 }
 
+TEST(QueueEngine, MarkedDoneClaimsMarkNothingDoneAgainButCountTheApplied) {
+  FakeStore store;
+  store.poison_ids = {"b"};
+  plane::QueueEngine engine(store, config(3));
+  const int applied = engine.apply({event(1, v2_update("a", "2026-03-01T10:00:00Z"), 0),
+                                    event(2, v2_update("b", "2026-03-01T10:00:00Z"), 0),
+                                    event(3, nullptr, 0)},
+                                   ClaimMode::MarkedDone);
+  EXPECT_EQ(applied, 1);
+  EXPECT_TRUE(store.done.empty());  // the claim marked them done in this transaction
+  EXPECT_EQ(store.applied["acme"], 1);
+  ASSERT_TRUE(store.failed.count(2));
+  EXPECT_TRUE(store.failed[2].count_attempt);
+  EXPECT_EQ(store.failed[2].retry_in_s, plane::retry_delay_s(1));  // this was attempt 1
+  ASSERT_TRUE(store.failed.count(3));
+  EXPECT_TRUE(store.failed[3].dead);
+  EXPECT_TRUE(store.failed[3].count_attempt);
+}
+
+TEST(QueueEngine, OnlyLeasedClaimsTakeManyAttemptsForAWorkerThatDied) {
+  // A marked-done claim counts no attempt: attempts beyond the limit there say nothing about a
+  // crash, and the event is applied.
+  FakeStore store;
+  plane::QueueEngine engine(store, config(3));
+  EXPECT_EQ(engine.apply({event(7, v2_update("x", "2026-03-01T10:00:00Z"), 9)}, ClaimMode::MarkedDone), 1);
+  EXPECT_TRUE(store.failed.empty());
+  EXPECT_EQ(store.applies.size(), 1u);
+}
+
+TEST(QueueEngine, AnArchiveWithItsCurrentObjectIsAnUpsertAndAProjectDeleteMarksTheProject) {
+  FakeStore store;
+  plane::QueueEngine engine(store, config());
+  json archived = v2_update("a", "2026-03-01T10:00:00Z");
+  archived["event"] = "workitem.archived";
+  archived["data"]["archived_at"] = "2026-03-01";
+  const json project_deleted = {{"version", "v2"},      {"event", "project.deleted"}, {"event_id", "pd"},
+                                {"entity_id", "p9"},    {"entity_type", "project"},   {"data", json::object()},
+                                {"previous_attributes", {{"id", "p9"}, {"name", "old"}}}};
+  engine.apply({event(1, archived), event(2, project_deleted)}, ClaimMode::Leased);
+  std::map<ApplyKind, const ApplyGroup*> by;
+  for (const auto& g : store.applies.at(0)) by[g.kind] = &g;
+  ASSERT_TRUE(by.count(ApplyKind::Upsert));
+  EXPECT_EQ(by[ApplyKind::Upsert]->table, plane::MirrorTable::Items);
+  EXPECT_EQ(by[ApplyKind::Upsert]->rows.at(0)["archived_at"], "2026-03-01T00:00:00.000000Z");
+  ASSERT_TRUE(by.count(ApplyKind::MarkGone));
+  EXPECT_EQ(by[ApplyKind::MarkGone]->table, plane::MirrorTable::Projects);
+  EXPECT_EQ(by[ApplyKind::MarkGone]->plane_ids, (std::vector<std::string>{"p9"}));
+  EXPECT_FALSE(by.count(ApplyKind::MarkArchived));
+}
+
+TEST(QueueEngine, TheFutureSkewLimitIsInclusive) {
+  FakeStore store;
+  plane::QueueEngine engine(store, config());
+  const std::string at_limit = plane::format_timestamp_utc(kNowUs + 5LL * 60 * 1000 * 1000);
+  const std::string past_limit = plane::format_timestamp_utc(kNowUs + 5LL * 60 * 1000 * 1000 + 1);
+  engine.apply({event(1, v2_update("a", at_limit)), event(2, v2_update("b", past_limit))}, ClaimMode::Leased);
+  std::map<ApplyKind, const ApplyGroup*> by;
+  for (const auto& g : store.applies.at(0)) by[g.kind] = &g;
+  ASSERT_TRUE(by.count(ApplyKind::Upsert));
+  EXPECT_EQ(by[ApplyKind::Upsert]->event_ids, (std::vector<long long>{1}));
+  ASSERT_TRUE(by.count(ApplyKind::RequestSync));
+  EXPECT_EQ(by[ApplyKind::RequestSync]->event_ids, (std::vector<long long>{2}));
+}
+
+TEST(QueueEngine, AnEmptyBatchOrOneWithNothingToApplyWritesNothing) {
+  FakeStore store;
+  plane::QueueEngine engine(store, config());
+  EXPECT_EQ(engine.apply({}, ClaimMode::Leased), 0);
+  EXPECT_TRUE(store.applies.empty());
+  EXPECT_TRUE(store.done.empty());
+  EXPECT_TRUE(store.applied.empty());
+  const json comment = {{"version", "v2"}, {"event", "workitem.comment.created"}, {"event_id", "c"},
+                        {"entity_type", "issue"}, {"data", {{"id", "x"}}}};
+  EXPECT_EQ(engine.apply({event(4, comment)}, ClaimMode::Leased), 1);
+  EXPECT_TRUE(store.applies.empty());  // nothing for the mirror
+  EXPECT_EQ(store.done, (std::vector<long long>{4}));
+}
+
+TEST(QueueEngine, TheAppliedCountOfEachWorkspaceLeavesOutItsFailures) {
+  FakeStore store;
+  store.poison_ids = {"b"};
+  plane::QueueEngine engine(store, config(3));
+  engine.apply({event(1, v2_update("a", "2026-03-01T10:00:00Z"), 1, "acme"),
+                event(2, v2_update("b", "2026-03-01T10:00:00Z"), 1, "globex"),
+                event(3, v2_update("c", "2026-03-01T10:00:00Z"), 1, "globex")},
+               ClaimMode::Leased);
+  EXPECT_EQ(store.applied["acme"], 1);
+  EXPECT_EQ(store.applied["globex"], 1);
+  EXPECT_EQ(store.done, (std::vector<long long>{1, 3}));
+}
+
 TEST(DrainPolicy, SuspectsOneByOneThenALeaseThenMarkedDoneBatches) {
   plane::DrainPolicy policy(500);
   plane::ClaimRequest r = policy.next();
@@ -244,6 +335,21 @@ TEST(DrainPolicy, SuspectsOneByOneThenALeaseThenMarkedDoneBatches) {
   policy.failed();
   EXPECT_EQ(policy.next().mode, ClaimMode::Leased);
   EXPECT_FALSE(policy.next().suspects);
+}
+
+TEST(DrainPolicy, ABatchSizeBelowOneIsOneAndOnlyALeasedClaimWithRowsEndsLeasing) {
+  plane::DrainPolicy policy(0);
+  policy.claimed(policy.next(), 0);  // no suspects
+  plane::ClaimRequest r = policy.next();
+  EXPECT_EQ(r.limit, 1);
+  EXPECT_EQ(r.mode, ClaimMode::Leased);
+  policy.claimed({5, ClaimMode::MarkedDone, false}, 5);  // not a leased claim: changes nothing
+  EXPECT_EQ(policy.next().mode, ClaimMode::Leased);
+  policy.claimed(policy.next(), 1);
+  EXPECT_EQ(policy.next().mode, ClaimMode::MarkedDone);
+  policy.claimed(policy.next(), 0);  // an empty marked-done claim: still marked done
+  EXPECT_EQ(policy.next().mode, ClaimMode::MarkedDone);
+  EXPECT_FALSE(policy.next().suspects);  // suspects only after a start
 }
 
 }  // namespace

@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -134,6 +136,7 @@ class FakeSink : public plane::MirrorSink {
   std::vector<std::pair<std::string, bool>> availability_changes;
   std::map<std::string, std::string> availability_reasons;
   std::map<std::string, plane::ProjectAccess> access;
+  std::map<std::string, std::string> access_reasons;
   std::vector<std::pair<std::string, plane::ProjectAccess>> access_changes;
   plane::ServerProfile profile;
   int profile_saves = 0;
@@ -276,6 +279,7 @@ class FakeSink : public plane::MirrorSink {
                           const std::string& reason) override {
     access_changes.emplace_back(project_id, a);
     access[project_id] = a;
+    access_reasons[project_id] = reason;
   }
   void set_cycle_members(const std::string& cycle_id, const Ids& ids) override {
     cycle_members[cycle_id] = sorted(ids);
@@ -1244,6 +1248,707 @@ TEST_F(SyncEngineTest, RetriedRequestsShowInTheSummary) {
   EXPECT_EQ(s.http.retries, 1);
   EXPECT_EQ(s.http.requests, 22);
   EXPECT_EQ(s.list_pages, 20);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What real workspaces do (plane-api.md §11): projects the key cannot read, refused optional
+// resources, servers without the work-items/ route, page sizes, bulk changes and cycle zones.
+
+using plane::ErrorKind;
+using plane::PlaneError;
+using plane::ProjectAccess;
+using Access = std::vector<std::pair<std::string, ProjectAccess>>;
+using Availability = std::vector<std::pair<std::string, bool>>;
+
+const char* const kNotAllowed = R"({"detail": "You do not have permission to perform this action."})";
+
+class SyncRulesTest : public SyncEngineTest {
+ protected:
+  // seed() on a server with a pages API whose lists are empty.
+  void seed_with_pages() {
+    seed();
+    plane_.lists["pages/"] = json::array();
+    plane_.lists["projects/p1/pages/"] = json::array();
+    plane_.lists["projects/p2/pages/"] = json::array();
+  }
+  json& project_object(const std::string& id) {
+    for (auto& p : plane_.lists.at("projects/")) {
+      if (p["id"] == id) return p;
+    }
+    throw std::runtime_error("no project " + id);
+  }
+  void set_member(const std::string& project, bool member) { project_object(project)["is_member"] = member; }
+  // Every list of the project answers 403, as Plane answers a key whose user is not a member.
+  void forbid_lists(const std::string& project) {
+    for (const char* list : {"states/", "labels/", "cycles/", "archived-cycles/", "modules/",
+                             "archived-modules/", "work-items/", "issues/", "pages/"}) {
+      plane_.refuse("projects/" + project + "/" + list, 403, kNotAllowed);
+    }
+  }
+  // The run's requests whose path contains `part`.
+  long requests_containing(const std::string& part) const {
+    return std::count_if(plane_.requests.begin(), plane_.requests.end(),
+                         [&](const ParsedUrl& r) { return r.path.find(part) != std::string::npos; });
+  }
+  std::vector<ApplyCall> applies_from(plane::ChangeSource source) const {
+    std::vector<ApplyCall> out;
+    for (const auto& a : sink.applies) {
+      if (a.source == source) out.push_back(a);
+    }
+    return out;
+  }
+  // A client and an engine of the test's own, for what run() does not show (the client afterwards).
+  plane::PlaneClientConfig client_config(int per_page = 2) const {
+    plane::PlaneClientConfig config;
+    config.api_url = "https://api.plane.so";
+    config.workspace_slug = "acme";
+    config.per_page = per_page;
+    config.max_attempts = 2;
+    return config;
+  }
+  static plane::SyncOptions at_time(std::int64_t now_us) {
+    plane::SyncOptions o;
+    o.now_us = now_us;
+    return o;
+  }
+};
+
+constexpr std::int64_t kHourUs = 3600LL * 1'000'000;
+
+// ------------------------------------------------------------------------- project access
+
+TEST_F(SyncRulesTest, ANonMemberProjectIsRecordedAndNoneOfItsListsIsAsked) {
+  seed();
+  set_member("p1", true);
+  set_member("p2", false);
+  plane_.lists["pages/"] = json::array();
+  plane_.lists["projects/p1/pages/"] = json::array();
+  plane_.lists["projects/p2/pages/"] = json::array({object("pg2", "p2")});
+  plane::SyncSummary s = run();
+
+  EXPECT_EQ(requests_under("projects/p2/"), 0);  // not even its pages
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f"}));
+  EXPECT_EQ(sink.access_changes, (Access{{"p1", ProjectAccess::Readable}, {"p2", ProjectAccess::NotMember}}));
+  EXPECT_NE(sink.access_reasons["p2"].find("not a member"), std::string::npos) << sink.access_reasons["p2"];
+  ASSERT_EQ(s.unreadable_projects.size(), 1u);
+  EXPECT_EQ(s.unreadable_projects[0].id, "p2");
+  EXPECT_EQ(s.unreadable_projects[0].name, "p2");
+  EXPECT_EQ(s.unreadable_projects[0].access, ProjectAccess::NotMember);
+  EXPECT_EQ(s.backfill_projects, 1);
+  EXPECT_EQ(sink.row(MirrorTable::Projects, "p2")["is_member"], false);  // the project itself is mirrored
+
+  // Nothing changed: nothing recorded, still not asked.
+  s = run();
+  EXPECT_TRUE(sink.access_changes.empty());
+  EXPECT_EQ(requests_under("projects/p2/"), 0);
+  ASSERT_EQ(s.unreadable_projects.size(), 1u);
+  EXPECT_EQ(s.unreadable_projects[0].access, ProjectAccess::NotMember);
+}
+
+TEST_F(SyncRulesTest, AFullSyncTriesANonMemberProject) {
+  seed();
+  set_member("p2", false);
+  run();
+  ASSERT_EQ(sink.access["p2"], ProjectAccess::NotMember);
+
+  // Its lists answer (is_member is per user and may lag): read, and recorded readable.
+  plane::SyncSummary s = run(opts(true, false));
+  EXPECT_EQ(requests_to("projects/p2/states/").size(), 2u);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "z"));
+  EXPECT_EQ(sink.access_changes, (Access{{"p2", ProjectAccess::Readable}}));
+  EXPECT_TRUE(s.unreadable_projects.empty());
+
+  // A full sync whose first request for it answers 403: not a member after all; the run goes on.
+  forbid_lists("p2");
+  s = run(opts(true, false));
+  EXPECT_EQ(requests_under("projects/p2/"), 1);
+  EXPECT_EQ(sink.access_changes, (Access{{"p2", ProjectAccess::NotMember}}));
+  ASSERT_EQ(s.unreadable_projects.size(), 1u);
+  EXPECT_EQ(s.unreadable_projects[0].access, ProjectAccess::NotMember);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "z"));  // what it held of it stays
+  EXPECT_TRUE(sink.gone_marks.empty());
+  EXPECT_EQ(s.backfill_projects, 1);
+
+  s = run(opts(true, false));
+  EXPECT_TRUE(sink.access_changes.empty());  // unchanged: not recorded again
+  EXPECT_EQ(requests_under("projects/p2/"), 1);
+}
+
+TEST_F(SyncRulesTest, AProjectWhoseListsAnswer403IsForbiddenAndTheRunGoesOn) {
+  seed();
+  run();
+  // p1's lists now answer 403 (the key's user was removed, or p1 was deleted meanwhile).
+  forbid_lists("p1");
+  plane_.lists["projects/p2/work-items/"].push_back(work_item("y", "p2", 2, 6));
+  credentials_.refresh_result = true;
+  plane::SyncSummary s = run();
+
+  EXPECT_EQ(requests_under("projects/p1/"), 1);  // its first list, then nothing more of it
+  EXPECT_EQ(requests_to("projects/p1/states/").size(), 1u);
+  EXPECT_EQ(credentials_.refresh_calls, 0);      // not a credential failure
+  EXPECT_EQ(sink.access_changes, (Access{{"p1", ProjectAccess::Forbidden}}));
+  EXPECT_NE(sink.access_reasons["p1"].find("403"), std::string::npos) << sink.access_reasons["p1"];
+  ASSERT_EQ(s.unreadable_projects.size(), 1u);
+  EXPECT_EQ(s.unreadable_projects[0].id, "p1");
+  EXPECT_EQ(s.unreadable_projects[0].access, ProjectAccess::Forbidden);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "y"));  // p2 after it was synced
+  // Nothing of p1 is judged gone from lists it could not read.
+  EXPECT_TRUE(sink.gone_marks.empty());
+  EXPECT_EQ(s.gone, 0);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "y", "z"}));
+  EXPECT_TRUE(sink.live(MirrorTable::States, "p1-s3"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+
+  // Not asked again until a full sync; nothing recorded anew.
+  s = run();
+  EXPECT_EQ(requests_under("projects/p1/"), 0);
+  EXPECT_TRUE(sink.access_changes.empty());
+  ASSERT_EQ(s.unreadable_projects.size(), 1u);
+  EXPECT_EQ(s.unreadable_projects[0].access, ProjectAccess::Forbidden);
+
+  // A full sync asks again; readable again, it is recorded so.
+  plane_.refusals.clear();
+  s = run(opts(true, false));
+  EXPECT_EQ(requests_to("projects/p1/states/").size(), 2u);
+  EXPECT_EQ(sink.access_changes, (Access{{"p1", ProjectAccess::Readable}}));
+  EXPECT_TRUE(s.unreadable_projects.empty());
+}
+
+TEST_F(SyncRulesTest, A403LaterInAProjectAlsoMakesItForbidden) {
+  seed();
+  run();
+  plane_.refuse("projects/p2/labels/", 403, kNotAllowed);  // deleted between its states and labels
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(sink.access_changes, (Access{{"p2", ProjectAccess::Forbidden}}));
+  EXPECT_EQ(requests_to("projects/p2/cycles/").size(), 0u);
+  EXPECT_TRUE(sink.live(MirrorTable::Labels, "p2-l1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "z"));
+  EXPECT_EQ(s.unreadable_projects.size(), 1u);
+}
+
+TEST_F(SyncRulesTest, TheWorkspaceProjectListRefusedIsACredentialFailure) {
+  seed();
+  // A wrong or expired API key is 403 on every endpoint: on the workspace's project list it can
+  // only be the credential. Never renewed for a 403.
+  plane_.refuse("projects/", 403, R"({"detail": "Given API token is not valid"})");
+  credentials_.refresh_result = true;
+  PlaneError e = fakes::expect_error([&] { run(); }, ErrorKind::Auth);
+  EXPECT_EQ(e.http_status(), 403);
+  EXPECT_NE(std::string(e.what()).find("Given API token is not valid"), std::string::npos) << e.what();
+  EXPECT_EQ(credentials_.refresh_calls, 0);
+  EXPECT_EQ(plane_.requests.size(), 1u);
+  EXPECT_TRUE(sink.applies.empty());
+  EXPECT_TRUE(sink.access_changes.empty());
+
+  // A 401 is the credential too: renewed once, then an Auth error.
+  plane_.refusals.clear();
+  plane_.refuse("projects/", 401, R"({"detail": "Authentication credentials were not provided."})");
+  e = fakes::expect_error([&] { run(); }, ErrorKind::Auth);
+  EXPECT_EQ(e.http_status(), 401);
+  EXPECT_EQ(credentials_.refresh_calls, 1);
+  EXPECT_EQ(plane_.requests.size(), 2u);
+  EXPECT_TRUE(sink.applies.empty());
+}
+
+// ------------------------------------------------------------------------- optional resources
+
+class OptionalRefusalTest : public SyncRulesTest, public ::testing::WithParamInterface<long> {
+ protected:
+  void refuse(const std::string& path) { plane_.refuse(path, GetParam(), R"({"detail": "refused here"})"); }
+  void expect_reason(const std::string& reason) const {
+    EXPECT_NE(reason.find("HTTP " + std::to_string(GetParam())), std::string::npos) << reason;
+    EXPECT_NE(reason.find("refused here"), std::string::npos) << reason;
+  }
+};
+
+TEST_P(OptionalRefusalTest, ARefusedArchivedListIsRecordedOnceAndItsRowsAreKept) {
+  seed_with_pages();
+  run();
+  ASSERT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+  refuse("projects/p1/archived-cycles/");
+  refuse("projects/p2/archived-cycles/");
+  plane::SyncSummary s = run();
+
+  EXPECT_EQ(sink.availability_changes, (Availability{{"archived_cycles", false}}));
+  expect_reason(sink.availability_reasons["archived_cycles"]);
+  ASSERT_EQ(s.unavailable.count("archived_cycles"), 1u);
+  expect_reason(s.unavailable["archived_cycles"]);
+  EXPECT_EQ(requests_to("projects/p1/archived-cycles/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/archived-cycles/").size(), 0u);  // refused once: refused for all
+  // Plane's cycle detail hides archived cycles too: their absence proves nothing, and they stay.
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p2-c0"));
+  EXPECT_TRUE(sink.gone_marks.empty());
+  EXPECT_EQ(s.cycles, 4);
+  EXPECT_EQ(requests_to("projects/p2/archived-modules/").size(), 1u);  // other resources go on
+  EXPECT_EQ(s.unavailable.size(), 1u);
+
+  // Not asked again, not recorded again, still named in the summary.
+  s = run();
+  EXPECT_EQ(requests_containing("/archived-cycles/"), 0);
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_EQ(s.unavailable.count("archived_cycles"), 1u);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+  EXPECT_TRUE(sink.gone_marks.empty());
+
+  // A full sync asks again; answered, it is recorded available.
+  plane_.refusals.clear();
+  s = run(opts(true, false));
+  EXPECT_EQ(requests_to("projects/p1/archived-cycles/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/archived-cycles/").size(), 1u);
+  EXPECT_EQ(sink.availability_changes, (Availability{{"archived_cycles", true}}));
+  EXPECT_TRUE(s.unavailable.empty());
+}
+
+TEST_P(OptionalRefusalTest, ARefusedArchivedModuleListIsRecordedWithItsReason) {
+  seed_with_pages();
+  run();
+  refuse("projects/p1/archived-modules/");
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(sink.availability_changes, (Availability{{"archived_modules", false}}));
+  expect_reason(sink.availability_reasons["archived_modules"]);
+  EXPECT_EQ(s.unavailable.size(), 1u);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-m0"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p2-m0"));
+  EXPECT_TRUE(sink.gone_marks.empty());
+}
+
+TEST_P(OptionalRefusalTest, RefusedWorkspacePagesAreRecordedOnceAndTheirRowsKept) {
+  seed();
+  plane_.lists["pages/"] = json::array({object("w1", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
+  plane_.lists["projects/p2/pages/"] = json::array();
+  run();
+  ASSERT_TRUE(sink.live(MirrorTable::Pages, "w1"));
+  refuse("pages/");
+  plane::SyncSummary s = run();
+  EXPECT_FALSE(s.pages_available);
+  EXPECT_EQ(sink.availability_changes, (Availability{{"pages", false}}));
+  expect_reason(sink.availability_reasons["pages"]);
+  expect_reason(s.unavailable["pages"]);
+  EXPECT_EQ(requests_ending("/pages/"), 0);  // no project's pages either
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "w1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "pg1"));
+  EXPECT_TRUE(sink.gone_marks.empty());
+
+  s = run();
+  EXPECT_EQ(requests_ending("pages/"), 0);
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_EQ(s.unavailable.count("pages"), 1u);
+}
+
+TEST_P(OptionalRefusalTest, RefusedProjectPagesAreRecordedOnceForEveryProject) {
+  seed();
+  plane_.lists["pages/"] = json::array({object("w1", nullptr), object("w2", nullptr)});
+  plane_.lists["projects/p1/pages/"] = json::array({object("pg1", "p1")});
+  plane_.lists["projects/p2/pages/"] = json::array({object("pg2", "p2")});
+  run();
+  refuse("projects/p1/pages/");
+  remove_from("pages/", "w2");
+  plane::SyncSummary s = run();
+  EXPECT_TRUE(s.pages_available);  // the workspace's pages still answer
+  EXPECT_EQ(sink.availability_changes, (Availability{{"project_pages", false}}));
+  expect_reason(s.unavailable["project_pages"]);
+  EXPECT_EQ(requests_to("projects/p2/pages/").size(), 0u);
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "pg1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Pages, "pg2"));
+  EXPECT_TRUE(sink.gone(MirrorTable::Pages, "w2"));  // workspace pages are still settled
+  EXPECT_EQ(sink.gone_marks, (std::vector<Ids>{{"w2"}}));
+
+  s = run();
+  EXPECT_EQ(requests_ending("/pages/"), 0);
+  EXPECT_EQ(requests_to("pages/").size(), 1u);
+  EXPECT_TRUE(sink.availability_changes.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Statuses, OptionalRefusalTest, ::testing::Values(403L, 400L, 404L),
+                         [](const ::testing::TestParamInfo<long>& info) {
+                           return "Http" + std::to_string(info.param);
+                         });
+
+TEST_F(SyncRulesTest, AnOptionalListFailingWithAnotherStatusFailsTheRun) {
+  seed_with_pages();
+  run();
+  plane_.refuse("projects/p1/archived-cycles/", 409, R"({"detail": "conflict"})");
+  fakes::expect_error([&] { run(); }, ErrorKind::Http);
+  EXPECT_TRUE(sink.availability_changes.empty());
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+}
+
+// ------------------------------------------------------------------------- gone, confirmed
+
+TEST_F(SyncRulesTest, ARowMissingFromAListIsConfirmedByItsDetail) {
+  seed();
+  run();
+  remove_from("projects/p1/states/", "p1-s3");  // deleted: its detail answers 404
+  json renamed = object("p1-l1", "p1");
+  renamed["name"] = "renamed";
+  renamed["updated_at"] = at(2);
+  replace_in("projects/p1/labels/", renamed);
+  json stashed;
+  plane_.before = [&](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+    json& labels = plane_.lists.at("projects/p1/labels/");
+    if (r.path == "projects/p1/labels/") {  // skipped by the listing (tied sort keys)
+      stashed = labels;
+      labels = json::array();
+    } else if (r.path == "projects/p1/labels/p1-l1/") {
+      labels = stashed;  // … but still there
+    } else if (r.path == "projects/p2/modules/p2-m1/") {
+      return fakes::response(403, kNotAllowed);  // no longer visible to the key
+    } else if (r.path == "projects/p2/modules/") {
+      json& modules = plane_.lists.at("projects/p2/modules/");
+      modules = json::array();
+    }
+    return std::nullopt;
+  };
+  const plane::SyncSummary s = run();
+
+  EXPECT_EQ(requests_to("projects/p1/states/p1-s3/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p1/labels/p1-l1/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/modules/p2-m1/").size(), 1u);
+  EXPECT_TRUE(sink.gone(MirrorTable::States, "p1-s3"));   // 404
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "p2-m1"));    // 403
+  EXPECT_TRUE(sink.live(MirrorTable::Labels, "p1-l1"));   // 200: upserted
+  EXPECT_EQ(sink.row(MirrorTable::Labels, "p1-l1")["name"], "renamed");
+  EXPECT_EQ(sink.gone_marks, (std::vector<Ids>{{"p1-s3"}, {"p2-m1"}}));
+  EXPECT_EQ(s.gone, 2);
+  EXPECT_EQ(s.refetched, 1);
+}
+
+TEST_F(SyncRulesTest, BeyondMaxRefetchASecondListingOfEveryPathConfirms) {
+  seed();
+  run();
+  remove_from("projects/p1/cycles/", "p1-c1");           // deleted
+  remove_from("projects/p1/archived-cycles/", "p1-c0");  // deleted
+  json stashed;
+  plane_.before = [&](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+    json& cycles = plane_.lists.at("projects/p1/cycles/");
+    if (r.path == "projects/p1/cycles/" && query(r, "fields").empty()) {
+      stashed = cycles;  // p1-c2 is skipped by the first listing …
+      cycles = json::array();
+    } else if (r.path == "projects/p1/cycles/" && query(r, "fields") == "id") {
+      cycles = stashed;  // … and returned by the second
+    }
+    return std::nullopt;
+  };
+  plane::SyncOptions options;
+  options.max_refetch = 2;  // three candidates: c0, c1, c2
+  const plane::SyncSummary s = run(options);
+
+  EXPECT_EQ(requests_containing("/cycles/p1-"), 0);  // no detail GETs
+  EXPECT_EQ(requests_to("projects/p1/cycles/").size(), 2u);
+  EXPECT_EQ(query(requests_to("projects/p1/archived-cycles/").at(1), "fields"), "id");
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "p1-c0"));
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "p1-c1"));
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c2"));
+  EXPECT_EQ(s.gone, 2);
+  EXPECT_EQ(s.refetched, 0);
+}
+
+TEST_F(SyncRulesTest, AProjectGoneTakesItsRowsAlong) {
+  seed();
+  run();
+  remove_from("projects/", "p2");
+  const plane::SyncSummary s = run();
+  EXPECT_EQ(requests_under("projects/p2/"), 1);  // its detail GET (404), none of its lists
+  EXPECT_EQ(requests_to("projects/p2/").size(), 1u);
+  EXPECT_EQ(sink.gone_marks, (std::vector<Ids>{{"p2"}}));
+  EXPECT_EQ(s.gone, 1);
+  EXPECT_TRUE(sink.gone(MirrorTable::Projects, "p2"));
+  for (const auto& [table, id] : std::vector<std::pair<MirrorTable, std::string>>{
+           {MirrorTable::Items, "z"}, {MirrorTable::States, "p2-s1"}, {MirrorTable::Labels, "p2-l1"},
+           {MirrorTable::Items, "p2-c0"}, {MirrorTable::Items, "p2-m1"}}) {
+    EXPECT_TRUE(sink.gone(table, id)) << id;
+  }
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f"}));
+  EXPECT_TRUE(sink.live(MirrorTable::States, "p1-s1"));
+}
+
+// ------------------------------------------------------------------------- the work-items/ route
+
+TEST_F(SyncRulesTest, AServerWithoutTheWorkItemsRouteIsReadThroughIssuesAndRemembered) {
+  seed();
+  plane_.work_items_route = false;  // Community Edition before v1.1.0
+  plane::SyncSummary s = run();
+  EXPECT_EQ(requests_to("projects/p1/work-items/").size(), 1u);  // the 404, once
+  EXPECT_EQ(requests_to("projects/p2/work-items/").size(), 0u);
+  EXPECT_EQ(requests_to("projects/p1/issues/").size(), 3u);
+  EXPECT_EQ(requests_to("projects/p2/issues/").size(), 1u);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
+  EXPECT_EQ(s.work_items_segment, "issues");
+  EXPECT_EQ(sink.profile.work_items_segment, "issues");
+  EXPECT_EQ(sink.profile_saves, 1);
+
+  // The next run starts on issues/: also for the detail GETs of reconciliation.
+  remove_from("projects/p1/work-items/", "c");
+  s = run(opts(false, true));
+  EXPECT_EQ(requests_containing("/work-items/"), 0);
+  EXPECT_EQ(requests_to("projects/p1/issues/c/").size(), 1u);
+  EXPECT_TRUE(sink.gone(MirrorTable::Items, "c"));
+  EXPECT_EQ(sink.profile_saves, 0);
+  EXPECT_EQ(s.work_items_segment, "issues");
+}
+
+TEST_F(SyncRulesTest, AResumedBackfillOnAServerWithoutTheWorkItemsRouteSwitchesToo) {
+  seed();
+  plane_.work_items_route = false;
+  // An earlier run switched to issues/ and saved this cursor, but stopped before it could save
+  // the profile: the resumed scan's 404 must not fail every run from now on.
+  sink.states["work_items:p1"].cursor = "2:1:0";
+  const plane::SyncSummary s = run();
+  const auto issues = requests_to("projects/p1/issues/");
+  ASSERT_FALSE(issues.empty());
+  EXPECT_EQ(query(issues[0], "cursor"), "2:1:0");
+  // A resumed scan reconciles its project: the rows before the cursor are fetched, on issues/ too.
+  EXPECT_EQ(requests_to("projects/p1/issues/a/").size(), 1u);
+  EXPECT_EQ(requests_containing("/work-items/"), 1);
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f", "z"}));
+  EXPECT_EQ(sink.profile.work_items_segment, "issues");
+  EXPECT_EQ(s.work_items_segment, "issues");
+}
+
+TEST_F(SyncRulesTest, ANotFoundOnBothRoutesIsNotTakenForAnOldServer) {
+  seed();
+  plane_.lists.erase("projects/p2/work-items/");  // p2 vanished after its other lists were read
+  plane::PlaneClient client(client_config(), transport_, budget_, credentials_, waiter_);
+  plane::SyncOptions options = at_time(kNow);
+  options.refresh_interval_ms = 0;
+  plane::SyncEngine engine(client, sink, options);
+  PlaneError e = fakes::expect_error([&] { engine.run(); }, ErrorKind::Http);
+  EXPECT_EQ(e.http_status(), 404);
+  EXPECT_EQ(requests_to("projects/p2/work-items/").size(), 1u);
+  EXPECT_EQ(requests_to("projects/p2/issues/").size(), 1u);
+  EXPECT_EQ(client.work_items_segment(), "work-items");  // no switch kept
+  EXPECT_EQ(sink.profile_saves, 0);
+  EXPECT_TRUE(sink.gone_marks.empty());
+  EXPECT_EQ(sink.live_ids(MirrorTable::Items, "issue"), (Ids{"a", "b", "c", "d", "e", "f"}));
+}
+
+// ------------------------------------------------------------------------- page size
+
+TEST_F(SyncRulesTest, APageSizeRefusedWithItsLimitIsLoweredAndNoRowIsSkipped) {
+  seed();
+  json many = json::array();
+  Ids expected;
+  for (int i = 0; i < 205; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof id, "w%03d", i);
+    many.push_back(work_item(id, "p1", i + 1, i + 1));
+    expected.push_back(id);
+  }
+  plane_.lists["projects/p1/work-items/"] = many;
+  plane_.max_per_page = 100;  // "Invalid per_page value. Cannot exceed 100."
+  const plane::SyncSummary s = run({}, 1000);
+
+  const auto projects = requests_to("projects/");
+  ASSERT_EQ(projects.size(), 2u);
+  EXPECT_EQ(query(projects[0], "per_page"), "1000");
+  EXPECT_EQ(query(projects[1], "per_page"), "100");
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 3u);
+  for (const auto& r : p1) EXPECT_EQ(query(r, "per_page"), "100");
+  EXPECT_EQ(query(p1[1], "cursor"), "100:1:0");
+  EXPECT_EQ(query(p1[2], "cursor"), "100:2:0");
+  Ids read;
+  for (const auto& a : sink.applies_for("work_items:p1")) {
+    for (const auto& id : a.ids()) read.push_back(id);
+  }
+  EXPECT_EQ(read, expected);  // every row once, in order
+  EXPECT_EQ(s.work_items, 206);
+  EXPECT_EQ(s.page_size, 100);
+  EXPECT_EQ(sink.profile.page_size, 100);
+  EXPECT_EQ(s.http.requests, s.list_pages + 1 + 1);  // the refusal and the pages 404
+}
+
+TEST_F(SyncRulesTest, AServerThatServesFewerRowsThanAskedIsFollowed) {
+  seed();
+  plane_.max_per_page = 4;
+  plane_.refuse_page_size = false;  // silently serves 4 rows a page
+  const plane::SyncSummary s = run({}, 5);
+  const auto p1 = item_lists("p1");
+  ASSERT_EQ(p1.size(), 2u);
+  EXPECT_EQ(query(p1[0], "per_page"), "5");
+  EXPECT_EQ(query(p1[1], "per_page"), "4");
+  EXPECT_EQ(query(p1[1], "cursor"), "4:1:0");  // offset 4: after the rows served, not 5
+  const auto pages = sink.applies_for("work_items:p1");
+  ASSERT_EQ(pages.size(), 2u);
+  EXPECT_EQ(pages[0].ids(), (Ids{"a", "b", "c", "d"}));
+  EXPECT_EQ(pages[0].next_cursor, "4:1:0");
+  EXPECT_EQ(pages[1].ids(), (Ids{"e", "f"}));
+  EXPECT_EQ(query(item_lists("p2").at(0), "per_page"), "4");
+  EXPECT_EQ(s.page_size, 4);
+  EXPECT_EQ(sink.profile.page_size, 4);
+  EXPECT_EQ(sink.profile_saves, 1);
+}
+
+TEST_F(SyncRulesTest, TheLearnedPageSizeIsSavedAndASavedCursorRebased) {
+  seed();
+  plane_.max_per_page = 2;
+  sink.states["work_items:p1"].cursor = "5:1:0";  // saved at 5 rows a page: offset 5
+  plane::SyncSummary s = run({}, 5);
+  const auto p1 = item_lists("p1");
+  ASSERT_FALSE(p1.empty());
+  EXPECT_EQ(query(p1[0], "cursor"), "2:2:0");  // offset 4: re-reads e rather than skip it
+  EXPECT_EQ(query(p1[0], "per_page"), "2");
+  EXPECT_EQ(sink.applies_for("work_items:p1").at(0).ids(), (Ids{"e", "f"}));
+  EXPECT_EQ(sink.profile.page_size, 2);
+  EXPECT_EQ(sink.profile.work_items_segment, "work-items");
+  EXPECT_EQ(sink.profile_saves, 1);
+  EXPECT_EQ(s.page_size, 2);
+
+  // The next run asks with the saved size (the Postgres layer passes it): nothing new to save.
+  s = run({}, 2);
+  EXPECT_EQ(sink.profile_saves, 0);
+  EXPECT_EQ(plane_.requests.size(), static_cast<size_t>(s.http.requests));  // no refusal
+}
+
+// ------------------------------------------------------------------------- drift refresh
+
+TEST_F(SyncEngineTest, TheFakeSinksGuardLetsEqualVersionsThroughButNeverOlderOnes) {
+  // The refresh tests rely on it, as on the Postgres upsert's WHERE clause.
+  json row = plane::map_work_item(work_item("a", "p1", 1, 10, "first"), "p1");
+  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Sync);
+  row = plane::map_work_item(work_item("a", "p1", 1, 10, "same version"), "p1");
+  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Refresh);
+  EXPECT_EQ(sink.row(MirrorTable::Items, "a")["name"], "same version");
+  row = plane::map_work_item(work_item("a", "p1", 1, 9, "older"), "p1");
+  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Sync);
+  EXPECT_EQ(sink.row(MirrorTable::Items, "a")["name"], "same version");
+}
+
+TEST_F(SyncRulesTest, TheDriftRefreshRereadsDueProjectsAndAppliesBulkChanges) {
+  seed();
+  refresh_ = true;
+  run();  // the first backfill read every row: it completes the refresh
+  EXPECT_EQ(sink.refreshes_completed, (std::vector<std::string>{"refresh:p1", "refresh:p2"}));
+  EXPECT_TRUE(applies_from(plane::ChangeSource::Refresh).empty());
+
+  // Plane's automation moves b to another state in bulk: updated_at stays, no webhook.
+  json b = work_item("b", "p1", 2, 20);
+  b["state"] = "p1-s2";
+  replace_in("projects/p1/work-items/", b);
+
+  // An hour later: not due, nothing re-read.
+  plane::SyncSummary s = run(at_time(kNow + kHourUs));
+  for (const auto& r : item_lists("p1")) EXPECT_EQ(query(r, "order_by"), "-updated_at");
+  EXPECT_TRUE(applies_from(plane::ChangeSource::Refresh).empty());
+  EXPECT_EQ(s.refreshed, 0);
+  EXPECT_EQ(sink.row(MirrorTable::Items, "b")["state_plane_id"], "p1-s1");
+
+  // A day later: due. Every row re-read oldest first and applied, as a refresh.
+  s = run(at_time(kNow + 25 * kHourUs));
+  std::vector<ParsedUrl> refresh_lists;
+  for (const auto& r : item_lists("p1")) {
+    if (query(r, "order_by") == "created_at") refresh_lists.push_back(r);
+  }
+  ASSERT_EQ(refresh_lists.size(), 3u);
+  const auto refreshed = applies_from(plane::ChangeSource::Refresh);
+  ASSERT_EQ(refreshed.size(), 4u);
+  EXPECT_EQ(refreshed[0].resource, "refresh:p1");
+  EXPECT_EQ(refreshed[0].ids(), (Ids{"a", "b"}));
+  EXPECT_EQ(refreshed[0].next_cursor, "2:1:0");
+  EXPECT_EQ(refreshed[2].next_cursor, "");
+  EXPECT_EQ(refreshed[3].resource, "refresh:p2");
+  EXPECT_EQ(refreshed[0].progress.phase, "refresh");
+  EXPECT_EQ(sink.row(MirrorTable::Items, "b")["state_plane_id"], "p1-s2");  // same updated_at, applied
+  EXPECT_EQ(s.refreshed, 7);
+  EXPECT_EQ(sink.refreshes_completed, (std::vector<std::string>{"refresh:p1", "refresh:p2"}));
+  EXPECT_EQ(sink.states["refresh:p1"].last_full_us, kNow + 25 * kHourUs);
+
+  // Refreshed an hour ago: not due again.
+  s = run(at_time(kNow + 26 * kHourUs));
+  EXPECT_EQ(s.refreshed, 0);
+  EXPECT_TRUE(sink.refreshes_completed.empty());
+}
+
+TEST_F(SyncRulesTest, TheRefreshReadsAtMostRefreshPagesPerRunAndResumes) {
+  seed();
+  refresh_ = true;
+  run();
+  plane::SyncOptions options = at_time(kNow + 25 * kHourUs);
+  options.refresh_pages = 2;
+  plane::SyncSummary s = run(options);
+  auto refreshed = applies_from(plane::ChangeSource::Refresh);
+  ASSERT_EQ(refreshed.size(), 2u);  // p1's first two pages; none of p2
+  EXPECT_EQ(refreshed[1].ids(), (Ids{"c", "d"}));
+  EXPECT_EQ(sink.states["refresh:p1"].cursor, "2:2:0");
+  EXPECT_TRUE(sink.refreshes_completed.empty());
+  EXPECT_EQ(s.refreshed, 4);
+  EXPECT_EQ(std::count(sink.loads.begin(), sink.loads.end(), "refresh:p2"), 0);
+
+  options.now_us += 60'000'000;
+  s = run(options);
+  refreshed = applies_from(plane::ChangeSource::Refresh);
+  ASSERT_EQ(refreshed.size(), 2u);
+  EXPECT_EQ(refreshed[0].resource, "refresh:p1");
+  EXPECT_EQ(refreshed[0].ids(), (Ids{"e", "f"}));  // resumed where it stopped
+  EXPECT_EQ(refreshed[1].resource, "refresh:p2");
+  EXPECT_EQ(sink.refreshes_completed, (std::vector<std::string>{"refresh:p1", "refresh:p2"}));
+  EXPECT_EQ(sink.states["refresh:p1"].cursor, "");
+  EXPECT_EQ(s.refreshed, 3);
+}
+
+TEST_F(SyncRulesTest, AFromStartBackfillCompletesTheRefresh) {
+  seed();
+  refresh_ = true;
+  run();
+  sink.states["refresh:p1"].cursor = "2:1:0";  // a refresh half done
+  plane::SyncOptions options = opts(true, false);
+  options.now_us = kNow + 25 * kHourUs;
+  const plane::SyncSummary s = run(options);
+  EXPECT_TRUE(applies_from(plane::ChangeSource::Refresh).empty());
+  EXPECT_EQ(item_lists("p1").size(), 3u);  // the backfill only
+  EXPECT_EQ(s.refreshed, 0);
+  EXPECT_EQ(sink.refreshes_completed, (std::vector<std::string>{"refresh:p1", "refresh:p2"}));
+  EXPECT_EQ(sink.states["refresh:p1"].cursor, "");
+  EXPECT_EQ(sink.states["refresh:p1"].last_full_us, kNow + 25 * kHourUs);
+}
+
+TEST_F(SyncRulesTest, ARefreshIntervalOfZeroNeverRefreshes) {
+  seed();
+  refresh_ = true;
+  run();
+  plane::SyncOptions options = at_time(kNow + 1000 * kHourUs);
+  options.refresh_interval_ms = 0;
+  const plane::SyncSummary s = run(options);
+  EXPECT_TRUE(applies_from(plane::ChangeSource::Refresh).empty());
+  EXPECT_EQ(s.refreshed, 0);
+  EXPECT_EQ(std::count(sink.loads.begin(), sink.loads.end(), "refresh:p1"), 0);
+}
+
+// ------------------------------------------------------------------------- cycle calendar days
+
+TEST_F(SyncRulesTest, CycleDaysAreReadInTheCyclesZoneElseTheProjectsElseAsRendered) {
+  seed();
+  project_object("p1")["timezone"] = "Asia/Kolkata";
+  // Stored at 00:00:01 and 23:59 local, rendered in UTC (the key owner's zone): a day early.
+  json in_project_zone = object("p1-c1", "p1");
+  in_project_zone["start_date"] = "2026-03-01T18:30:01Z";
+  in_project_zone["end_date"] = "2026-03-08T18:29:00Z";
+  json own_zone = object("p1-c2", "p1");
+  own_zone["timezone"] = "America/Los_Angeles";
+  own_zone["start_date"] = "2026-03-02T08:00:01Z";
+  own_zone["end_date"] = "2026-03-09T07:59:00Z";
+  plane_.lists["projects/p1/cycles/"] = json::array({in_project_zone, own_zone});
+  json no_zone = object("p2-c1", "p2");  // p2 has no timezone: the rendered day is kept
+  no_zone["start_date"] = "2026-03-02T00:00:01+05:30";
+  no_zone["end_date"] = "2026-03-08T23:59:00+05:30";
+  plane_.lists["projects/p2/cycles/"] = json::array({no_zone});
+  fakes::FakeZones zones;
+  plane::SyncOptions options;
+  options.zones = &zones;
+  run(options);
+
+  for (const std::string id : {"p1-c1", "p1-c2", "p2-c1"}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(sink.row(MirrorTable::Items, id)["start_date"], "2026-03-02");
+    EXPECT_EQ(sink.row(MirrorTable::Items, id)["target_date"], "2026-03-08");
+  }
+  EXPECT_EQ(sink.row(MirrorTable::Items, "p1-c1")["starts_at"], "2026-03-01T18:30:01.000000Z");
+  EXPECT_EQ(sink.row(MirrorTable::Items, "p2-c1")["starts_at"], "2026-03-01T18:30:01.000000Z");
+  EXPECT_EQ(std::count(zones.asked.begin(), zones.asked.end(), "Asia/Kolkata"), 2);
+  EXPECT_EQ(std::count(zones.asked.begin(), zones.asked.end(), "America/Los_Angeles"), 2);
+  EXPECT_EQ(zones.asked.size(), 4u);
 }
 
 }  // namespace

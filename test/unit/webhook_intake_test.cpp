@@ -224,6 +224,65 @@ TEST_F(IntakeTest, TheBareSecretHeaderCountsOnlyWhenAllowed) {
   EXPECT_EQ(deliver(b, {{"x-plane-webhook-secret", kSecret}}).status, 200);
 }
 
+TEST_F(IntakeTest, ASecretRemovedWhileCachedIsA503LikeNoSecretAtAll) {
+  // Plane retries a 5xx, never a 4xx: a delivery that finds no stored secret must get the same
+  // 503 whether or not an older secret was still cached.
+  options.secret_cache_ms = 60000;
+  const std::string a = body("a");
+  ASSERT_EQ(deliver(a, signed_by(kSecret, a)).status, 200);
+  port.secrets["acme"] = "";  // removed from Vault, to be replaced
+  const std::string b = body("b");
+  EXPECT_EQ(deliver(b, signed_by("plane_wh_next", b)).status, 503);
+  EXPECT_EQ(port.reads, 2);
+  ASSERT_EQ(port.warnings.size(), 1u);
+  EXPECT_NE(port.warnings[0].find("plane_webhook_secret:acme"), std::string::npos);
+  EXPECT_EQ(port.counts[IntakeCounter::Unauthorized], 0);
+  // Without the cache the same delivery gets the same answer.
+  options.secret_cache_ms = 0;
+  EXPECT_EQ(deliver(b, signed_by("plane_wh_next", b)).status, 503);
+}
+
+TEST_F(IntakeTest, AWorkspaceUninstalledWhileCachedIsA404OnceTheCheckFails) {
+  options.secret_cache_ms = 60000;
+  const std::string a = body("a");
+  ASSERT_EQ(deliver(a, signed_by(kSecret, a)).status, 200);
+  port.secrets.erase("acme");
+  const std::string b = body("b");
+  EXPECT_EQ(deliver(b, signed_by("plane_wh_other", b)).status, 404);
+  EXPECT_EQ(port.reads, 2);
+  EXPECT_TRUE(cache.get("acme", port.now, 60000).empty());  // forgotten
+}
+
+TEST_F(IntakeTest, AFreshlyReadSecretIsNotReadAgainForAFailedCheck) {
+  const std::string b = body();
+  EXPECT_EQ(deliver(b, signed_by("plane_wh_wrong", b)).status, 401);
+  EXPECT_EQ(port.reads, 1);
+  // And the cached secret stays usable for the next, correctly signed delivery.
+  EXPECT_EQ(deliver(b, signed_by(kSecret, b)).status, 200);
+  EXPECT_EQ(port.reads, 1);
+}
+
+TEST_F(IntakeTest, NothingIsReadOrCountedForARefusedSlugOrAnUnservedDatabase) {
+  const std::string b = body();
+  EXPECT_EQ(deliver(b, signed_by(kSecret, b), "-acme").status, 404);
+  EXPECT_EQ(deliver(b, signed_by(kSecret, b), std::string(49, 'a')).status, 404);
+  EXPECT_EQ(port.reads, 0);
+  port.unserved = "standby";
+  EXPECT_EQ(deliver(b, signed_by(kSecret, b)).status, 503);
+  EXPECT_EQ(port.reads, 0);
+  EXPECT_TRUE(port.counts.empty());
+  EXPECT_TRUE(port.enqueued_keys.empty());
+}
+
+TEST_F(IntakeTest, AnUnknownEventIsKeptAsIgnoredAndWakesNoWorker) {
+  const std::string b = body("u1", "milestone.created");
+  const plane::IntakeResult r = deliver(b, signed_by(kSecret, b));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.enqueued);
+  EXPECT_EQ(port.statuses, (std::vector<std::string>{"ignored"}));
+  EXPECT_EQ(port.counts[IntakeCounter::Accepted], 1);
+}
+
 TEST(SecretCache, KeepsWithinTheTimeWipesAfterAndForgets) {
   plane::SecretCache cache;
   cache.put("acme", "s1", 1000);
