@@ -156,7 +156,7 @@ CREATE TABLE work_plane.items (
   synced_at        timestamptz NOT NULL DEFAULT now(),
   raw              jsonb NOT NULL,
   change_source    text CHECK (change_source IN ('sync', 'refresh', 'webhook', 'writeback')),
-  description_text text,      -- the description as plain text (work items)
+  description_text text,      -- the description as plain text (work items: of description_html)
   cycle_plane_id   text,      -- the cycle a work item is in
   module_ids       text[] NOT NULL DEFAULT '{}',  -- the modules a work item is in
   PRIMARY KEY (workspace_slug, plane_id)

@@ -125,6 +125,7 @@ json item_row(const json& obj, const char* what, const char* item_type, const st
   row["archived_at"] = timestamp_or_null(obj, "archived_at");
   row["plane_created_at"] = timestamp_or_null(obj, "created_at");
   row["plane_updated_at"] = timestamp_or_null(obj, "updated_at");
+  row["description_text"] = text_or_null(obj, "description");  // cycles and modules: plain text
   row["raw"] = obj;
   return row;
 }

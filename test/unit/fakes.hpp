@@ -1,6 +1,6 @@
 // Test doubles shared by the unit tests: a scripted HTTP
 // transport, a virtual-clock Waiter, a counting CredentialSource, a fake Plane list server with
-// Plane's real offset-cursor semantics (plane-api.md §1) and its refusals (§11), fixed-offset
+// Plane's real offset-cursor semantics and its refusals, fixed-offset
 // calendar zones, and expect_error.
 #pragma once
 
@@ -189,7 +189,7 @@ class FakePlane {
   // answer instead (a fault).
   std::function<std::optional<plane::HttpResponse>(const ParsedUrl&)> before;
 
-  // Plane's refusals (plane-api.md §11): every request whose path starts with one of these
+  // Plane's refusals: every request whose path starts with one of these
   // prefixes gets its answer, e.g. 403 on each list of a project the key's user is not a member of.
   std::vector<std::pair<std::string, plane::HttpResponse>> refusals;
   void refuse(const std::string& path_prefix, long status, std::string body) {

@@ -1,5 +1,5 @@
-// Unit tests for src/core/mapping: Plane objects (plane-api.md §3) to mirror rows, tolerating the
-// quirks of §1/§5 (expanded foreign keys, "None" for null, offsets, Issue.archived_at as a date).
+// Unit tests for src/core/mapping: Plane objects to mirror rows, tolerating the
+// quirks of lists and webhooks (expanded foreign keys, "None" for null, offsets, Issue.archived_at as a date).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -270,7 +270,7 @@ TEST(MapWorkItem, ProjectFallsBackToCallersProject) {
 }
 
 TEST(MapWorkItem, ArchivedAtDateBecomesMidnightUtc) {
-  // Issue.archived_at is a DateField (§1 "Deleted / archived visibility").
+  // Issue.archived_at is a DateField (Plane's model).
   json it = api_work_item();
   it["archived_at"] = "2026-03-05";
   EXPECT_EQ(plane::map_work_item(it, kProjectId)["archived_at"], "2026-03-05T00:00:00.000000Z");

@@ -1,4 +1,4 @@
-// Unit tests for src/core/mcp (plane-api.md §6): the streamable-HTTP handshake and session header,
+// Unit tests for src/core/mcp: the streamable-HTTP handshake and session header,
 // JSON and SSE replies (several events, multi-line data, comments, CRLF), JSON-RPC errors, tool
 // errors returned as results, tools/list pagination, HTTP error mapping without credentials in
 // messages, session expiry, and the read/mutate policy of tool_is_mutating.

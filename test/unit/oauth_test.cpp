@@ -1,4 +1,4 @@
-// Unit tests for src/core/oauth (plane-api.md §4): the authorize URL, the token endpoint's three
+// Unit tests for src/core/oauth: the authorize URL, the token endpoint's three
 // grants as form bodies, the bot token's Basic header, refresh-token rotation, error mapping, and
 // that no client secret, code or token ever reaches an error message.
 #include <gtest/gtest.h>

@@ -1,5 +1,4 @@
-// Unit tests for src/core/pagination: Plane's v1 list envelope (plane-api.md §1 "List envelope and
-// pagination"): offset cursors "per_page:page:is_prev", next_cursor always a string, stop on
+// Unit tests for src/core/pagination: Plane's v1 list envelope: offset cursors "per_page:page:is_prev", next_cursor always a string, stop on
 // next_page_results.
 #include <gtest/gtest.h>
 

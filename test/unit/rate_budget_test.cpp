@@ -1,5 +1,5 @@
 // Unit tests for src/core/rate_budget: Plane throttles per API key with a sliding 60 s window
-// (DRF SimpleRateThrottle, plane-api.md §2); 429 carries Retry-After; allowed responses carry
+// (DRF SimpleRateThrottle); 429 carries Retry-After; allowed responses carry
 // X-RateLimit-Remaining. All tests drive an explicit fake clock (plain integers).
 #include <gtest/gtest.h>
 

@@ -1251,7 +1251,7 @@ TEST_F(SyncEngineTest, RetriedRequestsShowInTheSummary) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What real workspaces do (plane-api.md §11): projects the key cannot read, refused optional
+// What real workspaces do: projects the key cannot read, refused optional
 // resources, servers without the work-items/ route, page sizes, bulk changes and cycle zones.
 
 using plane::ErrorKind;

@@ -1,5 +1,5 @@
-// Unit tests for src/core/timestamp: Plane renders datetimes in the API key owner's timezone
-// (plane-api.md §1 "Timestamps"), so every offset form must land on the same UTC instant.
+// Unit tests for src/core/timestamp: Plane renders datetimes in the API key owner's timezone, so
+// every offset form must land on the same UTC instant.
 #include <gtest/gtest.h>
 
 #include <cstdint>

@@ -31,7 +31,7 @@ const char* const kStateId = "f3f045db-7e74-49f2-b3b2-1b4b8d9d1c1e";
 const char* const kLabel1 = "b4c2e1a0-0000-4000-8000-000000000001";
 const char* const kUser1 = "c5d3f2b1-0000-4000-8000-000000000001";
 
-// Exactly what OSS Plane sends (plane-api.md §5a): Python's json.dumps(payload) with its default
+// Exactly what OSS Plane sends: Python's json.dumps(payload) with its default
 // ", " / ": " separators and ensure_ascii (é -> \u00e9, — -> \u2014, 日本 -> \u65e5\u672c),
 // signed by hmac.new(secret, body, sha256).hexdigest(). Both strings were produced by Python 3.11.
 const char* const kPythonBody =
@@ -214,7 +214,7 @@ TEST(WebhookHeaders, FromJsonLowercasesAndCombines) {
                                               plane::headers_from_json(json{{"X-Plane-Signature", sig}})));
 }
 
-// The raw-bytes point of plane-api.md §8.3: the signature covers Python's exact bytes, and any
+// The raw-bytes point: the signature covers Python's exact bytes, and any
 // JSON round trip (nlohmann's compact or ASCII-escaped output) changes them.
 TEST(WebhookSignature, VerifiesPythonBytesAndFailsAfterReserialisation) {
   const std::string body = kPythonBody;
@@ -284,7 +284,7 @@ TEST(WebhookV1, IdempotencyKeyIdentifiesTheChangeNotTheDelivery) {
   EXPECT_EQ(parse(v1_payload("issue", "updated", "2026-03-02T13:30:00.000001+05:30").dump()).idempotency_key,
             first.idempotency_key);
 
-  // One delivery per changed field (plane-api.md §5a fan-out): different keys.
+  // One delivery per changed field (Plane's fan-out): different keys.
   EXPECT_NE(parse(v1_payload("issue", "updated", "2026-03-02T08:00:00.000001Z", "priority").dump()).idempotency_key,
             first.idempotency_key);
   EXPECT_NE(parse(v1_payload("issue", "updated", "2026-03-02T08:00:00.000001Z", nullptr).dump()).idempotency_key,
@@ -449,7 +449,7 @@ TEST(WebhookV2, ArchiveFlagsAndMirrorOp) {
   EXPECT_EQ(upsert->row["archived_at"], "2026-04-01T10:00:00.000000Z");
 }
 
-// The docs' own workitem.updated example (plane-api.md §5b): scope-enum event name, entity_type
+// The docs' own workitem.updated example: scope-enum event name, entity_type
 // "issue", "None" for null, *_id foreign keys, +00:00 offsets.
 TEST(WebhookV2, ToleratesCloudDocsQuirks) {
   const std::string body = R"({
