@@ -249,6 +249,7 @@ class UpgradeTest(MirrorTestCase):
             access = [r[0] for r in cur.fetchall()]
             c.commit()
         finally:
+            c.rollback()  # nothing left to roll back unless the update failed
             c.autocommit = True
         for table in TABLES_010:
             self.assertEqual(after[table], before[table], f"{table} changed by the update")
