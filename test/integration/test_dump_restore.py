@@ -115,6 +115,11 @@ class DumpRestoreTest(MirrorTestCase):
                                    "'plane:event:dead-before-the-dump'"), "dead")
         self.assertEqual(scalar(t, "SELECT status FROM ops.event_queue WHERE idempotency_key = 'other:done'"), "done")
         self.assertGreaterEqual(scalar(t, "SELECT count(*) FROM ops.run_events"), audit_rows)
+        # The identity sequences came along: the next id is past every restored row's.
+        for table in ("ops.run_events", "ops.event_queue", "work_plane.pending_changes"):
+            last, top = query(t, f"SELECT pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')) AS last, "
+                                 f"(SELECT max(id) FROM {table}) AS top")[0].values()
+            self.assertGreaterEqual(last or 0, top, f"{table}: sequence at {last}, rows up to {top}")
 
         # The workers carry on: the pending deliveries are applied, the writeback is written ...
         wait_until(lambda: scalar(t, "SELECT pending + processing FROM work_plane.queue_status") == 0,
