@@ -9,6 +9,9 @@ import shutil
 import subprocess
 import unittest
 
+import psycopg2
+import psycopg2.errors
+
 from harness import PG_USER, Cluster, MirrorTestCase, _bindir, free_port, query, scalar, wait_until
 
 SECRET = "plane_wh_standby0123456789abcdef012345678"
@@ -83,6 +86,8 @@ class StandbyTest(MirrorTestCase):
         self.assertIsNone(scalar(s, "SELECT work_plane.queue_worker_pid()"))
         self.assertEqual(scalar(s, "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'plane_connector%%'"), 0)
         self.assertIn("standby", scalar(s, "SELECT work_plane._unserved_reason()"))
+        with self.assertRaises(psycopg2.errors.ReadOnlySqlTransaction):
+            scalar(s, "SELECT work_plane.sync_now('replicated')")
         out = self.sim.mutate(workspace="replicated", op="update", type="work_item",
                               id=query(c, "SELECT plane_id FROM work_plane.items WHERE workspace_slug = 'replicated' "
                                           "AND item_type = 'issue' ORDER BY plane_id LIMIT 1")[0]["plane_id"],

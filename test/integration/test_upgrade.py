@@ -219,6 +219,13 @@ class UpgradeTest(MirrorTestCase):
         scalar(c, """INSERT INTO ops.event_queue (source, idempotency_key, workspace_slug, event_type, payload)
                      VALUES ('plane', %s, 'legacy', %s, %s)""",
                ("plane:event:" + body["event_id"], body["event"], v2["body"]))
+        # A delivery through 0.1.0's ingest_webhook, served by today's library.
+        scalar(c, "SELECT vault.create_secret(%s, 'plane_webhook_secret:legacy')", ("plane_wh_" + "l" * 32,))
+        through_ingest = self.sim.mutate(workspace="legacy", op="update", type="work_item", id=live[2]["id"],
+                                         project=project["id"], fields={"name": "ingested under 0.1.0"})
+        ingested = [d for d in through_ingest["webhooks"] if d["version"] == "v2"][0]
+        self.assertEqual(scalar(c, "SELECT work_plane.ingest_webhook('legacy', %s::jsonb, %s)",
+                                (json.dumps(ingested["headers"]), ingested["body"])), 200)
         scalar(c, """INSERT INTO ops.event_queue (source, idempotency_key, payload, status)
                      VALUES ('other_connector', 'other:1', '{"x": 1}', 'done')""")
         scalar(c, """INSERT INTO ops.event_queue (source, idempotency_key, workspace_slug, event_type, payload,
@@ -261,6 +268,9 @@ class UpgradeTest(MirrorTestCase):
         wait_until(lambda: scalar(c, "SELECT status FROM ops.event_queue WHERE workspace_slug = 'legacy' "
                                      "AND idempotency_key = %s", ("plane:event:" + body["event_id"],)) == "done",
                    timeout=30, message="the delivery queued under 0.1.0 to be applied")
+        wait_until(lambda: scalar(c, "SELECT status FROM ops.event_queue WHERE delivery_id = %s",
+                                  (json.loads(ingested["body"])["delivery_id"],)) == "done",
+                   timeout=30, message="the delivery ingested under 0.1.0 to be applied")
         done = wait_until(lambda: (lambda r: r if r["status"] != "pending" else None)(
             query(c, "SELECT * FROM work_plane.pending_changes WHERE id = %s", (change,))[0]),
             timeout=30, message="the writeback recorded under 0.1.0")
