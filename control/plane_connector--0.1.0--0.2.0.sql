@@ -1640,6 +1640,11 @@ SELECT pg_catalog.pg_extension_config_dump('work_plane.item_history', '');
 SELECT pg_catalog.pg_extension_config_dump('ops.run_events', '');
 SELECT pg_catalog.pg_extension_config_dump('ops.event_queue',
   $$WHERE source <> 'plane' OR status IN ('pending', 'processing', 'dead')$$);
+-- The identity sequences too (members of the extension, so pg_dump leaves them out unless marked):
+-- without their values a restored database hands out ids its restored rows already hold.
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('work_plane.pending_changes', 'id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ops.event_queue', 'id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ops.run_events', 'id')::pg_catalog.regclass, '');
 
 -------------------------------------------------------------------------------------------------
 -- DROP EXTENSION leaves what is not ours: an ops table holding another connector's rows, or an ops
