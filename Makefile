@@ -12,7 +12,8 @@ CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
 PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-DATA = control/plane_connector.control $(sort $(wildcard control/plane_connector--*.sql))
+DATA = control/plane_connector.control $(sort $(wildcard control/plane_connector--*.sql)) \
+       $(wildcard control/plane_connector--*.control)
 
 REGRESS      = setup boundary schema installations privileges mirror_columns search_analytics
 REGRESS_OPTS = --inputdir=. --outputdir=build/regress

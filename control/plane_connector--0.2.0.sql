@@ -2242,6 +2242,7 @@ SELECT pg_catalog.pg_extension_config_dump('ops.event_queue',
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('work_plane.pending_changes', 'id')::pg_catalog.regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ops.event_queue', 'id')::pg_catalog.regclass, '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('ops.run_events', 'id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('work_plane.item_history', 'id')::pg_catalog.regclass, '');
 
 -------------------------------------------------------------------------------------------------
 -- DROP EXTENSION leaves what is not ours: an ops table holding another connector's rows, or an ops

@@ -82,6 +82,10 @@ class DumpRestoreTest(MirrorTestCase):
         self.assertEqual(scalar(c, "SELECT pending FROM work_plane.queue_status"), 3)
         self.assertEqual(scalar(c, "SELECT status FROM work_plane.pending_changes WHERE id = %s", (change,)), "pending")
         audit_rows = scalar(c, "SELECT count(*) FROM ops.run_events")
+        history = query(c, "SELECT id, plane_id, field, source FROM work_plane.item_history ORDER BY id")
+        self.assertTrue(history)
+        documents = scalar(c, "SELECT count(*) FROM work_plane.search_documents")
+        chunks = scalar(c, "SELECT count(*) FROM work_plane.content_chunks")
 
         # The target cluster, its roles first, then the dump.
         self.target = Cluster([f"plane.page_size = {PAGE}", "plane.launcher_naptime = 1",
@@ -115,8 +119,14 @@ class DumpRestoreTest(MirrorTestCase):
                                    "'plane:event:dead-before-the-dump'"), "dead")
         self.assertEqual(scalar(t, "SELECT status FROM ops.event_queue WHERE idempotency_key = 'other:done'"), "done")
         self.assertGreaterEqual(scalar(t, "SELECT count(*) FROM ops.run_events"), audit_rows)
+        # The change history as it was, no item observed twice by the restore's reload of the
+        # mirror; the search index and chunks (not dumped) rebuilt as the mirror was reloaded.
+        self.assertEqual(query(t, "SELECT id, plane_id, field, source FROM work_plane.item_history ORDER BY id"),
+                         history)
+        self.assertEqual(scalar(t, "SELECT count(*) FROM work_plane.search_documents"), documents)
+        self.assertEqual(scalar(t, "SELECT count(*) FROM work_plane.content_chunks"), chunks)
         # The identity sequences came along: the next id is past every restored row's.
-        for table in ("ops.run_events", "ops.event_queue", "work_plane.pending_changes"):
+        for table in ("ops.run_events", "ops.event_queue", "work_plane.pending_changes", "work_plane.item_history"):
             last, top = query(t, f"SELECT pg_sequence_last_value(pg_get_serial_sequence('{table}', 'id')) AS last, "
                                  f"(SELECT max(id) FROM {table}) AS top")[0].values()
             self.assertGreaterEqual(last or 0, top, f"{table}: sequence at {last}, rows up to {top}")

@@ -6,6 +6,8 @@ import difflib
 import json
 import unittest
 
+import psycopg2
+
 from harness import (VAULT_FIXTURE, Cluster, MirrorTestCase, Simulator, query, scalar, utc,
                      wait_until)
 
@@ -241,6 +243,15 @@ class UpgradeTest(MirrorTestCase):
         self.assertTrue(all(before[t] for t in ("work_plane.installations", "work_plane.items",
                                                  "work_plane.pending_changes", "ops.event_queue", "ops.run_events")))
 
+        # 0.2.0 requires pg_trgm and unaccent, which an installation made with 0.1.0 lacks: the
+        # update refuses to start without them, and runs once they are created.
+        with self.assertRaises(psycopg2.Error) as refused:
+            scalar(c, "ALTER EXTENSION plane_connector UPDATE")
+        self.assertIn('required extension "pg_trgm" is not installed', str(refused.exception))
+        self.assertEqual(scalar(c, "SELECT extversion FROM pg_extension WHERE extname = 'plane_connector'"), "0.1.0")
+        scalar(c, "CREATE EXTENSION pg_trgm")
+        scalar(c, "CREATE EXTENSION unaccent")
+
         # The update, and the data read back in its own transaction (before any worker sees 0.2.0).
         c.autocommit = False
         try:
@@ -258,10 +269,23 @@ class UpgradeTest(MirrorTestCase):
         finally:
             c.rollback()  # nothing left to roll back unless the update failed
             c.autocommit = True
+        # The update indexes what 0.1.0 mirrored, and records that it did: the only row it adds.
+        rebuilt = [r for r in after["ops.run_events"] if r["action"] == "search_index_rebuilt"]
+        self.assertEqual([r["details"]["documents"] for r in rebuilt],
+                         [len([r for r in before["work_plane.items"] if r["gone_at"] is None])])
+        after["ops.run_events"] = [r for r in after["ops.run_events"] if r not in rebuilt]
         for table in TABLES_010:
             self.assertEqual(after[table], before[table], f"{table} changed by the update")
         self.assertEqual(defaults, items)  # new columns took their defaults
         self.assertEqual(access, ["readable"])
+        # What 0.1.0 mirrored is searchable and has its first observation, as if synced by 0.2.0.
+        issues = scalar(c, "SELECT count(*) FROM work_plane.items WHERE item_type = 'issue'")
+        self.assertGreater(issues, 0)
+        self.assertEqual(scalar(c, "SELECT count(*) FROM work_plane.items WHERE item_type = 'issue' AND "
+                                   "description_text IS NOT DISTINCT FROM "
+                                   "work_plane.html_to_text(raw ->> 'description_html')"), issues)
+        self.assertEqual(scalar(c, "SELECT count(*) FROM work_plane.item_history WHERE source = 'upgrade' "
+                                   "AND field = 'observed'"), issues)
 
         # The workers carry on with 0.2.0: the queued delivery is applied, the pending writeback is
         # written to Plane, and the sync that 0.1.0 recorded runs and converges.
@@ -300,7 +324,7 @@ class UpgradeTest(MirrorTestCase):
             admin.close()
         fresh = self.cluster.connect(fresh_db)
         try:
-            scalar(fresh, "CREATE EXTENSION plane_connector")
+            scalar(fresh, "CREATE EXTENSION plane_connector CASCADE")
             upgraded_catalog, fresh_catalog = catalog(c), catalog(fresh)
         finally:
             fresh.close()

@@ -27,7 +27,7 @@ class WrongDatabaseTest(MirrorTestCase):
         e = self.cluster.connect("elsewhere")
         try:
             e.notices.clear()
-            scalar(e, "CREATE EXTENSION plane_connector")
+            scalar(e, "CREATE EXTENSION plane_connector CASCADE")
             self.assertTrue(any('plane.database is "plane_test": the plane_connector workers serve that database, '
                                 'not "elsewhere"' in n for n in e.notices), e.notices)
             install_extension(e)  # the Vault fixture
