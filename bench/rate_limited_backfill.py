@@ -36,11 +36,11 @@ def main():
         args.limit, args.window, args.windows, args.projects = 10, 2, 2, 1
     L, W, P = args.limit, args.window, args.projects
     # Requests of a first sync: 1 (projects) + 6 per project (states, labels, cycles, archived
-    # cycles, modules, archived modules; one page each here) + the work-item pages.
+    # cycles, modules, archived modules; one page each here) + the work-item pages, and then the
+    # members of each cycle and module: sized on the first three, the rest only adds requests.
     wanted = args.windows * L + 5
     pages_per_project = max(1, math.ceil((wanted - 1 - 6 * P) / P))
     items = pages_per_project * args.page_size
-    expected_requests = 1 + 6 * P + P * pages_per_project
 
     with bl.Stack() as st:
         sim = st.simulator("--rate-limit", str(L), "--rate-window", str(W))
@@ -104,7 +104,7 @@ def main():
           f"simulator: --rate-limit {L} --rate-window {W}")
     print()
     bl.table(["figure", "value", "÷ limit (baseline)"], [
-        ["requests made (simulator count)", f"{total} (expected {expected_requests})", ""],
+        ["requests made (simulator count)", f"{total} (the extension counted {d.get('requests')})", ""],
         ["backfill duration, add_installation → summary row (s)", f"{elapsed:.2f}", ""],
         [f"sustained rate: {k * L} requests from request 1 to request {k * L + 1} (s)",
          f"{t_k - t_first:.2f}", ""],
@@ -129,7 +129,7 @@ def main():
         ["≥ 95% of the limit (sustained)", bl.pct(ratio), bl.verdict(t1)],
         ["at most one 429 per run", str(stats["rate_limited"]), bl.verdict(t2)],
     ])
-    return 0 if mirrored == P * items and total == expected_requests else 1
+    return 0 if mirrored == P * items and total == d.get("requests") else 1
 
 
 if __name__ == "__main__":
