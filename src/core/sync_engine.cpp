@@ -201,7 +201,7 @@ void SyncEngine::sync_memberships(const std::string& project_id, const std::vect
     const std::string id = c["id"].get<std::string>();
     std::optional<std::vector<std::string>> members = list_members(base + "cycles/" + id + "/cycle-issues/", kCycleItems);
     if (!members) break;
-    sink_.set_cycle_members(id, *members);
+    sink_.set_cycle_members(project_id, id, *members);
     ++summary_.memberships;
   }
   for (const json& m : modules) {
@@ -213,7 +213,7 @@ void SyncEngine::sync_memberships(const std::string& project_id, const std::vect
     const std::string id = m["id"].get<std::string>();
     std::optional<std::vector<std::string>> members = list_members(base + "modules/" + id + "/module-issues/", kModuleItems);
     if (!members) break;
-    sink_.set_module_members(id, *members);
+    sink_.set_module_members(project_id, id, *members);
     ++summary_.memberships;
   }
 }

@@ -90,11 +90,14 @@ class MirrorSink {
                                   const std::string& reason) = 0;
   virtual ServerProfile load_profile() = 0;
   virtual void save_profile(const ServerProfile& profile) = 0;
-  // The work items of a cycle (a work item is in one cycle at most) or of a module (in any number),
-  // as Plane lists them now: the items' cycle_plane_id / module_ids follow, rows that did not
-  // change are left alone.
-  virtual void set_cycle_members(const std::string& cycle_id, const std::vector<std::string>& item_ids) = 0;
-  virtual void set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) = 0;
+  // The work items of a cycle (a work item is in one cycle at most) or of a module (in any number)
+  // of project `project_id`, as Plane lists them now: the items' cycle_plane_id / module_ids follow,
+  // rows that did not change are left alone. Cycles and modules hold their own project's work items
+  // only, so only that project's rows need to be looked at.
+  virtual void set_cycle_members(const std::string& project_id, const std::string& cycle_id,
+                                 const std::vector<std::string>& item_ids) = 0;
+  virtual void set_module_members(const std::string& project_id, const std::string& module_id,
+                                  const std::vector<std::string>& item_ids) = 0;
 };
 
 struct SyncOptions {

@@ -339,35 +339,39 @@ void PgMirrorSink::save_profile(const plane::ServerProfile& profile) {
   });
 }
 
-// Only rows whose membership changes are written (history records each write as a change).
-void PgMirrorSink::set_cycle_members(const std::string& cycle_id, const std::vector<std::string>& item_ids) {
+// Only rows whose membership changes are written (history records each write as a change), and
+// only the project's rows are read (items_project_idx): a whole-workspace scan per cycle cost as
+// much as the first sync's upserts.
+void PgMirrorSink::set_cycle_members(const std::string& project_id, const std::string& cycle_id,
+                                     const std::vector<std::string>& item_ids) {
   in_transaction([&]() noexcept {
-    Oid types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-    Datum values[3] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(cycle_id.c_str()),
-                       text_array(item_ids)};
+    Oid types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(cycle_id.c_str()),
+                       text_array(item_ids), CStringGetTextDatum(project_id.c_str())};
     exec_sql(
         "UPDATE work_plane.items i SET cycle_plane_id = CASE WHEN i.plane_id = ANY ($3) THEN $2 END, "
         "change_source = 'sync' "
-        "WHERE i.workspace_slug = $1 AND i.item_type = 'issue' "
+        "WHERE i.workspace_slug = $1 AND i.project_plane_id = $4 AND i.item_type = 'issue' "
         "AND ((i.plane_id = ANY ($3) AND i.cycle_plane_id IS DISTINCT FROM $2) "
         "  OR (i.cycle_plane_id = $2 AND NOT i.plane_id = ANY ($3)))",
-        3, types, values, nullptr, false, SPI_OK_UPDATE);
+        4, types, values, nullptr, false, SPI_OK_UPDATE);
   });
 }
 
-void PgMirrorSink::set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) {
+void PgMirrorSink::set_module_members(const std::string& project_id, const std::string& module_id,
+                                      const std::vector<std::string>& item_ids) {
   in_transaction([&]() noexcept {
-    Oid types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-    Datum values[3] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(module_id.c_str()),
-                       text_array(item_ids)};
+    Oid types[4] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID};
+    Datum values[4] = {CStringGetTextDatum(slug_.c_str()), CStringGetTextDatum(module_id.c_str()),
+                       text_array(item_ids), CStringGetTextDatum(project_id.c_str())};
     exec_sql(
         "UPDATE work_plane.items i SET module_ids = CASE WHEN i.plane_id = ANY ($3) "
         "  THEN ARRAY(SELECT DISTINCT m FROM pg_catalog.unnest(i.module_ids || $2) AS m ORDER BY m) "
         "  ELSE pg_catalog.array_remove(i.module_ids, $2) END, change_source = 'sync' "
-        "WHERE i.workspace_slug = $1 AND i.item_type = 'issue' "
+        "WHERE i.workspace_slug = $1 AND i.project_plane_id = $4 AND i.item_type = 'issue' "
         "AND ((i.plane_id = ANY ($3) AND NOT $2 = ANY (i.module_ids)) "
         "  OR ($2 = ANY (i.module_ids) AND NOT i.plane_id = ANY ($3)))",
-        3, types, values, nullptr, false, SPI_OK_UPDATE);
+        4, types, values, nullptr, false, SPI_OK_UPDATE);
   });
 }
 

@@ -32,8 +32,10 @@ class PgMirrorSink final : public plane::MirrorSink {
                           const std::string& reason) override;
   plane::ServerProfile load_profile() override;
   void save_profile(const plane::ServerProfile& profile) override;
-  void set_cycle_members(const std::string& cycle_id, const std::vector<std::string>& item_ids) override;
-  void set_module_members(const std::string& module_id, const std::vector<std::string>& item_ids) override;
+  void set_cycle_members(const std::string& project_id, const std::string& cycle_id,
+                         const std::vector<std::string>& item_ids) override;
+  void set_module_members(const std::string& project_id, const std::string& module_id,
+                          const std::vector<std::string>& item_ids) override;
 
  private:
   // Runs `sql` ($1 the workspace, $2 `versions` as jsonb) and returns its first column.

@@ -142,6 +142,7 @@ class FakeSink : public plane::MirrorSink {
   int profile_saves = 0;
   std::vector<std::string> refreshes_completed;
   std::map<std::string, Ids> cycle_members, module_members;
+  std::map<std::string, std::string> member_projects;  // cycle or module id -> project id given
   std::int64_t now_us = 0;  // the run's start (complete_refresh stamps it)
 
   void clear_log() {
@@ -281,11 +282,13 @@ class FakeSink : public plane::MirrorSink {
     access[project_id] = a;
     access_reasons[project_id] = reason;
   }
-  void set_cycle_members(const std::string& cycle_id, const Ids& ids) override {
+  void set_cycle_members(const std::string& project_id, const std::string& cycle_id, const Ids& ids) override {
     cycle_members[cycle_id] = sorted(ids);
+    member_projects[cycle_id] = project_id;
   }
-  void set_module_members(const std::string& module_id, const Ids& ids) override {
+  void set_module_members(const std::string& project_id, const std::string& module_id, const Ids& ids) override {
     module_members[module_id] = sorted(ids);
+    member_projects[module_id] = project_id;
   }
   plane::ServerProfile load_profile() override { return profile; }
   void save_profile(const plane::ServerProfile& p) override {
@@ -1977,6 +1980,9 @@ TEST_F(SyncEngineTest, CurrentCycleAndOpenModuleMembershipsAreListedPastOnesOnly
   EXPECT_EQ(sink.cycle_members.at("p1-c2"), (Ids{"a", "c"}));
   EXPECT_EQ(sink.cycle_members.count("p1-c1"), 0u);  // over for a long time: not asked
   EXPECT_EQ(sink.module_members.at("p1-m1"), (Ids{"d"}));
+  EXPECT_EQ(sink.member_projects.at("p1-c2"), "p1");  // the sink looks only at this project's rows
+  EXPECT_EQ(sink.member_projects.at("p1-m1"), "p1");
+  EXPECT_EQ(sink.member_projects.at("p2-c2"), "p2");
   EXPECT_EQ(requests_to("projects/p1/cycles/p1-c1/cycle-issues/").size(), 0u);
   EXPECT_EQ(query(requests_to("projects/p1/cycles/p1-c2/cycle-issues/").at(0), "fields"), "id");
   EXPECT_GE(s.memberships, 2);
