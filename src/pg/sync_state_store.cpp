@@ -113,6 +113,8 @@ void request_sync_in_transaction(const char* slug) noexcept {
   exec_kept(request_sync_plan, values, nullptr, false, SPI_OK_SELECT);
 }
 
+// A recorded pid is a running sync only if it is a sync worker that started before the run did:
+// after a restart, a restore or a promotion the pid may belong to any other process.
 void recover_interrupted_runs() {
   in_transaction([&]() noexcept {
     exec_sql(
@@ -120,8 +122,9 @@ void recover_interrupted_runs() {
         "requested_at = coalesce(requested_at, pg_catalog.now()), "
         "last_error = 'interrupted: the sync worker stopped (restart or crash); resumed from the "
         "saved cursor', last_error_at = pg_catalog.now(), updated_at = pg_catalog.now() "
-        "WHERE state IN ('running', 'queued') AND (worker_pid IS NULL OR worker_pid NOT IN "
-        "(SELECT a.pid FROM pg_catalog.pg_stat_activity a WHERE a.pid IS NOT NULL))",
+        "WHERE state IN ('running', 'queued') AND NOT EXISTS "
+        "(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = worker_pid "
+        "AND a.backend_type = 'plane_connector sync' AND a.backend_start <= run_started_at)",
         0, nullptr, nullptr, nullptr, false, SPI_OK_UPDATE);
   });
 }

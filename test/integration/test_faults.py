@@ -47,6 +47,30 @@ class CrashTest(MirrorTestCase):
         self.reconnect(launcher)
         self.finish_and_check("kill9")
 
+    def test_a_recorded_pid_now_held_by_another_process_is_not_a_running_sync(self):
+        # After a restore or a promotion, sync_state can name a pid that another process holds in
+        # this server: the launcher must still see the run as interrupted and resume it.
+        self.add_workspace("reusedpid", projects=1, items=5)
+        self.wait_for_run_end("reusedpid")
+        other = self.cluster.connect()
+        try:
+            other_pid = other.get_backend_pid()
+            scalar(self.conn, "UPDATE work_plane.sync_state SET state = 'running', worker_pid = %s, "
+                              "run_started_at = now() - interval '1 hour' WHERE workspace_slug = 'reusedpid'",
+                   (other_pid,))
+            before = self.last_event_id()
+            launcher = scalar(self.conn, "SELECT work_plane.launcher_pid()")
+            scalar(self.conn, "SELECT pg_terminate_backend(%s)", (launcher,))
+            wait_until(lambda: (scalar(self.conn, "SELECT work_plane.launcher_pid()") or launcher) != launcher,
+                       timeout=30, message="a new launcher")
+            run = self.wait_for_run_end("reusedpid", before, timeout=60)
+            self.assertEqual(run["action"], "sync")
+            self.assertEqual(scalar(self.conn, "SELECT state FROM work_plane.sync_state "
+                                               "WHERE workspace_slug = 'reusedpid'"), "idle")
+            self.assertIsNotNone(scalar(other, "SELECT 1"))  # the other process was never touched
+        finally:
+            other.close()
+
     def test_immediate_shutdown_and_restart_mid_sync(self):
         self.start_slow_backfill("restart")
         self.conn.close()
