@@ -9,7 +9,7 @@ SELECT m.table_name, m.column_name, m.sql_type
        AND NOT a.attisdropped
  WHERE a.attname IS NULL OR a.atttypid <> m.sql_type::regtype;
 -- The table columns the C++ code does not map from Plane's objects: each is filled another way
--- (the upsert itself, the sync's access checks, membership, writeback, defaults). A new column
+-- (the upsert itself, the sync's access checks, writeback, defaults). A new column
 -- shows up here until it is mapped or listed.
 SELECT c.relname, a.attname
   FROM pg_attribute a

@@ -47,7 +47,9 @@ const MirrorTableSpec& items_spec() {
                               {"archived_at", "timestamptz"},
                               {"plane_created_at", "timestamptz"},
                               {"plane_updated_at", "timestamptz"},
-                              {"description_text", "text"}}};
+                              {"description_text", "text"},
+                              {"cycle_plane_id", "text", true},
+                              {"module_ids", "text[]", true}}};
   return spec;
 }
 

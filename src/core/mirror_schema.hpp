@@ -21,6 +21,10 @@ const char* change_source_name(ChangeSource source);  // "sync", "refresh", "web
 struct MirrorColumn {
   const char* name;
   const char* sql_type;  // what the upsert casts the column's text to ("text": no cast)
+  // Written when the row is inserted, never by the upsert's update: Plane's objects do not carry
+  // it (a work item's cycle and modules come from other lists, which the sync reads before the
+  // items and applies after them); a mapper leaves it out, NULL or the column's empty value.
+  bool insert_only = false;
 };
 
 // Besides these typed columns every mirror table has workspace_slug, raw, synced_at, gone_at and

@@ -157,13 +157,16 @@ void SyncEngine::sync_project(const std::string& project, const std::string& zon
                                          return row;
                                        },
                                        detail("modules/")});
+  members_ = options_.memberships ? list_memberships(project, cycles, modules) : Memberships{};
   sync_work_items(project);
-  if (options_.memberships) sync_memberships(project, cycles, modules);
+  if (options_.memberships) apply_memberships(project, members_);
+  members_ = Memberships{};
 }
 
-void SyncEngine::sync_memberships(const std::string& project_id, const std::vector<json>& cycles,
-                                  const std::vector<json>& modules) {
+SyncEngine::Memberships SyncEngine::list_memberships(const std::string& project_id, const std::vector<json>& cycles,
+                                                     const std::vector<json>& modules) {
   progress_.phase = "memberships";
+  Memberships members;
   const std::string base = "projects/" + project_id + "/";
   // All pages of an id listing; nullopt when the resource is refused (recorded) or unavailable.
   auto list_members = [&](const std::string& path, const char* resource) -> std::optional<std::vector<std::string>> {
@@ -199,10 +202,10 @@ void SyncEngine::sync_memberships(const std::string& project_id, const std::vect
       if (ends_us && *ends_us < options_.now_us - options_.membership_recent_ms * 1000) continue;
     }
     const std::string id = c["id"].get<std::string>();
-    std::optional<std::vector<std::string>> members = list_members(base + "cycles/" + id + "/cycle-issues/", kCycleItems);
-    if (!members) break;
-    sink_.set_cycle_members(project_id, id, *members);
-    ++summary_.memberships;
+    std::optional<std::vector<std::string>> items = list_members(base + "cycles/" + id + "/cycle-issues/", kCycleItems);
+    if (!items) break;
+    for (const std::string& item : *items) members.cycle_of[item] = id;
+    members.cycles.emplace_back(id, std::move(*items));
   }
   for (const json& m : modules) {
     if (!options_.full) {
@@ -211,11 +214,38 @@ void SyncEngine::sync_memberships(const std::string& project_id, const std::vect
       if (closed || m["archived"].get<bool>()) continue;
     }
     const std::string id = m["id"].get<std::string>();
-    std::optional<std::vector<std::string>> members = list_members(base + "modules/" + id + "/module-issues/", kModuleItems);
-    if (!members) break;
-    sink_.set_module_members(project_id, id, *members);
+    std::optional<std::vector<std::string>> items = list_members(base + "modules/" + id + "/module-issues/", kModuleItems);
+    if (!items) break;
+    for (const std::string& item : *items) members.modules_of[item].push_back(id);
+    members.modules.emplace_back(id, std::move(*items));
+  }
+  return members;
+}
+
+void SyncEngine::apply_memberships(const std::string& project_id, const Memberships& members) {
+  progress_.phase = "memberships";
+  for (const auto& [cycle, items] : members.cycles) {
+    sink_.set_cycle_members(project_id, cycle, items);
     ++summary_.memberships;
   }
+  for (const auto& [module, items] : members.modules) {
+    sink_.set_module_members(project_id, module, items);
+    ++summary_.memberships;
+  }
+}
+
+json SyncEngine::item_row(json item, const std::string& project_id) const {
+  json row = map_work_item(std::move(item), project_id);
+  const auto plane_id = row.find("plane_id");
+  if (plane_id == row.end() || !plane_id->is_string()) return row;
+  const std::string id = plane_id->get<std::string>();
+  if (auto c = members_.cycle_of.find(id); c != members_.cycle_of.end()) row["cycle_plane_id"] = c->second;
+  if (auto m = members_.modules_of.find(id); m != members_.modules_of.end()) {
+    json ids = m->second;
+    std::sort(ids.begin(), ids.end());
+    row["module_ids"] = std::move(ids);
+  }
+  return row;
 }
 
 bool SyncEngine::optional_unavailable(const std::string& resource) {
@@ -449,7 +479,7 @@ SyncEngine::Listing SyncEngine::work_item_listing(const std::string& project_id)
           {""},
           MirrorTable::Items,
           Scope{project_id, "issue"},
-          [project_id](const json& o) { return map_work_item(o, project_id); },
+          [this, project_id](const json& o) { return item_row(o, project_id); },
           [this, project_id](const std::string& id) { return client_.work_items_path(project_id) + id + "/"; }};
 }
 
@@ -513,7 +543,7 @@ bool SyncEngine::backfill_work_items(const std::string& project_id, std::string 
     first = false;
     json rows = json::array();
     for (auto& item : page.results) {
-      json row = map_work_item(std::move(item), project_id);
+      json row = item_row(std::move(item), project_id);
       if (from_start) seen.push_back(row["plane_id"].get<std::string>());
       rows.push_back(std::move(row));
     }
@@ -544,7 +574,7 @@ void SyncEngine::incremental_work_items(const std::string& project_id, std::int6
     json rows = json::array();
     bool reached_old = false;
     for (auto& item : page.results) {
-      json row = map_work_item(std::move(item), project_id);
+      json row = item_row(std::move(item), project_id);
       if (auto t = row_updated_us(row); t && *t < stop_below) reached_old = true;
       rows.push_back(std::move(row));
     }
@@ -573,7 +603,7 @@ void SyncEngine::refresh_work_items(const std::string& project_id) {
   for (;;) {
     ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor);
     json rows = json::array();
-    for (auto& item : page.results) rows.push_back(map_work_item(std::move(item), project_id));
+    for (auto& item : page.results) rows.push_back(item_row(std::move(item), project_id));
     ++progress_.pages_done;
     ++summary_.list_pages;
     summary_.refreshed += static_cast<long>(rows.size());
@@ -629,7 +659,7 @@ void SyncEngine::reconcile_work_items(const std::string& project_id) {
       if (is_not_found(e)) continue;  // deleted or archived since it was listed
       throw;
     }
-    json rows = json::array({map_work_item(item, project_id)});
+    json rows = json::array({item_row(item, project_id)});
     ++summary_.refetched;
     sink_.apply_page(MirrorTable::Items, rows, "", "", progress_, ChangeSource::Sync);
   }

@@ -189,9 +189,19 @@ class SyncEngine {
 
   void sync_projects(std::vector<nlohmann::json>& projects);
   void sync_project(const std::string& project_id, const std::string& zone);
-  // Lists the work items of the project's current cycles and open modules (see SyncOptions).
-  void sync_memberships(const std::string& project_id, const std::vector<nlohmann::json>& cycles,
-                        const std::vector<nlohmann::json>& modules);
+  // The work items of the project's current cycles and open modules (see SyncOptions), as
+  // listed: read before the work items, so that the rows a sync inserts carry their membership
+  // from the start (MirrorColumn::insert_only), and applied to the mirror after them.
+  struct Memberships {
+    std::vector<std::pair<std::string, std::vector<std::string>>> cycles, modules;  // id, items
+    std::map<std::string, std::string> cycle_of;                  // item -> cycle
+    std::map<std::string, std::vector<std::string>> modules_of;  // item -> modules
+  };
+  Memberships list_memberships(const std::string& project_id, const std::vector<nlohmann::json>& cycles,
+                               const std::vector<nlohmann::json>& modules);
+  void apply_memberships(const std::string& project_id, const Memberships& members);
+  // map_work_item, plus the membership a new row starts with.
+  nlohmann::json item_row(nlohmann::json item, const std::string& project_id) const;
   void sync_work_items(const std::string& project_id);
   // The project's work item list, learning the route on the first page (see PlaneClient).
   ListPage list_work_items(const std::string& project_id, const QueryParams& query,
@@ -213,6 +223,7 @@ class SyncEngine {
   std::map<std::string, ResourceState> optional_states_;
   int refresh_pages_left_ = 0;
   int content_fetches_left_ = 0;
+  Memberships members_;  // of the project being synced
 };
 
 // Resource names used in work_plane.events_cursor.

@@ -39,7 +39,9 @@ std::string upsert_sql(const MirrorTableSpec& spec) {
     exprs += cast(c) + ", ";
     args += "$" + std::to_string(param++) + "::text[], ";
     aliases += quoted(c.name) + ", ";
-    if (std::string(c.name) != "plane_id") updates += quoted(c.name) + " = excluded." + quoted(c.name) + ", ";
+    if (std::string(c.name) != "plane_id" && !c.insert_only) {
+      updates += quoted(c.name) + " = excluded." + quoted(c.name) + ", ";
+    }
   }
   const int raws_param = param;
   args += "$" + std::to_string(raws_param) + "::jsonb[]";

@@ -201,6 +201,12 @@ class RealPlaneTest(MirrorTestCase):
         import urllib.request
         key = self.add_workspace("members", projects=1, items=30, cycles_per_project=2, modules_per_project=2)
         self.assertEqual(self.wait_for_run_end("members")["action"], "sync")
+        # The first sync read the current cycles' and open modules' lists before the work items, and
+        # inserted the rows with their membership: no row was written a second time to add it.
+        self.assertGreater(scalar(self.conn, "SELECT count(*) FROM work_plane.items WHERE workspace_slug = 'members' "
+                                             "AND (cycle_plane_id IS NOT NULL OR module_ids <> '{}')"), 0)
+        self.assertEqual(scalar(self.conn, "SELECT count(*) FROM work_plane.item_history WHERE "
+                                           "workspace_slug = 'members' AND field IN ('cycle', 'modules')"), 0)
         run = self.sync("members", full=True)  # every cycle, current or not
         self.assertGreaterEqual(run["details"]["memberships"], 4)
         truth = self.sim.state("members")
@@ -227,6 +233,23 @@ class RealPlaneTest(MirrorTestCase):
             self.assertEqual(got, expected, m["id"])
             seen_any |= bool(expected)
         self.assertTrue(seen_any)
+        # An update of the work item (which carries no membership) keeps it: the upsert never
+        # writes cycle_plane_id or module_ids of an existing row.
+        member = query(self.conn, "SELECT plane_id, project_plane_id, cycle_plane_id, module_ids FROM work_plane.items "
+                                  "WHERE workspace_slug = 'members' AND cycle_plane_id IS NOT NULL "
+                                  "AND module_ids <> '{}' LIMIT 1") or \
+            query(self.conn, "SELECT plane_id, project_plane_id, cycle_plane_id, module_ids FROM work_plane.items "
+                             "WHERE workspace_slug = 'members' AND (cycle_plane_id IS NOT NULL OR module_ids <> '{}') "
+                             "LIMIT 1")
+        self.assertTrue(member)
+        m = member[0]
+        self.sim.mutate(workspace="members", op="update", type="work_item", id=m["plane_id"],
+                        project=m["project_plane_id"], fields={"name": "renamed, still a member"})
+        self.sync("members")
+        row = query(self.conn, "SELECT name, cycle_plane_id, module_ids FROM work_plane.items WHERE plane_id = %s",
+                    (m["plane_id"],))[0]
+        self.assertEqual(row["name"], "renamed, still a member")
+        self.assertEqual((row["cycle_plane_id"], row["module_ids"]), (m["cycle_plane_id"], m["module_ids"]))
 
     # --------------------------------------------------------------- page-size caps
     def test_the_largest_page_the_server_allows_is_learned(self):

@@ -24,9 +24,12 @@ using nlohmann::json;
 using plane::MirrorTable;
 using Keys = std::set<std::string>;
 
+// What a mapper fills: the typed columns but the insert-only ones (the sync adds those), and raw.
 Keys columns_and_raw(MirrorTable table) {
   Keys keys = {"raw"};
-  for (const auto& c : plane::mirror_table_spec(table).columns) keys.insert(c.name);
+  for (const auto& c : plane::mirror_table_spec(table).columns) {
+    if (!c.insert_only) keys.insert(c.name);
+  }
   return keys;
 }
 

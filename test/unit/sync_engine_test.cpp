@@ -1990,6 +1990,46 @@ TEST_F(SyncEngineTest, CurrentCycleAndOpenModuleMembershipsAreListedPastOnesOnly
   EXPECT_EQ(sink.cycle_members.at("p1-c1"), (Ids{"b"}));  // a full sync reads every cycle
 }
 
+TEST_F(SyncEngineTest, WorkItemRowsCarryTheMembershipListedBeforeThem) {
+  seed();
+  memberships_ = true;
+  replace_in("projects/p1/cycles/", json{{"id", "p1-c2"}, {"name", "now"}, {"project", "p1"},
+                                         {"created_at", at(0)}, {"updated_at", at(1)}, {"archived_at", nullptr},
+                                         {"start_date", at(99'000)}, {"end_date", at(101'000)}});
+  replace_in("projects/p1/modules/", json{{"id", "p1-m2"}, {"name", "m2"}, {"project", "p1"},
+                                          {"created_at", at(0)}, {"updated_at", at(1)}, {"archived_at", nullptr}});
+  for (const std::string p : {"p1", "p2"}) {
+    for (const std::string& list : {"cycles/" + p + "-c1/cycle-issues/", "cycles/" + p + "-c2/cycle-issues/",
+                                   "modules/" + p + "-m1/module-issues/"}) {
+      plane_.lists["projects/" + p + "/" + list] = json::array();
+    }
+  }
+  plane_.lists["projects/p1/cycles/p1-c2/cycle-issues/"] = json::array({work_item("a", "p1", 1, 10)});
+  plane_.lists["projects/p1/modules/p1-m2/module-issues/"] = json::array({work_item("a", "p1", 1, 10), work_item("d", "p1", 4, 40)});
+  plane_.lists["projects/p1/modules/p1-m1/module-issues/"] = json::array({work_item("a", "p1", 1, 10)});
+  run();
+  // The lists were read before the project's work items ...
+  std::size_t first_member_list = plane_.requests.size(), first_items = plane_.requests.size();
+  for (std::size_t i = 0; i < plane_.requests.size(); ++i) {
+    const std::string& path = plane_.requests[i].path;
+    if (path.rfind("projects/p1/", 0) != 0) continue;
+    if (path.find("-issues/") != std::string::npos) first_member_list = std::min(first_member_list, i);
+    if (path == "projects/p1/work-items/") first_items = std::min(first_items, i);
+  }
+  EXPECT_LT(first_member_list, first_items);
+  // ... so the rows are written with their membership the first time,
+  const auto& items = sink.tables[MirrorTable::Items];
+  EXPECT_EQ(items.at("a").row["cycle_plane_id"], "p1-c2");
+  EXPECT_EQ(items.at("a").row["module_ids"], json::array({"p1-m1", "p1-m2"}));  // sorted
+  EXPECT_EQ(items.at("d").row["module_ids"], json::array({"p1-m2"}));
+  EXPECT_FALSE(items.at("d").row.contains("cycle_plane_id"));  // in no listed cycle: left to the insert's default
+  EXPECT_FALSE(items.at("b").row.contains("module_ids"));
+  EXPECT_FALSE(items.at("z").row.contains("cycle_plane_id"));  // another project's memberships are not mixed in
+  // ... and still applied after them (rows that existed before keep theirs until then).
+  EXPECT_EQ(sink.cycle_members.at("p1-c2"), (Ids{"a"}));
+  EXPECT_EQ(sink.module_members.at("p1-m2"), (Ids{"a", "d"}));
+}
+
 TEST_F(SyncEngineTest, MembershipListsRefusedAreRecordedNotFailed) {
   seed();
   memberships_ = true;
