@@ -50,6 +50,9 @@ constexpr const char* kArchivedCycles = "archived_cycles";
 constexpr const char* kArchivedModules = "archived_modules";
 constexpr const char* kCycleItems = "cycle_issues";
 constexpr const char* kModuleItems = "module_issues";
+// Readings of one small list in a run: the first, and up to two more when its pages held fewer
+// distinct rows than its total (offset paging over tied sort keys skips rows).
+constexpr int kMaxListPasses = 3;
 
 }  // namespace
 
@@ -292,42 +295,58 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
       complete = false;
       continue;
     }
-    std::string cursor;
-    for (;;) {
-      ListPage page;
-      try {
-        page = client_.list_page(listing.paths[i], {}, cursor);
-      } catch (const PlaneError& e) {
-        // Only a first page proves absence or refusal: an error further on leaves the listing
-        // incomplete, and the run fails rather than judge rows gone from part of a list.
-        if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) {
-          if (i == 0) return count;
-          complete = false;
-          break;
+    // Offset pages over tied sort keys can repeat a row and skip another: when the pages held
+    // fewer distinct rows than the list's total, it is read again (at most kMaxListPasses times)
+    // and the rows not seen yet are written.
+    std::set<std::string> listed;
+    std::optional<long> total;
+    bool refused = false;
+    for (int pass = 0; pass < kMaxListPasses && !refused; ++pass) {
+      if (pass > 0 && (!total || static_cast<long>(listed.size()) >= *total)) break;
+      if (pass > 0) ++summary_.relisted;
+      std::string cursor;
+      for (;;) {
+        ListPage page;
+        try {
+          page = client_.list_page(listing.paths[i], {}, cursor);
+        } catch (const PlaneError& e) {
+          // Only a first page proves absence or refusal: an error further on leaves the listing
+          // incomplete, and the run fails rather than judge rows gone from part of a list.
+          if (pass == 0 && !optional.empty() && cursor.empty() && refused_optional(optional, e)) {
+            if (i == 0) return count;
+            complete = false;
+            refused = true;
+            break;
+          }
+          throw;
         }
-        throw;
+        if (cursor.empty() && pass == 0) {
+          note_total(page);
+          if (!optional.empty()) note_available(optional);
+        }
+        if (cursor.empty()) total = page.bare_array ? std::nullopt : page.total_results;
+        json rows = json::array();
+        for (const auto& obj : page.results) {
+          json row = listing.mapper(obj);
+          std::string id = row["plane_id"].get<std::string>();
+          if (!listed.insert(id).second) continue;  // seen on an earlier page or pass
+          seen.push_back(std::move(id));
+          rows.push_back(std::move(row));
+        }
+        ++progress_.pages_done;
+        ++summary_.list_pages;
+        progress_.rows_done += static_cast<long>(rows.size());
+        count += static_cast<long>(rows.size());
+        const bool listed_any = !rows.empty();
+        if (listing.fetch_content) rows = with_content(listing, std::move(rows));
+        // A list page whose pages are all unchanged writes nothing.
+        if (!rows.empty() || (!listed_any && pass == 0)) {
+          sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
+        }
+        // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
+        if (!page.has_next || page.bare_array) break;
+        cursor = page.next_cursor;
       }
-      if (cursor.empty()) {
-        note_total(page);
-        if (!optional.empty()) note_available(optional);
-      }
-      json rows = json::array();
-      for (const auto& obj : page.results) {
-        json row = listing.mapper(obj);
-        seen.push_back(row["plane_id"].get<std::string>());
-        rows.push_back(std::move(row));
-      }
-      ++progress_.pages_done;
-      ++summary_.list_pages;
-      progress_.rows_done += static_cast<long>(rows.size());
-      count += static_cast<long>(rows.size());
-      const bool listed_any = !rows.empty();
-      if (listing.fetch_content) rows = with_content(listing, std::move(rows));
-      // A list page whose pages are all unchanged writes nothing.
-      if (!rows.empty() || !listed_any) sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
-      // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
-      if (!page.has_next || page.bare_array) break;
-      cursor = page.next_cursor;
     }
   }
   if (complete) settle_missing(listing, seen);

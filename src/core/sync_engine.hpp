@@ -137,6 +137,7 @@ struct SyncSummary {
   long refetched = 0;            // rows fetched one by one (reconciliation, confirmations)
   long refreshed = 0;            // rows re-read by the drift refresh
   long memberships = 0;          // cycles and modules whose work items were listed
+  long relisted = 0;             // small lists read again: their pages skipped rows (tied sort keys)
   long page_details = 0;         // pages fetched one by one for their content
   long pages_waiting = 0;        // pages whose content waits for a later run
   long incremental_projects = 0, backfill_projects = 0;

@@ -46,6 +46,7 @@ std::string summary_json(const plane::SyncSummary& s, const plane::WritebackSumm
                       {"refetched", s.refetched},
                       {"refreshed", s.refreshed},
                       {"memberships", s.memberships},
+                      {"relisted", s.relisted},
                       {"page_details", s.page_details},
                       {"pages_waiting", s.pages_waiting},
                       {"unreadable_projects", unreadable},

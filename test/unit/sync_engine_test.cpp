@@ -1990,6 +1990,30 @@ TEST_F(SyncEngineTest, CurrentCycleAndOpenModuleMembershipsAreListedPastOnesOnly
   EXPECT_EQ(sink.cycle_members.at("p1-c1"), (Ids{"b"}));  // a full sync reads every cycle
 }
 
+TEST_F(SyncEngineTest, ASmallListWhosePagesSkippedARowIsReadAgain) {
+  seed();
+  // Four labels, two a page. Between the first listing's two pages a tie reorders the list: the
+  // second page repeats p1-l1 and never shows p1-l3 (as Plane's offset paging over equal sort keys).
+  auto& labels = plane_.lists["projects/p1/labels/"];
+  labels = json::array({object("p1-l1", "p1"), object("p1-l2", "p1"), object("p1-l3", "p1"), object("p1-l4", "p1")});
+  int label_requests = 0;
+  plane_.before = [&](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+    if (r.path == "projects/p1/labels/" && ++label_requests == 2) {
+      // Page 2 is now l1 (again) and l4: l3 moved to page 1, which was already read.
+      labels = json::array({object("p1-l3", "p1"), object("p1-l2", "p1"), object("p1-l1", "p1"), object("p1-l4", "p1")});
+    }
+    return std::nullopt;
+  };
+  const plane::SyncSummary s = run();
+  plane_.before = nullptr;
+  EXPECT_EQ(sink.tables[MirrorTable::Labels].count("p1-l3"), 1u);
+  EXPECT_EQ(s.relisted, 1);
+  EXPECT_EQ(requests_to("projects/p1/labels/").size(), 4u);  // two pages, then the two again
+  EXPECT_EQ(s.labels, 5);  // p1: four distinct labels; p2: one
+  // A list whose pages showed every row is read once.
+  EXPECT_EQ(requests_to("projects/p2/labels/").size(), 1u);
+}
+
 TEST_F(SyncEngineTest, WorkItemRowsCarryTheMembershipListedBeforeThem) {
   seed();
   memberships_ = true;
