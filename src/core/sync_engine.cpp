@@ -171,29 +171,9 @@ SyncEngine::Memberships SyncEngine::list_memberships(const std::string& project_
   progress_.phase = "memberships";
   Memberships members;
   const std::string base = "projects/" + project_id + "/";
-  // All pages of an id listing; nullopt when the resource is refused (recorded) or unavailable.
-  auto list_members = [&](const std::string& path, const char* resource) -> std::optional<std::vector<std::string>> {
-    if (optional_unavailable(resource)) return std::nullopt;
-    std::vector<std::string> ids;
-    std::string cursor;
-    for (;;) {
-      ListPage page;
-      try {
-        page = client_.list_page(path, {{"fields", "id"}}, cursor);
-      } catch (const PlaneError& e) {
-        if (cursor.empty() && refused_optional(resource, e)) return std::nullopt;
-        throw;
-      }
-      if (cursor.empty()) note_available(resource);
-      for (const auto& obj : page.results) {
-        const std::string id = obj.is_object() ? string_member(obj, "id") : std::string();
-        if (!id.empty()) ids.push_back(id);
-      }
-      ++summary_.list_pages;
-      if (!page.has_next || page.bare_array) break;
-      cursor = page.next_cursor;
-    }
-    return ids;
+  auto list_members = [&](const std::string& path, const char* resource) {
+    return read_ids([&](const std::string& cursor) { return client_.list_page(path, {{"fields", "id"}}, cursor); },
+                    resource);
   };
   for (const json& c : cycles) {
     // A cycle long over rarely changes: its members are read again by a full sync.
@@ -390,31 +370,46 @@ json SyncEngine::with_content(const Listing& listing, json rows) {
   return out;
 }
 
-std::vector<std::string> SyncEngine::list_ids(const Listing& listing) {
+std::optional<std::vector<std::string>> SyncEngine::read_ids(
+    const std::function<ListPage(const std::string& cursor)>& fetch, const std::string& resource) {
+  if (!resource.empty() && optional_unavailable(resource)) return std::nullopt;
   std::vector<std::string> ids;
-  for (size_t i = 0; i < listing.paths.size(); ++i) {
-    const std::string& optional = listing.optional_resources[i];
-    if (!optional.empty() && optional_unavailable(optional)) continue;
-    const bool work_items = listing.table == MirrorTable::Items && listing.scope.item_type == "issue";
-    std::string cursor;
-    for (;;) {
-      ListPage page;
-      try {
-        page = work_items ? list_work_items(*listing.scope.project_id,
-                                            {{"order_by", "created_at"}, {"fields", "id"}}, cursor)
-                          : client_.list_page(listing.paths[i], {{"fields", "id"}}, cursor);
-      } catch (const PlaneError& e) {
-        if (!optional.empty() && cursor.empty() && refused_optional(optional, e)) break;
-        throw;
-      }
-      for (const auto& obj : page.results) {
-        const std::string id = obj.is_object() ? string_member(obj, "id") : std::string();
-        if (!id.empty()) ids.push_back(id);
-      }
-      ++summary_.list_pages;
-      if (!page.has_next || page.bare_array) break;
-      cursor = page.next_cursor;
+  std::string cursor;
+  for (;;) {
+    ListPage page;
+    try {
+      page = fetch(cursor);
+    } catch (const PlaneError& e) {
+      if (!resource.empty() && cursor.empty() && refused_optional(resource, e)) return std::nullopt;
+      throw;
     }
+    if (cursor.empty() && !resource.empty()) note_available(resource);
+    for (const auto& obj : page.results) {
+      const std::string id = obj.is_object() ? string_member(obj, "id") : std::string();
+      if (!id.empty()) ids.push_back(id);
+    }
+    ++summary_.list_pages;
+    if (!page.has_next || page.bare_array) break;
+    cursor = page.next_cursor;
+  }
+  return ids;
+}
+
+std::optional<std::vector<std::string>> SyncEngine::list_ids(const Listing& listing) {
+  std::vector<std::string> ids;
+  const bool work_items = listing.table == MirrorTable::Items && listing.scope.item_type == "issue";
+  for (size_t i = 0; i < listing.paths.size(); ++i) {
+    const std::string& path = listing.paths[i];
+    std::optional<std::vector<std::string>> part = read_ids(
+        [&](const std::string& cursor) {
+          return work_items ? list_work_items(*listing.scope.project_id,
+                                              {{"order_by", "created_at"}, {"fields", "id"}}, cursor)
+                            : client_.list_page(path, {{"fields", "id"}}, cursor);
+        },
+        listing.optional_resources[i]);
+    // A path refused or unavailable now leaves the listing incomplete: its rows prove nothing.
+    if (!part) return std::nullopt;
+    ids.insert(ids.end(), part->begin(), part->end());
   }
   return ids;
 }
@@ -426,11 +421,13 @@ void SyncEngine::settle_missing(const Listing& listing, const std::vector<std::s
   if (missing.empty()) return;
   std::vector<std::string> gone;
   if (static_cast<int>(missing.size()) > options_.max_refetch) {
-    // Too many to check one by one: a second listing; gone is what both listings lacked.
-    std::vector<std::string> again = list_ids(listing);
-    std::sort(again.begin(), again.end());
+    // Too many to check one by one: a second listing; gone is what both listings lacked. If a
+    // path of it was refused meanwhile, nothing is judged.
+    std::optional<std::vector<std::string>> again = list_ids(listing);
+    if (!again) return;
+    std::sort(again->begin(), again->end());
     for (const auto& id : missing) {
-      if (!std::binary_search(again.begin(), again.end(), id)) gone.push_back(id);
+      if (!std::binary_search(again->begin(), again->end(), id)) gone.push_back(id);
     }
   } else {
     for (const auto& id : missing) {

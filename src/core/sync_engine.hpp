@@ -182,7 +182,13 @@ class SyncEngine {
   // The rows of the scope missing from `seen`: each confirmed by a detail GET (404 or 403: gone;
   // 200: upserted), or, past max_refetch candidates, by a second listing (gone: missing twice).
   void settle_missing(const Listing& listing, const std::vector<std::string>& seen);
-  std::vector<std::string> list_ids(const Listing& listing);
+  // Every id of the listing's paths (fields=id); nullopt when one of its optional paths is refused
+  // or unavailable (the listing is then incomplete).
+  std::optional<std::vector<std::string>> list_ids(const Listing& listing);
+  // All pages of one id listing from `fetch(cursor)`; nullopt when `resource` (an optional
+  // resource; "" for a required list) is unavailable or refused on its first page (recorded).
+  std::optional<std::vector<std::string>> read_ids(const std::function<ListPage(const std::string& cursor)>& fetch,
+                                                   const std::string& resource);
   // A first page of an optional resource refused with 400, 403 or 404: recorded, not an error.
   bool refused_optional(const std::string& resource, const PlaneError& e);
   bool optional_unavailable(const std::string& resource);

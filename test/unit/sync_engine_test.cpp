@@ -1648,6 +1648,30 @@ TEST_F(SyncRulesTest, BeyondMaxRefetchASecondListingOfEveryPathConfirms) {
   EXPECT_EQ(s.refetched, 0);
 }
 
+TEST_F(SyncRulesTest, ASecondListingWithAPathRefusedMeanwhileJudgesNothing) {
+  seed();
+  run();
+  ASSERT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));  // an archived cycle
+  // The first listing of the archived cycles skips p1-c0 (it still exists); by the second listing
+  // the key has lost the archived list (403). Its absence from both proves nothing.
+  int archived_requests = 0;
+  plane_.before = [&](const ParsedUrl& r) -> std::optional<plane::HttpResponse> {
+    if (r.path != "projects/p1/archived-cycles/") return std::nullopt;
+    if (++archived_requests == 1) {
+      return fakes::response(200, R"({"results": [], "next_cursor": "2:1:0", "next_page_results": false,
+                                      "total_results": 0, "count": 0})");
+    }
+    return fakes::response(403, R"({"detail": "You do not have permission to perform this action."})");
+  };
+  plane::SyncOptions options;
+  options.max_refetch = 0;  // a second listing instead of detail GETs
+  const plane::SyncSummary s = run(options);
+  plane_.before = nullptr;
+  EXPECT_EQ(archived_requests, 2);
+  EXPECT_TRUE(sink.live(MirrorTable::Items, "p1-c0"));
+  EXPECT_EQ(s.gone, 0);
+}
+
 TEST_F(SyncRulesTest, AProjectGoneTakesItsRowsAlong) {
   seed();
   run();
