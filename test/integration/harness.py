@@ -110,6 +110,18 @@ def _bindir():
     return subprocess.check_output(["pg_config", "--bindir"], text=True).strip()
 
 
+def pg_tool(name, *args):
+    """Runs a Postgres program (pg_dump, pg_basebackup, psql, ...) as the unprivileged server user
+    when the tests run as root; its standard output as text. Fails the test on a non-zero exit."""
+    cmd = [os.path.join(_bindir(), name), *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", PG_USER, "--"] + cmd
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
 class Simulator:
     """The local Plane API simulator (test/simulator/plane_sim.py) as a subprocess on loopback."""
 

@@ -6,24 +6,12 @@ written, the backfill resumes from its saved cursor, new rows get fresh ids, and
 security still separates the tenants."""
 import json
 import os
-import subprocess
 import unittest
 
-from harness import PG_USER, Cluster, MirrorTestCase, _bindir, query, scalar, wait_until
+from harness import Cluster, MirrorTestCase, pg_tool, query, scalar, wait_until
 
 SECRET = "plane_wh_dump0123456789abcdef0123456789ab"
 PAGE = 20
-
-
-def pg_tool(name, *args):
-    """Runs a Postgres client program as the unprivileged server user; its output as text."""
-    cmd = [os.path.join(_bindir(), name), *args]
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", PG_USER, "--"] + cmd
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(f"{name} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout
 
 
 class DumpRestoreTest(MirrorTestCase):

@@ -6,27 +6,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import unittest
 
 import psycopg2
 import psycopg2.errors
 
-from harness import PG_USER, Cluster, MirrorTestCase, _bindir, free_port, query, scalar, wait_until
+from harness import PG_USER, Cluster, MirrorTestCase, free_port, pg_tool, query, scalar, wait_until
 
 SECRET = "plane_wh_standby0123456789abcdef012345678"
 PAGE = 20
 ITEMS = 200
-
-
-def as_postgres(*cmd):
-    cmd = list(cmd)
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", PG_USER, "--"] + cmd
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 class StandbyTest(MirrorTestCase):
@@ -47,7 +36,7 @@ class StandbyTest(MirrorTestCase):
         if os.geteuid() == 0:
             shutil.chown(standby.dir, PG_USER)
         data = os.path.join(standby.dir, "data")
-        as_postgres(os.path.join(_bindir(), "pg_basebackup"), "-h", self.cluster.dir, "-p", str(self.cluster.port),
+        pg_tool("pg_basebackup", "-h", self.cluster.dir, "-p", str(self.cluster.port),
                     "-U", "postgres", "-D", data, "-R", "-X", "stream", "--checkpoint=fast")
         # The copy carries the primary's postgresql.conf (the library preloaded, plane.database, its
         # port and socket directory): the later lines win.
