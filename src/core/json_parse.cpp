@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/errors.hpp"
+#include "core/parsed_json.hpp"
 
 namespace plane {
 
@@ -17,16 +18,18 @@ using nlohmann::json;
 // Deeper documents go to nlohmann's parser (iterative); callers allow 256 levels.
 constexpr std::size_t kMaxDepth = 512;
 
+}  // namespace
+
 // simdjson's DOM element as nlohmann's value, with nlohmann's number kinds: a non-negative
 // integer is unsigned, a negative one signed, anything with a fraction or exponent a double.
-json from_element(simdjson::dom::element e) {
+json to_json(simdjson::dom::element e) {
   switch (e.type()) {
     case simdjson::dom::element_type::OBJECT: {
       json out = json::object();
       const simdjson::dom::object object = e.get_object().value_unsafe();  // a copy: value_unsafe()
                                                                            // refers into a temporary
       for (simdjson::dom::key_value_pair member : object) {
-        out[std::string(member.key)] = from_element(member.value);  // a repeated key: the last wins
+        out[std::string(member.key)] = to_json(member.value);  // a repeated key: the last wins
       }
       return out;
     }
@@ -35,7 +38,7 @@ json from_element(simdjson::dom::element e) {
       auto& elements = out.get_ref<json::array_t&>();
       const simdjson::dom::array array = e.get_array().value_unsafe();
       elements.reserve(array.size());
-      for (simdjson::dom::element child : array) elements.push_back(from_element(child));
+      for (simdjson::dom::element child : array) elements.push_back(to_json(child));
       return out;
     }
     case simdjson::dom::element_type::STRING: return json(std::string(e.get_string().value_unsafe()));
@@ -51,6 +54,18 @@ json from_element(simdjson::dom::element e) {
   return json(nullptr);
 }
 
+std::optional<JsonElement> last_member(JsonElement e, std::string_view key) {
+  simdjson::dom::object object;
+  if (e.get_object().get(object) != simdjson::SUCCESS) return std::nullopt;
+  std::optional<JsonElement> found;
+  for (simdjson::dom::key_value_pair member : object) {
+    if (member.key == key) found = member.value;
+  }
+  return found;
+}
+
+namespace {
+
 // The kept parser's buffers grow to several times the largest document it parsed: a document over
 // this size gets a parser of its own, freed with it, so that one big response is not kept for the
 // life of the worker.
@@ -61,14 +76,39 @@ json parse_with(simdjson::dom::parser& parser, std::string_view text) {
   if (parser.parse(text.data(), text.size(), /*realloc_if_needed=*/true).get(root) != simdjson::SUCCESS) {
     return json::parse(text.begin(), text.end(), nullptr, false);
   }
-  return from_element(root);
+  return to_json(root);
 }
 
 bool set_max_depth(simdjson::dom::parser& parser) {
   return parser.allocate(0, kMaxDepth) == simdjson::SUCCESS;
 }
 
+// One parser per thread: it keeps its buffers between calls (see kKeptParserMaxBytes).
+simdjson::dom::parser* kept_parser() {
+  thread_local simdjson::dom::parser parser;
+  thread_local bool depth_set = false;
+  if (!depth_set) {
+    if (!set_max_depth(parser)) return nullptr;
+    depth_set = true;
+  }
+  return &parser;
+}
+
 }  // namespace
+
+std::shared_ptr<const ParsedJson> ParsedJson::parse(std::string_view text) {
+  auto parsed = std::make_shared<ParsedJson>();
+  // The document is the page's own; the parser lends only its scratch buffers.
+  simdjson::dom::parser own;
+  simdjson::dom::parser* parser = text.size() > kKeptParserMaxBytes ? &own : kept_parser();
+  if (parser == &own && !set_max_depth(own)) return nullptr;
+  if (parser == nullptr) return nullptr;
+  if (parser->parse_into_document(parsed->document_, text.data(), text.size(), true).get(parsed->root_) !=
+      simdjson::SUCCESS) {
+    return nullptr;
+  }
+  return parsed;
+}
 
 json parse_json(std::string_view text) {
   if (text.size() > kKeptParserMaxBytes) {
@@ -76,14 +116,9 @@ json parse_json(std::string_view text) {
     if (!set_max_depth(parser)) return json::parse(text.begin(), text.end(), nullptr, false);
     return parse_with(parser, text);
   }
-  // One parser per thread for the usual pages: it keeps its buffers between calls.
-  thread_local simdjson::dom::parser parser;
-  thread_local bool depth_set = false;
-  if (!depth_set) {
-    if (!set_max_depth(parser)) return json::parse(text.begin(), text.end(), nullptr, false);
-    depth_set = true;
-  }
-  return parse_with(parser, text);
+  simdjson::dom::parser* parser = kept_parser();
+  if (parser == nullptr) return json::parse(text.begin(), text.end(), nullptr, false);
+  return parse_with(*parser, text);
 }
 
 int json_nesting_depth(std::string_view text, int limit) {

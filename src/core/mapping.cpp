@@ -2,6 +2,8 @@
 #include "core/mapping.hpp"
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "core/errors.hpp"
@@ -14,105 +16,208 @@ using nlohmann::json;
 
 namespace {
 
-const json* field(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  // Plane's v2 webhooks render nulls as the string "None".
-  if (it->is_string() && it->get_ref<const std::string&>() == "None") return nullptr;
-  return &*it;
+// What the mappers read of a JSON value, over nlohmann's documents (webhook payloads, writeback
+// answers, small lists) and over simdjson's DOM (the sync's work-item pages) alike, so that each
+// rule below is written once for both.
+struct NlohmannRead {
+  using Value = const json*;
+  static std::optional<Value> member(Value obj, const char* key) {
+    if (!obj->is_object()) return std::nullopt;
+    auto it = obj->find(key);
+    if (it == obj->end()) return std::nullopt;
+    return &*it;
+  }
+  static bool is_null(Value v) { return v->is_null(); }
+  static bool is_object(Value v) { return v->is_object(); }
+  static std::optional<std::string_view> string(Value v) {
+    if (!v->is_string()) return std::nullopt;
+    return std::string_view(v->get_ref<const std::string&>());
+  }
+  // An integer, as the number it is; nullopt for anything else.
+  static std::optional<json> integer(Value v) {
+    if (!v->is_number_integer()) return std::nullopt;
+    return *v;
+  }
+  template <typename Each>
+  static bool elements(Value v, Each each) {
+    if (!v->is_array()) return false;
+    for (const json& e : *v) each(&e);
+    return true;
+  }
+};
+
+struct ParsedRead {
+  using Value = JsonElement;
+  static std::optional<Value> member(Value obj, const char* key) { return last_member(obj, key); }
+  static bool is_null(Value v) { return v.is_null(); }
+  static bool is_object(Value v) { return v.is_object(); }
+  static std::optional<std::string_view> string(Value v) {
+    std::string_view s;
+    if (v.get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+    return s;
+  }
+  static std::optional<json> integer(Value v) {  // nlohmann's kinds, as to_json makes them
+    if (v.type() == simdjson::dom::element_type::INT64) {
+      const std::int64_t n = v.get_int64().value_unsafe();
+      return n >= 0 ? json(static_cast<std::uint64_t>(n)) : json(n);
+    }
+    if (v.type() == simdjson::dom::element_type::UINT64) return json(v.get_uint64().value_unsafe());
+    return std::nullopt;
+  }
+  template <typename Each>
+  static bool elements(Value v, Each each) {
+    simdjson::dom::array array;
+    if (v.get_array().get(array) != simdjson::SUCCESS) return false;
+    for (JsonElement e : array) each(e);
+    return true;
+  }
+};
+
+template <class R>
+using Value = typename R::Value;
+
+// A member that is present and not null. Plane's v2 webhooks render nulls as the string "None".
+template <class R>
+std::optional<Value<R>> field(Value<R> obj, const char* key) {
+  std::optional<Value<R>> v = R::member(obj, key);
+  if (!v || R::is_null(*v)) return std::nullopt;
+  if (auto s = R::string(*v); s && *s == "None") return std::nullopt;
+  return v;
 }
 
-std::string required_id(const json& obj, const char* what) {
-  const json* id = field(obj, "id");
-  if (id == nullptr || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+template <class R>
+std::string required_id(Value<R> obj, const char* what) {
+  std::optional<Value<R>> id = field<R>(obj, "id");
+  std::optional<std::string_view> s = id ? R::string(*id) : std::nullopt;
+  if (!s || s->empty()) {
     throw PlaneError(ErrorKind::Parse, std::string(what) + " object has no string \"id\"");
   }
-  return id->get<std::string>();
+  return std::string(*s);
+}
+
+template <class R>
+json text_of(Value<R> obj, const char* key) {
+  std::optional<Value<R>> v = field<R>(obj, key);
+  std::optional<std::string_view> s = v ? R::string(*v) : std::nullopt;
+  return s ? json(std::string(*s)) : json(nullptr);
+}
+
+template <class R>
+json id_of(Value<R> obj, const char* key) {
+  std::optional<Value<R>> v = field<R>(obj, key);
+  if (!v) return nullptr;
+  if (auto s = R::string(*v)) return std::string(*s);
+  if (R::is_object(*v)) return id_of<R>(*v, "id");  // expanded: {"id": ..., "name": ...}
+  return nullptr;
+}
+
+template <class R>
+json ids_of(Value<R> obj, const char* key) {
+  json out = json::array();
+  std::optional<Value<R>> v = field<R>(obj, key);
+  if (!v) return out;
+  R::elements(*v, [&](Value<R> e) {
+    if (auto s = R::string(e)) {
+      out.push_back(std::string(*s));
+    } else if (R::is_object(e)) {
+      json id = id_of<R>(e, "id");
+      if (!id.is_null()) out.push_back(std::move(id));
+    }
+  });
+  return out;
+}
+
+template <class R>
+json timestamp_of(Value<R> obj, const char* key) {
+  std::optional<Value<R>> v = field<R>(obj, key);
+  std::optional<std::string_view> text = v ? R::string(*v) : std::nullopt;
+  if (!text) return nullptr;
+  if (auto micros = parse_timestamp_micros(*text)) return format_timestamp_utc(*micros);
+  if (is_valid_date(*text)) return std::string(*text) + "T00:00:00.000000Z";  // Issue.archived_at is a date
+  return nullptr;
+}
+
+template <class R>
+json date_of(Value<R> obj, const char* key) {
+  std::optional<Value<R>> v = field<R>(obj, key);
+  std::optional<std::string_view> text = v ? R::string(*v) : std::nullopt;
+  if (!text) return nullptr;
+  if (is_valid_date(*text)) return std::string(*text);
+  if (text->size() > 10 && is_valid_date(text->substr(0, 10)) && parse_timestamp_micros(*text)) {
+    return std::string(text->substr(0, 10));  // a datetime where a date was expected: keep Plane's calendar day
+  }
+  return nullptr;
+}
+
+template <class R>
+json int_of(Value<R> obj, const char* key) {
+  // Typed columns are 32-bit: a value outside that range is not a Plane sequence/enum; raw keeps it.
+  std::optional<Value<R>> v = field<R>(obj, key);
+  std::optional<json> n = v ? R::integer(*v) : std::nullopt;
+  if (!n) return nullptr;
+  if (n->is_number_unsigned()) return n->get<std::uint64_t>() <= 2147483647u ? *n : json(nullptr);
+  const std::int64_t i = n->get<std::int64_t>();
+  return (i >= -2147483648LL && i <= 2147483647LL) ? *n : json(nullptr);
+}
+
+// The plain text of an object's description_html (work items, pages), or of its
+// description_stripped when only that came; NULL when neither did.
+template <class R>
+json plain_text_of(Value<R> obj) {
+  std::optional<Value<R>> html = field<R>(obj, "description_html");
+  if (auto text = html ? R::string(*html) : std::nullopt) return remembered_html_to_text(*text);
+  return text_of<R>(obj, "description_stripped");
+}
+
+// Every column of a work item row except raw.
+template <class R>
+json work_item_columns_of(Value<R> it, const std::string& project_id) {
+  json row = json::object();
+  row["plane_id"] = required_id<R>(it, "work item");
+  row["item_type"] = "issue";
+  json project = id_of<R>(it, "project");
+  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
+  row["name"] = text_of<R>(it, "name");
+  row["sequence_id"] = int_of<R>(it, "sequence_id");
+  row["state_plane_id"] = id_of<R>(it, "state");
+  row["priority"] = text_of<R>(it, "priority");
+  row["parent_plane_id"] = id_of<R>(it, "parent");
+  row["assignee_ids"] = ids_of<R>(it, "assignees");
+  row["label_ids"] = ids_of<R>(it, "labels");
+  row["start_date"] = date_of<R>(it, "start_date");
+  row["target_date"] = date_of<R>(it, "target_date");
+  row["completed_at"] = timestamp_of<R>(it, "completed_at");
+  row["archived_at"] = timestamp_of<R>(it, "archived_at");
+  row["plane_created_at"] = timestamp_of<R>(it, "created_at");
+  row["plane_updated_at"] = timestamp_of<R>(it, "updated_at");
+  row["description_text"] = plain_text_of<R>(it);
+  return row;
 }
 
 }  // namespace
 
-json text_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  return (v != nullptr && v->is_string()) ? *v : json(nullptr);
-}
-
-json id_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  if (v == nullptr) return nullptr;
-  if (v->is_string()) return *v;
-  if (v->is_object()) return id_or_null(*v, "id");  // expanded: {"id": ..., "name": ...}
-  return nullptr;
-}
-
-json ids_array(const json& obj, const char* key) {
-  json out = json::array();
-  const json* v = field(obj, key);
-  if (v == nullptr || !v->is_array()) return out;
-  for (const auto& e : *v) {
-    if (e.is_string()) {
-      out.push_back(e);
-    } else if (e.is_object()) {
-      json id = id_or_null(e, "id");
-      if (!id.is_null()) out.push_back(std::move(id));
-    }
-  }
-  return out;
-}
-
-json timestamp_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  if (v == nullptr || !v->is_string()) return nullptr;
-  const std::string& text = v->get_ref<const std::string&>();
-  if (auto micros = parse_timestamp_micros(text)) return format_timestamp_utc(*micros);
-  if (is_valid_date(text)) return text + "T00:00:00.000000Z";  // Issue.archived_at is a date
-  return nullptr;
-}
-
-json date_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  if (v == nullptr || !v->is_string()) return nullptr;
-  const std::string& text = v->get_ref<const std::string&>();
-  if (is_valid_date(text)) return text;
-  if (text.size() > 10 && is_valid_date(text.substr(0, 10)) && parse_timestamp_micros(text)) {
-    return text.substr(0, 10);  // a datetime where a date was expected: keep Plane's calendar day
-  }
-  return nullptr;
-}
-
-json int_or_null(const json& obj, const char* key) {
-  // Typed columns are 32-bit: a value outside that range is not a Plane sequence/enum; raw keeps it.
-  const json* v = field(obj, key);
-  if (v == nullptr || !v->is_number_integer()) return nullptr;
-  if (v->is_number_unsigned()) {
-    return v->get<std::uint64_t>() <= 2147483647u ? *v : json(nullptr);
-  }
-  const std::int64_t n = v->get<std::int64_t>();
-  return (n >= -2147483648LL && n <= 2147483647LL) ? *v : json(nullptr);
-}
+json text_or_null(const json& obj, const char* key) { return text_of<NlohmannRead>(&obj, key); }
+json id_or_null(const json& obj, const char* key) { return id_of<NlohmannRead>(&obj, key); }
+json ids_array(const json& obj, const char* key) { return ids_of<NlohmannRead>(&obj, key); }
+json timestamp_or_null(const json& obj, const char* key) { return timestamp_of<NlohmannRead>(&obj, key); }
+json date_or_null(const json& obj, const char* key) { return date_of<NlohmannRead>(&obj, key); }
+json int_or_null(const json& obj, const char* key) { return int_of<NlohmannRead>(&obj, key); }
 
 json number_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  return (v != nullptr && v->is_number()) ? *v : json(nullptr);
+  std::optional<const json*> v = field<NlohmannRead>(&obj, key);
+  return (v && (*v)->is_number()) ? **v : json(nullptr);
 }
 
 json bool_or_null(const json& obj, const char* key) {
-  const json* v = field(obj, key);
-  return (v != nullptr && v->is_boolean()) ? *v : json(nullptr);
+  std::optional<const json*> v = field<NlohmannRead>(&obj, key);
+  return (v && (*v)->is_boolean()) ? **v : json(nullptr);
 }
 
 namespace {
 
-// The plain text of an object's description_html (work items, pages), or of its
-// description_stripped when only that came; NULL when neither did.
-json plain_text_or_null(const json& obj) {
-  const json* html = field(obj, "description_html");
-  if (html != nullptr && html->is_string()) return remembered_html_to_text(html->get_ref<const std::string&>());
-  const json* stripped = field(obj, "description_stripped");
-  if (stripped != nullptr && stripped->is_string()) return *stripped;
-  return nullptr;
-}
+json plain_text_or_null(const json& obj) { return plain_text_of<NlohmannRead>(&obj); }
+
+std::string required_id(const json& obj, const char* what) { return required_id<NlohmannRead>(&obj, what); }
 
 // The columns every row of work_plane.items has, whatever its item_type.
 json item_row(const json& obj, const char* what, const char* item_type, const std::string& project_id) {
@@ -149,44 +254,20 @@ json map_project(const json& p) {
   return row;
 }
 
-namespace {
-
-// Every column of a work item row except raw.
-json work_item_columns(const json& it, const std::string& project_id) {
-  json row = json::object();
-  row["plane_id"] = required_id(it, "work item");
-  row["item_type"] = "issue";
-  json project = id_or_null(it, "project");
-  row["project_plane_id"] = project.is_null() ? json(project_id) : project;
-  row["name"] = text_or_null(it, "name");
-  row["sequence_id"] = int_or_null(it, "sequence_id");
-  row["state_plane_id"] = id_or_null(it, "state");
-  row["priority"] = text_or_null(it, "priority");
-  row["parent_plane_id"] = id_or_null(it, "parent");
-  row["assignee_ids"] = ids_array(it, "assignees");
-  row["label_ids"] = ids_array(it, "labels");
-  row["start_date"] = date_or_null(it, "start_date");
-  row["target_date"] = date_or_null(it, "target_date");
-  row["completed_at"] = timestamp_or_null(it, "completed_at");
-  row["archived_at"] = timestamp_or_null(it, "archived_at");
-  row["plane_created_at"] = timestamp_or_null(it, "created_at");
-  row["plane_updated_at"] = timestamp_or_null(it, "updated_at");
-  row["description_text"] = plain_text_or_null(it);
-  return row;
-}
-
-}  // namespace
-
 json map_work_item(const json& it, const std::string& project_id) {
-  json row = work_item_columns(it, project_id);
+  json row = work_item_columns_of<NlohmannRead>(&it, project_id);
   row["raw"] = it;
   return row;
 }
 
 json map_work_item(json&& it, const std::string& project_id) {
-  json row = work_item_columns(it, project_id);
+  json row = work_item_columns_of<NlohmannRead>(&it, project_id);
   row["raw"] = std::move(it);  // a backfill page's objects are not needed after mapping: no copy
   return row;
+}
+
+json work_item_columns(JsonElement item, const std::string& project_id) {
+  return work_item_columns_of<ParsedRead>(item, project_id);
 }
 
 }  // namespace plane

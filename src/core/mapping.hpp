@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "core/parsed_json.hpp"
+
 namespace plane {
 
 // Calendar arithmetic in named time zones ("Asia/Kolkata"), which the core cannot do by itself
@@ -25,8 +27,11 @@ class CalendarZones {
 // Throws PlaneError(Parse) when the object has no string "id".
 nlohmann::json map_project(const nlohmann::json& project);
 nlohmann::json map_work_item(const nlohmann::json& item, const std::string& project_id);
-// The same, taking the object over as raw instead of copying it (the sync engine's pages).
+// The same, taking the object over as raw instead of copying it.
 nlohmann::json map_work_item(nlohmann::json&& item, const std::string& project_id);
+// The row of a work item read from a parsed list page, without raw: the element is the raw
+// (the sync engine's pages; same rules and columns as map_work_item).
+nlohmann::json work_item_columns(JsonElement item, const std::string& project_id);
 // A cycle's start_date/end_date are datetimes that Plane stores at 00:00:01 and 23:59 of the cycle's
 // first and last day in the project's time zone, and renders in the API key owner's zone, so their
 // first ten characters can be a day off. Its calendar days (start_date, target_date columns) are

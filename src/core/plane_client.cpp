@@ -214,7 +214,7 @@ int refused_page_size_limit(const PlaneError& e) {
 }  // namespace
 
 ListPage PlaneClient::list_page(const std::string& path, const QueryParams& query,
-                                const std::string& cursor_in) {
+                                const std::string& cursor_in, ListForm form) {
   std::string cursor = cursor_in;
   for (;;) {
     QueryParams q = query;
@@ -225,7 +225,7 @@ ListPage PlaneClient::list_page(const std::string& path, const QueryParams& quer
     request.url = workspace_url(path, q);
     ListPage page;
     try {
-      page = execute(std::move(request), [](std::string_view body) { return parse_list_page(body); });
+      page = execute(std::move(request), [form](std::string_view body) { return parse_list_page(body, form); });
     } catch (const PlaneError& e) {
       const int limit = refused_page_size_limit(e);
       if (limit < 0 || (limit > 0 && limit >= per_page_)) throw;  // not a size we can lower
@@ -236,7 +236,7 @@ ListPage PlaneClient::list_page(const std::string& path, const QueryParams& quer
       if (!cursor.empty()) cursor = rebase_cursor(cursor, per_page_);
       continue;
     }
-    const long served = static_cast<long>(page.results.size());
+    const long served = static_cast<long>(page.size());
     if (cursor.empty() && page.has_next && !page.bare_array && served > 0 && served < per_page_) {
       // A server that caps the page size silently: its first page holds the first `served` rows;
       // continue with that size, or the next offsets would skip rows.

@@ -53,7 +53,8 @@ class PlaneClient {
   // follows the server: a 400 refusing per_page lowers it to the limit the server names (else 100)
   // and asks again; a first page with fewer rows than asked that is not the last shows a server
   // that caps silently, and its row count becomes the page size. per_page() tells the size in use.
-  ListPage list_page(const std::string& path, const QueryParams& query, const std::string& cursor);
+  ListPage list_page(const std::string& path, const QueryParams& query, const std::string& cursor,
+                     ListForm form = ListForm::Json);
 
   int per_page() const { return per_page_; }
   const std::string& work_items_segment() const { return config_.work_items_segment; }

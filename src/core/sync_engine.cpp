@@ -219,16 +219,31 @@ void SyncEngine::apply_memberships(const std::string& project_id, const Membersh
 
 json SyncEngine::item_row(json item, const std::string& project_id) const {
   json row = map_work_item(std::move(item), project_id);
+  add_membership(row);
+  return row;
+}
+
+void SyncEngine::add_membership(json& row) const {
   const auto plane_id = row.find("plane_id");
-  if (plane_id == row.end() || !plane_id->is_string()) return row;
-  const std::string id = plane_id->get<std::string>();
+  if (plane_id == row.end() || !plane_id->is_string()) return;
+  const std::string& id = plane_id->get_ref<const std::string&>();
   if (auto c = members_.cycle_of.find(id); c != members_.cycle_of.end()) row["cycle_plane_id"] = c->second;
   if (auto m = members_.modules_of.find(id); m != members_.modules_of.end()) {
     json ids = m->second;
     std::sort(ids.begin(), ids.end());
     row["module_ids"] = std::move(ids);
   }
-  return row;
+}
+
+MirrorRows SyncEngine::item_rows(ListPage& page, const std::string& project_id) const {
+  MirrorRows rows;
+  for (JsonElement item : page.parsed_results) {
+    json columns = work_item_columns(item, project_id);
+    add_membership(columns);
+    rows.add(std::move(columns), item, page.parsed);
+  }
+  for (auto& item : page.results) rows.add(item_row(std::move(item), project_id));
+  return rows;
 }
 
 bool SyncEngine::optional_unavailable(const std::string& resource) {
@@ -321,7 +336,7 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
         if (listing.fetch_content) rows = with_content(listing, std::move(rows));
         // A list page whose pages are all unchanged writes nothing.
         if (!rows.empty() || (!listed_any && pass == 0)) {
-          sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
+          sink_.apply_page(listing.table, MirrorRows(std::move(rows)), "", "", progress_, ChangeSource::Sync);
         }
         // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
         if (!page.has_next || page.bare_array) break;
@@ -433,7 +448,8 @@ void SyncEngine::settle_missing(const Listing& listing, const std::vector<std::s
     for (const auto& id : missing) {
       try {
         const json obj = client_.get_object(listing.detail_path(id));
-        json rows = json::array({listing.mapper(obj)});
+        MirrorRows rows;
+        rows.add(listing.mapper(obj));
         ++summary_.refetched;
         sink_.apply_page(listing.table, rows, "", "", progress_, ChangeSource::Sync);
       } catch (const PlaneError& e) {
@@ -472,7 +488,7 @@ void SyncEngine::sync_projects(std::vector<json>& projects) {
       ++summary_.list_pages;
       progress_.rows_done += static_cast<long>(rows.size());
       summary_.projects += static_cast<long>(rows.size());
-      sink_.apply_page(MirrorTable::Projects, rows, "", "", progress_, ChangeSource::Sync);
+      sink_.apply_page(MirrorTable::Projects, MirrorRows(std::move(rows)), "", "", progress_, ChangeSource::Sync);
       if (!page.has_next || page.bare_array) break;
       cursor = page.next_cursor;
     }
@@ -500,9 +516,9 @@ SyncEngine::Listing SyncEngine::work_item_listing(const std::string& project_id)
 }
 
 ListPage SyncEngine::list_work_items(const std::string& project_id, const QueryParams& query,
-                                     const std::string& cursor) {
+                                     const std::string& cursor, ListForm form) {
   try {
-    return client_.list_page(client_.work_items_path(project_id), query, cursor);
+    return client_.list_page(client_.work_items_path(project_id), query, cursor, form);
   } catch (const PlaneError& e) {
     // Community Edition before v1.1.0 has no work-items/ route: its 404 looks like a missing
     // project's. The project was just listed, so try the issues/ alias (same view) and keep it.
@@ -511,7 +527,7 @@ ListPage SyncEngine::list_work_items(const std::string& project_id, const QueryP
     if (!is_not_found(e) || client_.work_items_segment() != "work-items") throw;
     client_.use_work_items_segment("issues");
     try {
-      return client_.list_page(client_.work_items_path(project_id), query, cursor);
+      return client_.list_page(client_.work_items_path(project_id), query, cursor, form);
     } catch (const PlaneError& again) {
       if (is_not_found(again)) client_.use_work_items_segment("work-items");  // the project is gone
       throw;
@@ -554,14 +570,12 @@ bool SyncEngine::backfill_work_items(const std::string& project_id, std::string 
   bool first = true;
   for (;;) {
     // Oldest first: rows created during the scan land after our position instead of shifting it.
-    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor);
+    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor, ListForm::Parsed);
     if (first) note_total(page);
     first = false;
-    json rows = json::array();
-    for (auto& item : page.results) {
-      json row = item_row(std::move(item), project_id);
-      if (from_start) seen.push_back(row["plane_id"].get<std::string>());
-      rows.push_back(std::move(row));
+    const MirrorRows rows = item_rows(page, project_id);
+    for (std::size_t i = 0; from_start && i < rows.size(); ++i) {
+      seen.push_back(rows.columns(i)["plane_id"].get<std::string>());
     }
     ++progress_.pages_done;
     ++summary_.list_pages;
@@ -586,13 +600,11 @@ void SyncEngine::incremental_work_items(const std::string& project_id, std::int6
   const std::int64_t stop_below = watermark_us - options_.overlap_ms * 1000;
   std::string cursor;
   for (;;) {
-    ListPage page = list_work_items(project_id, {{"order_by", "-updated_at"}}, cursor);
-    json rows = json::array();
+    ListPage page = list_work_items(project_id, {{"order_by", "-updated_at"}}, cursor, ListForm::Parsed);
+    const MirrorRows rows = item_rows(page, project_id);
     bool reached_old = false;
-    for (auto& item : page.results) {
-      json row = item_row(std::move(item), project_id);
-      if (auto t = row_updated_us(row); t && *t < stop_below) reached_old = true;
-      rows.push_back(std::move(row));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (auto t = row_updated_us(rows.columns(i)); t && *t < stop_below) reached_old = true;
     }
     ++progress_.pages_done;
     ++summary_.list_pages;
@@ -617,9 +629,8 @@ void SyncEngine::refresh_work_items(const std::string& project_id) {
   if (!due) return;
   progress_.phase = "refresh";
   for (;;) {
-    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor);
-    json rows = json::array();
-    for (auto& item : page.results) rows.push_back(item_row(std::move(item), project_id));
+    ListPage page = list_work_items(project_id, {{"order_by", "created_at"}}, cursor, ListForm::Parsed);
+    const MirrorRows rows = item_rows(page, project_id);
     ++progress_.pages_done;
     ++summary_.list_pages;
     summary_.refreshed += static_cast<long>(rows.size());
@@ -675,7 +686,8 @@ void SyncEngine::reconcile_work_items(const std::string& project_id) {
       if (is_not_found(e)) continue;  // deleted or archived since it was listed
       throw;
     }
-    json rows = json::array({item_row(item, project_id)});
+    MirrorRows rows;
+    rows.add(item_row(std::move(item), project_id));
     ++summary_.refetched;
     sink_.apply_page(MirrorTable::Items, rows, "", "", progress_, ChangeSource::Sync);
   }

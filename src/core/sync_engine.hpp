@@ -11,6 +11,7 @@
 
 #include "core/errors.hpp"
 #include "core/mapping.hpp"
+#include "core/mirror_rows.hpp"
 #include "core/mirror_schema.hpp"
 #include "core/plane_client.hpp"
 
@@ -62,7 +63,7 @@ class MirrorSink {
   // Upserts one page of mapped rows (never making a row older; a row whose content changed while
   // Plane's updated_at did not is applied) and, when `resource` is not empty, saves `next_cursor`
   // for it ("" when the scan completed), with the progress, all-or-nothing.
-  virtual void apply_page(MirrorTable table, const nlohmann::json& rows, const std::string& resource,
+  virtual void apply_page(MirrorTable table, const MirrorRows& rows, const std::string& resource,
                           const std::string& next_cursor, const SyncProgress& progress,
                           ChangeSource source) = 0;
   // A scan of `resource` finished: its cursor is cleared and its watermark set to the newest
@@ -209,10 +210,13 @@ class SyncEngine {
   void apply_memberships(const std::string& project_id, const Memberships& members);
   // map_work_item, plus the membership a new row starts with.
   nlohmann::json item_row(nlohmann::json item, const std::string& project_id) const;
+  void add_membership(nlohmann::json& row) const;
+  // The rows of a work-item list page, mapped from whichever form it came in.
+  MirrorRows item_rows(ListPage& page, const std::string& project_id) const;
   void sync_work_items(const std::string& project_id);
   // The project's work item list, learning the route on the first page (see PlaneClient).
   ListPage list_work_items(const std::string& project_id, const QueryParams& query,
-                           const std::string& cursor);
+                           const std::string& cursor, ListForm form = ListForm::Json);
   // Returns true when the scan started at the first page (it then also settled gone rows).
   bool backfill_work_items(const std::string& project_id, std::string cursor);
   void incremental_work_items(const std::string& project_id, std::int64_t watermark_us);

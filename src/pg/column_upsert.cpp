@@ -132,14 +132,28 @@ void ColumnRows::add(const nlohmann::json& row, Jsonb* raw) {
     auto it = row.find(spec.columns[i].name);
     columns_[i].push_back(it == row.end() ? std::nullopt : column_text(*it));
   }
-  raws_.push_back(raw);
-  raw_documents_.push_back(nullptr);
+  raws_.push_back(Raw{raw, nullptr, std::nullopt});
 }
 
 void ColumnRows::add(const nlohmann::json& row) {
   auto raw = row.find("raw");
   add(row, nullptr);
-  raw_documents_.back() = raw != row.end() && raw->is_object() ? &*raw : nullptr;
+  raws_.back().document = raw != row.end() && raw->is_object() ? &*raw : nullptr;
+}
+
+void ColumnRows::add(const nlohmann::json& row, plane::JsonElement raw) {
+  add(row, nullptr);
+  if (raw.is_object()) raws_.back().parsed = raw;
+}
+
+void ColumnRows::add(const plane::MirrorRows& rows) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows.parsed_raw(i)) {
+      add(rows.columns(i), *rows.parsed_raw(i));
+    } else {
+      add(rows.columns(i));
+    }
+  }
 }
 
 void ColumnRows::upsert(const char* slug, plane::ChangeSource source) const noexcept {
@@ -165,7 +179,10 @@ void ColumnRows::upsert(const char* slug, plane::ChangeSource source) const noex
         construct_md_array(elems, elem_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
   }
   for (int r = 0; r < n; ++r) {
-    Jsonb* raw = raw_documents_[r] != nullptr ? jsonb_from_json(*raw_documents_[r]) : raws_[r];
+    const Raw& source = raws_[r];
+    Jsonb* raw = source.document != nullptr ? jsonb_from_json(*source.document)
+                 : source.parsed          ? jsonb_from_parsed(*source.parsed)
+                                          : source.jsonb;
     elem_nulls[r] = raw == nullptr;
     elems[r] = raw != nullptr ? JsonbPGetDatum(raw) : Datum(0);
   }

@@ -1,8 +1,9 @@
 // Mirror rows upserted as column arrays: one text[] per column (cast by the statement) and the raw
 // objects as a jsonb[], unnested side by side. No JSON text is written or parsed on the way (a
 // JSON document of rows cost more to serialise and parse than the upsert itself): rows mapped from
-// queued webhook events take raw from the queued payload's jsonb; sync pages and writeback answers
-// push theirs into jsonb. The one way rows reach a mirror table.
+// queued webhook events take raw from the queued payload's jsonb; the sync's work-item pages push
+// theirs into jsonb from simdjson's DOM (core/parsed_json.hpp), other lists and writeback answers
+// from nlohmann's. The one way rows reach a mirror table.
 #pragma once
 
 #include <optional>
@@ -11,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/mirror_rows.hpp"
 #include "core/mirror_schema.hpp"
+#include "core/parsed_json.hpp"
 #include "pg/pg_prelude.hpp"
 
 extern "C" {
@@ -32,6 +35,13 @@ class ColumnRows {
   // (json_to_jsonb.hpp), never serialised to text. The row must outlive the upsert.
   void add(const nlohmann::json& row);
 
+  // Adds a mapped row whose raw is an element of a parsed page, pushed into jsonb by the upsert;
+  // its document must outlive the upsert.
+  void add(const nlohmann::json& row, plane::JsonElement raw);
+
+  // Adds each row of a batch the sync engine mapped (which keeps its raws alive).
+  void add(const plane::MirrorRows& rows);
+
   bool empty() const { return raws_.empty(); }
   plane::MirrorTable table() const { return table_; }
 
@@ -42,8 +52,13 @@ class ColumnRows {
  private:
   plane::MirrorTable table_;
   std::vector<std::vector<std::optional<std::string>>> columns_;  // [column][row]
-  std::vector<Jsonb*> raws_;
-  std::vector<const nlohmann::json*> raw_documents_;  // per row; nullptr: raws_ holds it
+  // Per row, where its raw comes from: one of the three, or none (NULL).
+  struct Raw {
+    Jsonb* jsonb = nullptr;
+    const nlohmann::json* document = nullptr;
+    std::optional<plane::JsonElement> parsed;
+  };
+  std::vector<Raw> raws_;
 };
 
 }  // namespace plane::pg

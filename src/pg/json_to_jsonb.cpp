@@ -7,12 +7,13 @@
 #include <cstdio>
 #include <string>
 #include <cstring>
+#include <string_view>
 
 namespace plane::pg {
 
 namespace {
 
-JsonbValue string_value(const std::string& s) noexcept {
+JsonbValue string_value(std::string_view s) noexcept {
   if (memchr(s.data(), '\0', s.size()) != nullptr) {
     ereport(ERROR, (errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
                     errmsg("plane_connector: unsupported Unicode escape sequence"),
@@ -25,25 +26,40 @@ JsonbValue string_value(const std::string& s) noexcept {
   return v;
 }
 
-JsonbValue number_value(const nlohmann::json& n) noexcept {
+JsonbValue numeric_value(const char* text) noexcept {
   JsonbValue v;
+  v.type = jbvNumeric;
+  v.val.numeric = DatumGetNumeric(DirectFunctionCall3(
+      numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+  return v;
+}
+
+JsonbValue null_value() noexcept {
+  JsonbValue v;
+  v.type = jbvNull;
+  return v;
+}
+
+// A double as nlohmann's dump writes it (shortest round trip, "65535.0" for integral values), so
+// that raw reads as it did through text; null for a non-finite one, as the dump writes it. The
+// string is gone before any Postgres call.
+JsonbValue double_value(double d) noexcept {
+  if (!std::isfinite(d)) return null_value();
+  char text[64];
+  cpp_step([&] { std::snprintf(text, sizeof text, "%s", nlohmann::json(d).dump().c_str()); });
+  return numeric_value(text);
+}
+
+JsonbValue number_value(const nlohmann::json& n) noexcept {
   char text[64];
   if (n.is_number_unsigned()) {
     std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(n.get<std::uint64_t>()));
   } else if (n.is_number_integer()) {
     std::snprintf(text, sizeof text, "%lld", static_cast<long long>(n.get<std::int64_t>()));
-  } else if (!std::isfinite(n.get<double>())) {
-    v.type = jbvNull;  // as nlohmann's dump writes a non-finite number
-    return v;
   } else {
-    // The text nlohmann's dump writes (shortest round trip, "65535.0" for integral values), so
-    // that raw reads as it did through text. The string is gone before any Postgres call.
-    cpp_step([&] { std::snprintf(text, sizeof text, "%s", n.dump().c_str()); });
+    return double_value(n.get<double>());
   }
-  v.type = jbvNumeric;
-  v.val.numeric = DatumGetNumeric(DirectFunctionCall3(
-      numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-  return v;
+  return numeric_value(text);
 }
 
 // Pushes v; returns what pushJsonbValue returns for its last token (the finished document when v
@@ -100,7 +116,82 @@ JsonbValue* push(JsonbParseState** state, const nlohmann::json& v, JsonbIterator
   }
 }
 
+// The same as push, for simdjson's DOM. Numbers take the text the nlohmann route writes (the
+// element converted as to_json converts it), so that both routes store the same raw.
+JsonbValue* push_parsed(JsonbParseState** state, plane::JsonElement v, JsonbIteratorToken as) noexcept {
+  switch (v.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      // Stable: of repeated keys the builder keeps the last pushed (as nlohmann keeps the last).
+      struct Member {
+        std::string_view key;
+        plane::JsonElement value;
+      };
+      const simdjson::dom::object object = v.get_object().value_unsafe();
+      const std::size_t size = object.size();
+      Member* members = static_cast<Member*>(palloc(sizeof(Member) * (size + 1)));
+      std::size_t n = 0;
+      for (simdjson::dom::key_value_pair m : object) members[n++] = Member{m.key, m.value};
+      std::stable_sort(members, members + n, [](const Member& a, const Member& b) noexcept {
+        if (a.key.size() != b.key.size()) return a.key.size() < b.key.size();
+        return std::memcmp(a.key.data(), b.key.data(), a.key.size()) < 0;
+      });
+      pushJsonbValue(state, WJB_BEGIN_OBJECT, nullptr);
+      for (std::size_t i = 0; i < n; ++i) {
+        JsonbValue key = string_value(members[i].key);
+        pushJsonbValue(state, WJB_KEY, &key);
+        push_parsed(state, members[i].value, WJB_VALUE);
+      }
+      pfree(members);
+      return pushJsonbValue(state, WJB_END_OBJECT, nullptr);
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      const simdjson::dom::array array = v.get_array().value_unsafe();  // a copy: value_unsafe()
+                                                                         // refers into a temporary
+      pushJsonbValue(state, WJB_BEGIN_ARRAY, nullptr);
+      for (plane::JsonElement e : array) push_parsed(state, e, WJB_ELEM);
+      return pushJsonbValue(state, WJB_END_ARRAY, nullptr);
+    }
+    case simdjson::dom::element_type::STRING: {
+      JsonbValue s = string_value(v.get_string().value_unsafe());
+      return pushJsonbValue(state, as, &s);
+    }
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64: {
+      char text[64];
+      if (v.type() == simdjson::dom::element_type::INT64) {
+        std::snprintf(text, sizeof text, "%lld", static_cast<long long>(v.get_int64().value_unsafe()));
+      } else {
+        std::snprintf(text, sizeof text, "%llu", static_cast<unsigned long long>(v.get_uint64().value_unsafe()));
+      }
+      JsonbValue n = numeric_value(text);
+      return pushJsonbValue(state, as, &n);
+    }
+    case simdjson::dom::element_type::DOUBLE: {
+      JsonbValue n = double_value(v.get_double().value_unsafe());
+      return pushJsonbValue(state, as, &n);
+    }
+    case simdjson::dom::element_type::BOOL: {
+      JsonbValue b;
+      b.type = jbvBool;
+      b.val.boolean = v.get_bool().value_unsafe();
+      return pushJsonbValue(state, as, &b);
+    }
+    case simdjson::dom::element_type::NULL_VALUE:
+      break;
+  }
+  JsonbValue null = null_value();
+  return pushJsonbValue(state, as, &null);
+}
+
 }  // namespace
+
+Jsonb* jsonb_from_parsed(plane::JsonElement element) noexcept {
+  if (!element.is_object() && !element.is_array()) {
+    elog(ERROR, "plane_connector: jsonb_from_parsed takes an object or an array");
+  }
+  JsonbParseState* state = nullptr;
+  return JsonbValueToJsonb(push_parsed(&state, element, WJB_VALUE));
+}
 
 Jsonb* jsonb_from_json(const nlohmann::json& doc) noexcept {
   if (!doc.is_object() && !doc.is_array()) {

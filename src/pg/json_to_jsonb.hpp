@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/parsed_json.hpp"
 #include "pg/pg_prelude.hpp"
 
 extern "C" {
@@ -18,5 +19,9 @@ namespace plane::pg {
 // cannot hold (a string with \u0000). C-level: call inside pg_call; the document must be an object
 // or an array no deeper than it was allowed to be parsed.
 Jsonb* jsonb_from_json(const nlohmann::json& doc) noexcept;
+
+// The same for an element of a parsed page (the sync's work items): the jsonb that
+// jsonb_from_json(to_json(element)) builds, without the nlohmann copy.
+Jsonb* jsonb_from_parsed(plane::JsonElement element) noexcept;
 
 }  // namespace plane::pg

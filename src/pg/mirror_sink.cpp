@@ -93,12 +93,12 @@ plane::ResourceState PgMirrorSink::load_state(const std::string& resource) {
   return state;
 }
 
-void PgMirrorSink::apply_page(plane::MirrorTable table, const nlohmann::json& rows,
+void PgMirrorSink::apply_page(plane::MirrorTable table, const plane::MirrorRows& rows,
                               const std::string& resource, const std::string& next_cursor,
                               const plane::SyncProgress& progress, plane::ChangeSource source) {
   // All C++ work happens before entering Postgres code.
   ColumnRows columns(table);
-  for (const auto& row : rows) columns.add(row);
+  columns.add(rows);
   in_transaction([&]() noexcept {
     Datum slug = CStringGetTextDatum(slug_.c_str());
     if (!columns.empty()) columns.upsert(slug_.c_str(), source);

@@ -14,7 +14,7 @@ class PgMirrorSink final : public plane::MirrorSink {
  public:
   explicit PgMirrorSink(std::string slug) : slug_(std::move(slug)) {}
   plane::ResourceState load_state(const std::string& resource) override;
-  void apply_page(plane::MirrorTable table, const nlohmann::json& rows, const std::string& resource,
+  void apply_page(plane::MirrorTable table, const plane::MirrorRows& rows, const std::string& resource,
                   const std::string& next_cursor, const plane::SyncProgress& progress,
                   plane::ChangeSource source) override;
   void complete_scan(const std::string& resource, plane::MirrorTable table,

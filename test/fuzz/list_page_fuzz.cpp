@@ -2,7 +2,8 @@
 // server sends as a list page, parse_list_page either returns a page or throws PlaneError(Parse),
 // and every object of a parsed page maps to a row or throws PlaneError(Parse); nothing else.
 // Also differential: parse_json (simdjson, converted) gives exactly nlohmann's own parse, or
-// nlohmann's discarded value where nlohmann refuses the text.
+// nlohmann's discarded value where nlohmann refuses the text; and the Parsed form of a page (the
+// sync's work items, mapped from simdjson's DOM) agrees with the Json form.
 #include <cstddef>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "core/json_parse.hpp"
 #include "core/mapping.hpp"
 #include "core/pagination.hpp"
+#include "core/parsed_json.hpp"
 
 namespace {
 
@@ -52,12 +54,45 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (reference.is_discarded() != fast.is_discarded()) __builtin_trap();
     if (!reference.is_discarded() && !same(reference, fast)) __builtin_trap();
   }
-  plane::ListPage page;
+  plane::ListPage page, parsed;
+  bool refused = false, parsed_refused = false;
   try {
     page = plane::parse_list_page(body);
   } catch (const plane::PlaneError& e) {
     if (e.kind() != plane::ErrorKind::Parse) __builtin_trap();
-    return 0;
+    refused = true;
+  }
+  // The sync's work-item pages are read in the Parsed form: the same page, the same rows and the
+  // same work-item columns (or the same refusal) as the Json form.
+  try {
+    parsed = plane::parse_list_page(body, plane::ListForm::Parsed);
+  } catch (const plane::PlaneError& e) {
+    if (e.kind() != plane::ErrorKind::Parse) __builtin_trap();
+    parsed_refused = true;
+  }
+  if (refused != parsed_refused) __builtin_trap();
+  if (refused) return 0;
+  if (parsed.size() != page.size() || parsed.has_next != page.has_next ||
+      parsed.next_cursor != page.next_cursor || parsed.total_results != page.total_results ||
+      parsed.bare_array != page.bare_array) {
+    __builtin_trap();
+  }
+  for (std::size_t i = 0; i < parsed.parsed_results.size(); ++i) {
+    if (!same(plane::to_json(parsed.parsed_results[i]), page.results[i])) __builtin_trap();
+    nlohmann::json expected, columns;
+    bool expected_refused = false, columns_refused = false;
+    try {
+      expected = plane::map_work_item(page.results[i], "p");
+      expected.erase("raw");
+    } catch (const plane::PlaneError&) {
+      expected_refused = true;
+    }
+    try {
+      columns = plane::work_item_columns(parsed.parsed_results[i], "p");
+    } catch (const plane::PlaneError&) {
+      columns_refused = true;
+    }
+    if (expected_refused != columns_refused || (!expected_refused && !same(expected, columns))) __builtin_trap();
   }
   if (page.has_next && page.next_cursor.empty()) __builtin_trap();  // the parser's own invariant
   for (const auto& obj : page.results) {

@@ -9,6 +9,7 @@
 
 #include "core/errors.hpp"
 #include "core/pagination.hpp"
+#include "core/parsed_json.hpp"
 
 namespace {
 
@@ -39,13 +40,37 @@ json envelope(json results, const std::string& next_cursor, const std::string& p
   return doc;
 }
 
-ErrorKind parse_error_kind(const std::string& body) {
+ErrorKind error_kind_in(const std::string& body, plane::ListForm form) {
   try {
-    parse_list_page(body);
+    plane::parse_list_page(body, form);
   } catch (const PlaneError& e) {
     return e.kind();
   }
   return ErrorKind::Internal;  // "did not throw"
+}
+
+// Both forms (the sync's work-item pages are read as parsed): the same error, or none.
+ErrorKind parse_error_kind(const std::string& body) {
+  const ErrorKind kind = error_kind_in(body, plane::ListForm::Json);
+  EXPECT_EQ(error_kind_in(body, plane::ListForm::Parsed), kind) << body;
+  return kind;
+}
+
+// The Json form of a page, checked against its Parsed form: the same envelope, the same rows.
+ListPage parse_both(const std::string& body) {
+  ListPage page = plane::parse_list_page(body, plane::ListForm::Json);
+  const ListPage parsed = plane::parse_list_page(body, plane::ListForm::Parsed);
+  EXPECT_NE(parsed.parsed, nullptr) << body;
+  EXPECT_TRUE(parsed.results.empty());
+  json rows = json::array();
+  for (const auto& row : parsed.parsed_results) rows.push_back(plane::to_json(row));
+  EXPECT_EQ(rows, page.results) << body;
+  EXPECT_EQ(parsed.size(), page.size());
+  EXPECT_EQ(parsed.next_cursor, page.next_cursor);
+  EXPECT_EQ(parsed.has_next, page.has_next);
+  EXPECT_EQ(parsed.total_results, page.total_results);
+  EXPECT_EQ(parsed.bare_array, page.bare_array);
+  return page;
 }
 
 TEST(ParseListPage, FirstOfTwoPages) {
@@ -55,7 +80,7 @@ TEST(ParseListPage, FirstOfTwoPages) {
       R"( "next_cursor": "100:1:0", "prev_cursor": "100:-1:1", "next_page_results": true,)"
       R"( "prev_page_results": false, "count": 2, "total_pages": 2, "total_results": 150,)"
       R"( "extra_stats": null, "results": [{"id": "a"}, {"id": "b"}]})";
-  const ListPage page = parse_list_page(body);
+  const ListPage page = parse_both(body);
   EXPECT_TRUE(page.has_next);
   EXPECT_EQ(page.next_cursor, "100:1:0");
   ASSERT_TRUE(page.total_results.has_value());
@@ -71,7 +96,7 @@ TEST(ParseListPage, LastPageStillHasACursorButNoNext) {
   // next_cursor is never empty, even on the last page: only next_page_results says "stop".
   const json doc = envelope(json::array({{{"id", "z"}}}), "100:1:0", "100:-1:1",
                             /*next=*/false, /*prev=*/false, 1, 100);
-  const ListPage page = parse_list_page(doc.dump());
+  const ListPage page = parse_both(doc.dump());
   EXPECT_FALSE(page.has_next);
   EXPECT_EQ(page.next_cursor, "100:1:0");
   EXPECT_EQ(page.total_results, 1);
@@ -80,7 +105,7 @@ TEST(ParseListPage, LastPageStillHasACursorButNoNext) {
 
 TEST(ParseListPage, SecondPageOfThree) {
   const json doc = envelope(json::array({{{"id", "c"}}}), "2:2:0", "2:0:1", true, true, 5, 2);
-  const ListPage page = parse_list_page(doc.dump());
+  const ListPage page = parse_both(doc.dump());
   EXPECT_TRUE(page.has_next);
   EXPECT_EQ(page.next_cursor, "2:2:0");
   EXPECT_EQ(page.total_results, 5);
@@ -88,7 +113,7 @@ TEST(ParseListPage, SecondPageOfThree) {
 
 TEST(ParseListPage, EmptyList) {
   const json doc = envelope(json::array(), "100:1:0", "100:-1:1", false, false, 0, 100);
-  const ListPage page = parse_list_page(doc.dump());
+  const ListPage page = parse_both(doc.dump());
   EXPECT_FALSE(page.has_next);
   EXPECT_TRUE(page.results.is_array());
   EXPECT_TRUE(page.results.empty());
@@ -97,12 +122,12 @@ TEST(ParseListPage, EmptyList) {
 
 TEST(ParseListPage, TotalCountUsedWhenTotalResultsAbsent) {
   const ListPage page =
-      parse_list_page(R"({"total_count": 7, "next_page_results": false, "results": []})");
+      parse_both(R"({"total_count": 7, "next_page_results": false, "results": []})");
   EXPECT_EQ(page.total_results, 7);
 }
 
 TEST(ParseListPage, NoTotalsLeavesTotalUnknown) {
-  const ListPage page = parse_list_page(R"({"results": [{"id": "x"}]})");
+  const ListPage page = parse_both(R"({"results": [{"id": "x"}]})");
   EXPECT_FALSE(page.total_results.has_value());
   EXPECT_FALSE(page.has_next);  // absent next_page_results means "no more"
   EXPECT_EQ(page.next_cursor, "");
@@ -110,13 +135,13 @@ TEST(ParseListPage, NoTotalsLeavesTotalUnknown) {
 
 TEST(ParseListPage, NonBooleanNextPageResultsIsNotTrue) {
   const ListPage page =
-      parse_list_page(R"({"next_page_results": "true", "next_cursor": "1:1:0", "results": []})");
+      parse_both(R"({"next_page_results": "true", "next_cursor": "1:1:0", "results": []})");
   EXPECT_FALSE(page.has_next);
 }
 
 TEST(ParseListPage, BareArray) {
   // Member lists, attachments and cycle_view=current are bare arrays.
-  const ListPage page = parse_list_page(R"([{"id": "u1", "role": 20}, {"id": "u2", "role": 15}])");
+  const ListPage page = parse_both(R"([{"id": "u1", "role": 20}, {"id": "u2", "role": 15}])");
   EXPECT_TRUE(page.bare_array);
   EXPECT_FALSE(page.has_next);
   EXPECT_EQ(page.next_cursor, "");
@@ -126,7 +151,7 @@ TEST(ParseListPage, BareArray) {
 }
 
 TEST(ParseListPage, EmptyBareArray) {
-  const ListPage page = parse_list_page("[]");
+  const ListPage page = parse_both("[]");
   EXPECT_TRUE(page.bare_array);
   EXPECT_TRUE(page.results.empty());
   EXPECT_EQ(page.total_results, 0);
@@ -164,7 +189,7 @@ TEST(ParseListPage, HasNextWithoutCursorIsParseError) {
 
 TEST(ParseListPage, ParseErrorIsRetryable) {
   try {
-    parse_list_page("{");
+    parse_both("{");
     FAIL() << "expected PlaneError";
   } catch (const PlaneError& e) {
     EXPECT_TRUE(e.retryable());  // a truncated page is worth fetching again
@@ -242,7 +267,7 @@ TEST(ParseListPageHostile, DeeplyNestedBodyIsAParseError) {
   const std::string deep = R"({"results":[)" + std::string(100000, '[') + std::string(100000, ']') +
                            R"(],"next_page_results":false})";
   try {
-    (void)plane::parse_list_page(deep);
+    (void)plane::parse_list_page(deep, plane::ListForm::Parsed);
     FAIL() << "expected a PlaneError";
   } catch (const plane::PlaneError& e) {
     EXPECT_EQ(e.kind(), plane::ErrorKind::Parse);
@@ -252,4 +277,16 @@ TEST(ParseListPageHostile, DeeplyNestedBodyIsAParseError) {
   const std::string ok = R"({"results":[{"id":"a","d":)" + std::string(200, '[') + std::string(200, ']') +
                          R"(}],"next_page_results":false})";
   EXPECT_EQ(plane::parse_list_page(ok).results.size(), 1u);
+  EXPECT_EQ(plane::parse_list_page(ok, plane::ListForm::Parsed).size(), 1u);
+}
+
+// What simdjson refuses and nlohmann reads (an integer beyond 64 bits) is read as the Json form.
+TEST(ParseListPage, ParsedFormFallsBackToJsonForWhatSimdjsonRefuses) {
+  const std::string body =
+      R"({"results": [{"id": "a", "n": 123456789012345678901234567890}], "next_page_results": false})";
+  const ListPage page = plane::parse_list_page(body, plane::ListForm::Parsed);
+  EXPECT_EQ(page.parsed, nullptr);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page.results[0]["id"], "a");
+  EXPECT_TRUE(page.results[0]["n"].is_number_float());
 }

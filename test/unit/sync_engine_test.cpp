@@ -164,10 +164,10 @@ class FakeSink : public plane::MirrorSink {
     return it == states.end() ? plane::ResourceState{} : it->second;
   }
 
-  void apply_page(MirrorTable table, const json& rows, const std::string& resource,
+  void apply_page(MirrorTable table, const plane::MirrorRows& batch, const std::string& resource,
                   const std::string& next_cursor, const plane::SyncProgress& progress,
                   plane::ChangeSource source) override {
-    EXPECT_TRUE(rows.is_array());
+    const json rows = batch.to_json();
     applies.push_back(ApplyCall{table, rows, resource, next_cursor, progress, source});
     auto& t = tables[table];
     for (const auto& row : rows) {
@@ -1834,12 +1834,12 @@ TEST_F(SyncRulesTest, TheLearnedPageSizeIsSavedAndASavedCursorRebased) {
 TEST_F(SyncEngineTest, TheFakeSinksGuardLetsEqualVersionsThroughButNeverOlderOnes) {
   // The refresh tests rely on it, as on the Postgres upsert's WHERE clause.
   json row = plane::map_work_item(work_item("a", "p1", 1, 10, "first"), "p1");
-  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Sync);
+  sink.apply_page(MirrorTable::Items, plane::MirrorRows(json::array({row})), "", "", {}, plane::ChangeSource::Sync);
   row = plane::map_work_item(work_item("a", "p1", 1, 10, "same version"), "p1");
-  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Refresh);
+  sink.apply_page(MirrorTable::Items, plane::MirrorRows(json::array({row})), "", "", {}, plane::ChangeSource::Refresh);
   EXPECT_EQ(sink.row(MirrorTable::Items, "a")["name"], "same version");
   row = plane::map_work_item(work_item("a", "p1", 1, 9, "older"), "p1");
-  sink.apply_page(MirrorTable::Items, json::array({row}), "", "", {}, plane::ChangeSource::Sync);
+  sink.apply_page(MirrorTable::Items, plane::MirrorRows(json::array({row})), "", "", {}, plane::ChangeSource::Sync);
   EXPECT_EQ(sink.row(MirrorTable::Items, "a")["name"], "same version");
 }
 
