@@ -283,69 +283,75 @@ long SyncEngine::sync_whole_list(const Listing& listing) {
   // rows): Plane's detail GET hides archived cycles and modules as their main list does, so a
   // detail 404 cannot tell an archived row from a deleted one. Then nothing is settled.
   bool complete = true;
-  for (size_t i = 0; i < listing.paths.size(); ++i) {
+  for (std::size_t i = 0; i < listing.paths.size(); ++i) {
     const std::string& optional = listing.optional_resources[i];
-    if (!optional.empty() && optional_unavailable(optional)) {
+    const bool skipped = !optional.empty() && optional_unavailable(optional);
+    if (skipped || !read_list_path(listing, i, seen, count)) {
       if (i == 0) return count;
       complete = false;
-      continue;
-    }
-    // Offset pages over tied sort keys can repeat a row and skip another: when the pages held
-    // fewer distinct rows than the list's total, it is read again (at most kMaxListPasses times)
-    // and the rows not seen yet are written.
-    std::set<std::string> listed;
-    std::optional<long> total;
-    bool refused = false;
-    for (int pass = 0; pass < kMaxListPasses && !refused; ++pass) {
-      if (pass > 0 && (!total || static_cast<long>(listed.size()) >= *total)) break;
-      if (pass > 0) ++summary_.relisted;
-      std::string cursor;
-      for (;;) {
-        ListPage page;
-        try {
-          page = client_.list_page(listing.paths[i], {}, cursor);
-        } catch (const PlaneError& e) {
-          // Only a first page proves absence or refusal: an error further on leaves the listing
-          // incomplete, and the run fails rather than judge rows gone from part of a list.
-          if (pass == 0 && !optional.empty() && cursor.empty() && refused_optional(optional, e)) {
-            if (i == 0) return count;
-            complete = false;
-            refused = true;
-            break;
-          }
-          throw;
-        }
-        if (cursor.empty() && pass == 0) {
-          note_total(page);
-          if (!optional.empty()) note_available(optional);
-        }
-        if (cursor.empty()) total = page.bare_array ? std::nullopt : page.total_results;
-        json rows = json::array();
-        for (const auto& obj : page.results) {
-          json row = listing.mapper(obj);
-          std::string id = row["plane_id"].get<std::string>();
-          if (!listed.insert(id).second) continue;  // seen on an earlier page or pass
-          seen.push_back(std::move(id));
-          rows.push_back(std::move(row));
-        }
-        ++progress_.pages_done;
-        ++summary_.list_pages;
-        progress_.rows_done += static_cast<long>(rows.size());
-        count += static_cast<long>(rows.size());
-        const bool listed_any = !rows.empty();
-        if (listing.fetch_content) rows = with_content(listing, std::move(rows));
-        // A list page whose pages are all unchanged writes nothing.
-        if (!rows.empty() || (!listed_any && pass == 0)) {
-          sink_.apply_page(listing.table, MirrorRows(std::move(rows)), "", "", progress_, ChangeSource::Sync);
-        }
-        // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
-        if (!page.has_next || page.bare_array) break;
-        cursor = page.next_cursor;
-      }
     }
   }
   if (complete) settle_missing(listing, seen);
   return count;
+}
+
+bool SyncEngine::read_list_path(const Listing& listing, std::size_t i, std::vector<std::string>& seen,
+                                long& count) {
+  const std::string& optional = listing.optional_resources[i];
+  // Offset pages over tied sort keys can repeat a row and skip another: when the pages held
+  // fewer distinct rows than the list's total, it is read again (at most kMaxListPasses times)
+  // and the rows not seen yet are written.
+  std::set<std::string> listed;
+  std::optional<long> total;
+  for (int pass = 0; pass < kMaxListPasses; ++pass) {
+    if (pass > 0 && (!total || static_cast<long>(listed.size()) >= *total)) break;
+    if (pass > 0) ++summary_.relisted;
+    std::string cursor;
+    for (;;) {
+      ListPage page;
+      try {
+        page = client_.list_page(listing.paths[i], {}, cursor);
+      } catch (const PlaneError& e) {
+        // Only a first page proves absence or refusal: an error further on leaves the listing
+        // incomplete, and the run fails rather than judge rows gone from part of a list.
+        if (pass == 0 && !optional.empty() && cursor.empty() && refused_optional(optional, e)) return false;
+        throw;
+      }
+      if (cursor.empty() && pass == 0) {
+        note_total(page);
+        if (!optional.empty()) note_available(optional);
+      }
+      if (cursor.empty()) total = page.bare_array ? std::nullopt : page.total_results;
+      count += write_list_page(listing, page, pass == 0, listed, seen);
+      // Stop on next_page_results, never on a missing cursor (next_cursor is always a string).
+      if (!page.has_next || page.bare_array) break;
+      cursor = page.next_cursor;
+    }
+  }
+  return true;
+}
+
+long SyncEngine::write_list_page(const Listing& listing, const ListPage& page, bool first_pass,
+                                 std::set<std::string>& listed, std::vector<std::string>& seen) {
+  json rows = json::array();
+  for (const auto& obj : page.results) {
+    json row = listing.mapper(obj);
+    std::string id = row["plane_id"].get<std::string>();
+    if (!listed.insert(id).second) continue;  // seen on an earlier page or pass
+    seen.push_back(std::move(id));
+    rows.push_back(std::move(row));
+  }
+  const long written = static_cast<long>(rows.size());
+  ++progress_.pages_done;
+  ++summary_.list_pages;
+  progress_.rows_done += written;
+  if (listing.fetch_content) rows = with_content(listing, std::move(rows));
+  // A list page whose pages are all unchanged writes nothing; an empty list is still recorded
+  // (its progress) once.
+  if (!rows.empty() || (written == 0 && first_pass)) {
+    sink_.apply_page(listing.table, MirrorRows(std::move(rows)), "", "", progress_, ChangeSource::Sync);
+  }
+  return written;
 }
 
 json SyncEngine::with_content(const Listing& listing, json rows) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -180,6 +181,13 @@ class SyncEngine {
   // returned: confirmed gone, or refreshed, before anything is marked (not when one of the paths
   // was refused or skipped as unavailable). Returns the rows read.
   long sync_whole_list(const Listing& listing);
+  // Reads every page of path `i` of the listing into its table, each row once, adding its ids
+  // to `seen` and the rows written to `count`; false when the path is an optional resource
+  // refused on its first page (recorded).
+  bool read_list_path(const Listing& listing, std::size_t i, std::vector<std::string>& seen, long& count);
+  // Writes the rows of a list page not listed before (`listed`); returns how many.
+  long write_list_page(const Listing& listing, const ListPage& page, bool first_pass,
+                       std::set<std::string>& listed, std::vector<std::string>& seen);
   // The rows of the scope missing from `seen`: each confirmed by a detail GET (404 or 403: gone;
   // 200: upserted), or, past max_refetch candidates, by a second listing (gone: missing twice).
   void settle_missing(const Listing& listing, const std::vector<std::string>& seen);
