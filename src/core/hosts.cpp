@@ -2,6 +2,7 @@
 #include "core/hosts.hpp"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 
 #include <cstdlib>
 
@@ -9,44 +10,62 @@
 
 namespace plane {
 
+namespace {
+
+// libcurl's URL handle, freed with its owner.
+struct CurlUrl {
+  CURLU* handle = curl_url();
+  CurlUrl() = default;
+  CurlUrl(const CurlUrl&) = delete;
+  CurlUrl& operator=(const CurlUrl&) = delete;
+  ~CurlUrl() { curl_url_cleanup(handle); }
+
+  // A part of the URL as libcurl reads it; nullopt when absent.
+  std::optional<std::string> part(CURLUPart which, unsigned int flags = 0) const {
+    char* text = nullptr;
+    if (curl_url_get(handle, which, &text, flags) != CURLUE_OK || text == nullptr) return std::nullopt;
+    std::string out(text);
+    curl_free(text);
+    return out;
+  }
+};
+
+}  // namespace
+
+// Read by libcurl's own URL parser, the one that reads the URL again when a request is sent: a
+// check by a parser of our own could name a different host than the one connected to.
 std::optional<HttpUrl> parse_http_url(std::string_view url) {
+  CurlUrl parsed;
+  if (parsed.handle == nullptr) return std::nullopt;
+  // A NUL inside would end the text libcurl reads early: the part after it would go unchecked.
+  if (url.find('\0') != std::string_view::npos) return std::nullopt;
+  const std::string text(url);
+  if (curl_url_set(parsed.handle, CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return std::nullopt;
+  }
   HttpUrl out;
-  const auto colon = url.find("://");
-  if (colon == std::string_view::npos) return std::nullopt;
-  out.scheme = ascii_lower(url.substr(0, colon));
+  std::optional<std::string> scheme = parsed.part(CURLUPART_SCHEME);
+  if (!scheme) return std::nullopt;
+  out.scheme = ascii_lower(*scheme);
   if (out.scheme != "http" && out.scheme != "https") return std::nullopt;
-  std::string_view rest = url.substr(colon + 3);
-  const auto end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  std::string_view host = authority;
-  std::string_view port;
-  if (authority.front() == '[') {  // [IPv6]:port
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return std::nullopt;
-      port = after.substr(1);
-    }
-  } else if (const auto c = authority.rfind(':'); c != std::string_view::npos) {
-    host = authority.substr(0, c);
-    port = authority.substr(c + 1);
+  // Userinfo in front of the host ("https://api.plane.so@evil.example.com"), even empty.
+  if (parsed.part(CURLUPART_USER) || parsed.part(CURLUPART_PASSWORD) || parsed.part(CURLUPART_OPTIONS)) {
+    return std::nullopt;
   }
-  if (host.empty()) return std::nullopt;
-  if (!port.empty()) {
-    int p = 0;
-    for (char ch : port) {
-      if (ch < '0' || ch > '9' || p > 65535) return std::nullopt;
-      p = p * 10 + (ch - '0');
-    }
+  const std::size_t authority_end = text.find_first_of("/?#", text.find("://") + 3);
+  if (text.substr(0, authority_end).find('@') != std::string::npos) return std::nullopt;
+  std::optional<std::string> host = parsed.part(CURLUPART_HOST);
+  if (!host) return std::nullopt;
+  std::string h = ascii_lower(*host);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);  // IPv6
+  while (!h.empty() && h.back() == '.') h.pop_back();  // "host." is "host"
+  if (h.empty()) return std::nullopt;
+  out.host = std::move(h);
+  if (std::optional<std::string> port = parsed.part(CURLUPART_PORT)) {
+    const long p = std::strtol(port->c_str(), nullptr, 10);
     if (p < 1 || p > 65535) return std::nullopt;
-    out.port = p;
+    out.port = static_cast<int>(p);
   }
-  out.host = ascii_lower(host);
-  while (!out.host.empty() && out.host.back() == '.') out.host.pop_back();  // "host." is "host"
-  if (out.host.empty()) return std::nullopt;
   return out;
 }
 

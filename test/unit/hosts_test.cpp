@@ -70,9 +70,17 @@ TEST(ParseHttpUrl, ATrailingDotNamesTheSameHost) {
 
 TEST(ParseHttpUrl, WhatIsNotAnHttpUrlIsRefused) {
   for (const char* url : {"", "api.plane.so", "//api.plane.so", "ftp://api.plane.so", "file:///etc/passwd",
-                          "https://", "https:///path", "https://:443", "httpx://h", "https:/h"}) {
+                          "https://", "https://:443", "httpx://h"}) {
     EXPECT_FALSE(plane::parse_http_url(url).has_value()) << url;
   }
+}
+
+// The URL is read as libcurl reads it when it sends the request, so that the host checked is the
+// host connected to: libcurl takes a missing or extra slash after the scheme in its stride.
+TEST(ParseHttpUrl, TheHostIsTheOneLibcurlWouldConnectTo) {
+  expect_url("https:///path", "https", "path", 0);
+  expect_url("https:/h", "https", "h", 0);
+  expect_url("https:/api.plane.so/api/v1/", "https", "api.plane.so", 0);
 }
 
 TEST(IsLoopbackHost, LocalhostThe127NetworkAndIPv6Loopback) {
