@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,96 @@ json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max
   if (!open.empty()) malformed("an unclosed container");
   if (!have_root) malformed("no value");
   return root;
+}
+
+OwnedTokens OwnedTokens::copy_of(const JsonToken* tokens, std::size_t count) {
+  OwnedTokens out;
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < count; ++i) chars += tokens[i].len;
+  out.texts_.resize(chars);
+  out.tokens_.reserve(count);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    JsonToken t = tokens[i];
+    if (t.len > 0) {
+      std::copy(t.text, t.text + t.len, out.texts_.begin() + static_cast<std::ptrdiff_t>(at));
+      t.text = out.texts_.data() + at;
+      at += t.len;
+    } else {
+      t.text = "";
+    }
+    out.tokens_.push_back(t);
+  }
+  return out;
+}
+
+OwnedTokens json_to_tokens(const json& doc) {
+  std::vector<JsonToken> tokens;
+  // Strings and keys point into `doc`, numbers into their text here, until copy_of copies them.
+  std::vector<std::unique_ptr<std::string>> owned;
+  auto text_token = [&](JsonTokenKind kind, const std::string& s) { tokens.push_back({kind, s.data(), s.size()}); };
+  // Iterative: a stack of (container, next member or element).
+  struct Frame {
+    const json* container;
+    json::const_iterator next;
+  };
+  auto scalar = [&](const json& v) {
+    switch (v.type()) {
+      case json::value_t::string: text_token(JsonTokenKind::String, v.get_ref<const std::string&>()); break;
+      case json::value_t::boolean: tokens.push_back({v.get<bool>() ? JsonTokenKind::True : JsonTokenKind::False, "", 0}); break;
+      case json::value_t::number_integer:
+      case json::value_t::number_unsigned:
+      case json::value_t::number_float: {
+        owned.push_back(std::make_unique<std::string>(v.dump()));
+        text_token(JsonTokenKind::Number, *owned.back());
+        break;
+      }
+      default: tokens.push_back({JsonTokenKind::Null, "", 0}); break;
+    }
+  };
+  std::vector<Frame> stack;
+  auto open = [&](const json& v) {
+    if (v.is_object() || v.is_array()) {
+      tokens.push_back({v.is_object() ? JsonTokenKind::BeginObject : JsonTokenKind::BeginArray, "", 0});
+      stack.push_back({&v, v.cbegin()});
+    } else {
+      scalar(v);
+    }
+  };
+  open(doc);
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next == f.container->cend()) {
+      tokens.push_back({f.container->is_object() ? JsonTokenKind::EndObject : JsonTokenKind::EndArray, "", 0});
+      stack.pop_back();
+      continue;
+    }
+    const json::const_iterator it = f.next++;
+    if (f.container->is_object()) text_token(JsonTokenKind::Key, it.key());
+    open(*it);  // may grow the stack: f is not used after this
+  }
+  return OwnedTokens::copy_of(tokens.data(), tokens.size());
+}
+
+std::size_t json_value_end(const JsonToken* tokens, std::size_t count, std::size_t begin) {
+  if (begin >= count) return count;
+  const JsonTokenKind k = tokens[begin].kind;
+  if (k != JsonTokenKind::BeginObject && k != JsonTokenKind::BeginArray) return begin + 1;
+  const std::size_t end = json_container_end(tokens, count, begin);
+  return end == count ? count : end + 1;
+}
+
+std::optional<std::pair<std::size_t, std::size_t>> json_member_tokens(const JsonToken* tokens, std::size_t count,
+                                                                      std::string_view key) {
+  if (count == 0 || tokens[0].kind != JsonTokenKind::BeginObject) return std::nullopt;
+  std::optional<std::pair<std::size_t, std::size_t>> found;
+  std::size_t i = 1;
+  while (i < count && tokens[i].kind == JsonTokenKind::Key) {
+    const std::size_t end = json_value_end(tokens, count, i + 1);
+    if (std::string_view(tokens[i].text, tokens[i].len) == key && i + 1 < end) found = std::make_pair(i + 1, end);
+    i = end;
+  }
+  return found;
 }
 
 }  // namespace plane

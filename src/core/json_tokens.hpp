@@ -8,7 +8,10 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <optional>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace plane {
 
@@ -56,5 +59,43 @@ nlohmann::json json_from_tokens(const JsonToken* tokens, std::size_t count, int 
 nlohmann::json json_from_tokens_pruned(const JsonToken* tokens, std::size_t count, int max_depth,
                                        int keep_depth, std::string_view whole_member,
                                        std::initializer_list<std::string_view> deep_members = {});
+
+// A token stream that owns its texts: what the queue keeps of a claimed payload, and what
+// rest_shape_tokens makes of one (webhook_change.hpp). Moving it keeps the tokens valid.
+class OwnedTokens {
+ public:
+  OwnedTokens() = default;
+  OwnedTokens(const OwnedTokens& other) : OwnedTokens(copy_of(other.data(), other.size())) {}
+  OwnedTokens& operator=(const OwnedTokens& other) {
+    if (this != &other) *this = copy_of(other.data(), other.size());
+    return *this;
+  }
+  OwnedTokens(OwnedTokens&&) noexcept = default;
+  OwnedTokens& operator=(OwnedTokens&&) noexcept = default;
+  ~OwnedTokens() = default;
+  // A copy of `count` tokens and of every text they point to.
+  static OwnedTokens copy_of(const JsonToken* tokens, std::size_t count);
+
+  const JsonToken* data() const { return tokens_.data(); }
+  std::size_t size() const { return tokens_.size(); }
+  bool empty() const { return tokens_.empty(); }
+
+ private:
+  std::vector<JsonToken> tokens_;
+  std::vector<char> texts_;  // a vector, not a string: moving it never moves the characters
+};
+
+// The tokens of a document (objects' members in nlohmann's order). For tests and for events that
+// arrive as documents.
+OwnedTokens json_to_tokens(const nlohmann::json& doc);
+
+// Where the value of the top-level object's member `key` lies in `tokens`: [first, last) token
+// indexes; nullopt when the top level is not an object or has no such member (of repeated keys,
+// the last).
+std::optional<std::pair<std::size_t, std::size_t>> json_member_tokens(const JsonToken* tokens, std::size_t count,
+                                                                      std::string_view key);
+
+// The index one past the value that starts at tokens[begin] (a scalar, or a whole container).
+std::size_t json_value_end(const JsonToken* tokens, std::size_t count, std::size_t begin);
 
 }  // namespace plane

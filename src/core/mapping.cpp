@@ -8,6 +8,7 @@
 
 #include "core/errors.hpp"
 #include "core/html_blocks_cache.hpp"
+#include "core/json_tokens.hpp"
 #include "core/timestamp.hpp"
 
 namespace plane {
@@ -69,6 +70,45 @@ struct ParsedRead {
     simdjson::dom::array array;
     if (v.get_array().get(array) != simdjson::SUCCESS) return false;
     for (JsonElement e : array) each(e);
+    return true;
+  }
+};
+
+// A value given as tokens (a queued payload, flattened from jsonb): [first, last) of a stream.
+struct TokenSpan {
+  const JsonToken* tokens;
+  std::size_t first, last;
+  const JsonToken& head() const { return tokens[first]; }
+};
+
+struct TokenRead {
+  using Value = TokenSpan;
+  static std::optional<Value> member(Value obj, const char* key) {
+    if (obj.head().kind != JsonTokenKind::BeginObject) return std::nullopt;
+    auto range = json_member_tokens(obj.tokens + obj.first, obj.last - obj.first, key);
+    if (!range) return std::nullopt;
+    return TokenSpan{obj.tokens, obj.first + range->first, obj.first + range->second};
+  }
+  static bool is_null(Value v) { return v.head().kind == JsonTokenKind::Null; }
+  static bool is_object(Value v) { return v.head().kind == JsonTokenKind::BeginObject; }
+  static std::optional<std::string_view> string(Value v) {
+    if (v.head().kind != JsonTokenKind::String) return std::nullopt;
+    return std::string_view(v.head().text, v.head().len);
+  }
+  static std::optional<json> integer(Value v) {  // as json_from_tokens reads the number
+    if (v.head().kind != JsonTokenKind::Number) return std::nullopt;
+    json n = json_number(v.head());
+    if (!n.is_number_integer()) return std::nullopt;
+    return n;
+  }
+  template <typename Each>
+  static bool elements(Value v, Each each) {
+    if (v.head().kind != JsonTokenKind::BeginArray) return false;
+    for (std::size_t e = v.first + 1; e + 1 < v.last;) {
+      const std::size_t end = json_value_end(v.tokens, v.last, e);
+      each(TokenSpan{v.tokens, e, end});
+      e = end;
+    }
     return true;
   }
 };
@@ -268,6 +308,11 @@ json map_work_item(json&& it, const std::string& project_id) {
 
 json work_item_columns(JsonElement item, const std::string& project_id) {
   return work_item_columns_of<ParsedRead>(item, project_id);
+}
+
+json work_item_columns(const JsonToken* tokens, std::size_t count, const std::string& project_id) {
+  if (count == 0) throw PlaneError(ErrorKind::Parse, "work item object has no string \"id\"");
+  return work_item_columns_of<TokenRead>(TokenSpan{tokens, 0, count}, project_id);
 }
 
 }  // namespace plane

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "core/json_tokens.hpp"
 #include "core/parsed_json.hpp"
 
 namespace plane {
@@ -32,6 +33,8 @@ nlohmann::json map_work_item(nlohmann::json&& item, const std::string& project_i
 // The row of a work item read from a parsed list page, without raw: the element is the raw
 // (the sync engine's pages; same rules and columns as map_work_item).
 nlohmann::json work_item_columns(JsonElement item, const std::string& project_id);
+// The same for a work item given as tokens (a queued webhook's data, already REST-shaped).
+nlohmann::json work_item_columns(const JsonToken* tokens, std::size_t count, const std::string& project_id);
 // A cycle's start_date/end_date are datetimes that Plane stores at 00:00:01 and 23:59 of the cycle's
 // first and last day in the project's time zone, and renders in the API key owner's zone, so their
 // first ten characters can be a day off. Its calendar days (start_date, target_date columns) are

@@ -46,6 +46,7 @@ struct Prepared {
   MirrorTable table = MirrorTable::Items;
   std::string plane_id;
   json row;
+  OwnedTokens raw;  // the row's raw when not in the row
 };
 
 Prepared prepare(QueuedEvent& event, ClaimMode mode, const QueueConfig& config,
@@ -62,8 +63,8 @@ Prepared prepare(QueuedEvent& event, ClaimMode mode, const QueueConfig& config,
     return p;
   }
   try {
-    std::optional<WebhookMirrorChange> change = webhook_mirror_change(
-        parse_webhook_document(std::move(event.payload), {}, WebhookKey::Skip), zones);
+    std::optional<WebhookMirrorChange> change =
+        webhook_mirror_change(event.payload.data(), event.payload.size(), zones);
     if (!change) return p;
     p.table = change->table;
     p.plane_id = change->plane_id;
@@ -79,6 +80,7 @@ Prepared prepare(QueuedEvent& event, ClaimMode mode, const QueueConfig& config,
         } else {
           p.kind = ApplyKind::Upsert;
           p.row = std::move(change->row);
+          p.raw = std::move(change->raw_tokens);
         }
         break;
       }
@@ -99,7 +101,10 @@ std::vector<ApplyGroup> group(const std::vector<Prepared*>& events) {
     g.slug = e->slug;
     g.table = e->table;
     g.kind = *e->kind;
-    if (g.kind == ApplyKind::Upsert) g.rows.push_back(std::move(e->row));
+    if (g.kind == ApplyKind::Upsert) {
+      g.rows.push_back(std::move(e->row));
+      g.raws.push_back(std::move(e->raw));
+    }
     if (g.kind == ApplyKind::MarkGone || g.kind == ApplyKind::MarkArchived) g.plane_ids.push_back(e->plane_id);
     g.event_ids.push_back(e->id);
   }
@@ -115,7 +120,10 @@ void give_back(std::vector<ApplyGroup>& groups, const std::vector<Prepared*>& ev
   for (Prepared* e : events) by_id[e->id] = e;
   for (auto& g : groups) {
     if (g.kind != ApplyKind::Upsert) continue;
-    for (std::size_t i = 0; i < g.rows.size(); ++i) by_id[g.event_ids[i]]->row = std::move(g.rows[i]);
+    for (std::size_t i = 0; i < g.rows.size(); ++i) {
+      by_id[g.event_ids[i]]->row = std::move(g.rows[i]);
+      by_id[g.event_ids[i]]->raw = std::move(g.raws[i]);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_tokens.hpp"
 #include "core/mapping.hpp"
 #include "core/mirror_schema.hpp"
 
@@ -18,8 +19,8 @@ namespace plane {
 struct QueuedEvent {
   long long id = 0;
   std::string slug;
-  int attempts = 0;        // as claimed (a leased claim has counted this attempt already)
-  nlohmann::json payload;  // the delivery as received
+  int attempts = 0;     // as claimed (a leased claim has counted this attempt already)
+  OwnedTokens payload;  // the delivery as received, as the claim read it out of jsonb
 };
 
 // How a batch is claimed. Leased: the claim (attempts + 1, a lease) commits on its own before the
@@ -65,6 +66,7 @@ struct ApplyGroup {
   MirrorTable table = MirrorTable::Items;
   ApplyKind kind = ApplyKind::Upsert;
   nlohmann::json rows = nlohmann::json::array();
+  std::vector<OwnedTokens> raws;  // per row: its raw when not in the row ("raw"), else empty
   std::vector<std::string> plane_ids;
   std::vector<long long> event_ids;
 };

@@ -321,14 +321,14 @@ WebhookEvent parse_webhook_document(json doc, const HeaderMap& headers, WebhookK
 }
 
 WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
-                                    const HeaderMap& headers) {
+                                    const HeaderMap& headers, WebhookKey key) {
   // Of data's and activity's members, only what parse_v1/parse_v2 read is built: id, updated_at,
   // project (v1), project_id (v2) and activity's field. One null placeholder stands for the others,
   // so that v2's "data is {}" still reads true only for an empty data.
   return parse_webhook_document(
       json_from_tokens_pruned(tokens, count, kMaxJsonDepth, 2, "previous_attributes",
                               {"id", "updated_at", "project", "project_id", "field"}),
-      headers);
+      headers, key);
 }
 
 WebhookResult handle_webhook(std::string_view secret, std::string_view body, const HeaderMap& headers,

@@ -54,7 +54,7 @@ WebhookEvent parse_webhook_document(nlohmann::json doc, const HeaderMap& headers
 // event_id digests it), and of those members only the ones the envelope reads. event.data then
 // holds at most one other member (null, standing for the rest): this event is enqueued, not applied.
 WebhookEvent parse_webhook_envelope(const JsonToken* tokens, std::size_t count,
-                                    const HeaderMap& headers);
+                                    const HeaderMap& headers, WebhookKey key = WebhookKey::Compute);
 
 struct WebhookResult {
   WebhookVerdict verdict = WebhookVerdict::Malformed;

@@ -132,7 +132,7 @@ void ColumnRows::add(const nlohmann::json& row, Jsonb* raw) {
     auto it = row.find(spec.columns[i].name);
     columns_[i].push_back(it == row.end() ? std::nullopt : column_text(*it));
   }
-  raws_.push_back(Raw{raw, nullptr, std::nullopt});
+  raws_.push_back(Raw{raw, nullptr, std::nullopt, nullptr});
 }
 
 void ColumnRows::add(const nlohmann::json& row) {
@@ -144,6 +144,11 @@ void ColumnRows::add(const nlohmann::json& row) {
 void ColumnRows::add(const nlohmann::json& row, plane::JsonElement raw) {
   add(row, nullptr);
   if (raw.is_object()) raws_.back().parsed = raw;
+}
+
+void ColumnRows::add(const nlohmann::json& row, const plane::OwnedTokens& raw) {
+  add(row, nullptr);
+  if (!raw.empty() && raw.data()[0].kind == plane::JsonTokenKind::BeginObject) raws_.back().tokens = &raw;
 }
 
 void ColumnRows::add(const plane::MirrorRows& rows) {
@@ -182,6 +187,7 @@ void ColumnRows::upsert(const char* slug, plane::ChangeSource source) const noex
     const Raw& source = raws_[r];
     Jsonb* raw = source.document != nullptr ? jsonb_from_json(*source.document)
                  : source.parsed          ? jsonb_from_parsed(*source.parsed)
+                 : source.tokens != nullptr ? jsonb_from_tokens(source.tokens->data(), source.tokens->size())
                                           : source.jsonb;
     elem_nulls[r] = raw == nullptr;
     elems[r] = raw != nullptr ? JsonbPGetDatum(raw) : Datum(0);

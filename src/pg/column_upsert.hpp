@@ -1,9 +1,9 @@
 // Mirror rows upserted as column arrays: one text[] per column (cast by the statement) and the raw
 // objects as a jsonb[], unnested side by side. No JSON text is written or parsed on the way (a
-// JSON document of rows cost more to serialise and parse than the upsert itself): rows mapped from
-// queued webhook events take raw from the queued payload's jsonb; the sync's work-item pages push
-// theirs into jsonb from simdjson's DOM (core/parsed_json.hpp), other lists and writeback answers
-// from nlohmann's. The one way rows reach a mirror table.
+// JSON document of rows cost more to serialise and parse than the upsert itself): queued work-item
+// events push their raw from the payload's tokens as rest_shape_tokens reshaped them, the sync's
+// work-item pages from simdjson's DOM (core/parsed_json.hpp), everything else from nlohmann's.
+// The one way rows reach a mirror table.
 #pragma once
 
 #include <optional>
@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_tokens.hpp"
 #include "core/mirror_rows.hpp"
 #include "core/mirror_schema.hpp"
 #include "core/parsed_json.hpp"
@@ -39,6 +40,10 @@ class ColumnRows {
   // its document must outlive the upsert.
   void add(const nlohmann::json& row, plane::JsonElement raw);
 
+  // Adds a mapped row whose raw is a token stream (a queued webhook's object), pushed into jsonb
+  // by the upsert; the tokens must outlive the upsert.
+  void add(const nlohmann::json& row, const plane::OwnedTokens& raw);
+
   // Adds each row of a batch the sync engine mapped (which keeps its raws alive).
   void add(const plane::MirrorRows& rows);
 
@@ -52,11 +57,12 @@ class ColumnRows {
  private:
   plane::MirrorTable table_;
   std::vector<std::vector<std::optional<std::string>>> columns_;  // [column][row]
-  // Per row, where its raw comes from: one of the three, or none (NULL).
+  // Per row, where its raw comes from: one of the four, or none (NULL).
   struct Raw {
     Jsonb* jsonb = nullptr;
     const nlohmann::json* document = nullptr;
     std::optional<plane::JsonElement> parsed;
+    const plane::OwnedTokens* tokens = nullptr;
   };
   std::vector<Raw> raws_;
 };

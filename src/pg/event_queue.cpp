@@ -144,7 +144,13 @@ class PgQueueStore final : public plane::QueueStore {
       PreparedGroup p{&g, nullptr, "", crash_requested(g)};
       if (g.kind == plane::ApplyKind::Upsert) {
         p.rows = std::make_unique<ColumnRows>(g.table);
-        for (const auto& row : g.rows) p.rows->add(row);
+        for (std::size_t i = 0; i < g.rows.size(); ++i) {
+          if (i < g.raws.size() && !g.raws[i].empty()) {
+            p.rows->add(g.rows[i], g.raws[i]);
+          } else {
+            p.rows->add(g.rows[i]);
+          }
+        }
       } else if (g.kind == plane::ApplyKind::MarkGone) {
         p.sql = gone_sql(g.table);
       } else if (g.kind == plane::ApplyKind::MarkArchived) {
@@ -269,9 +275,9 @@ void claim_rows(const plane::ClaimRequest& request, MemoryContext memory,
   }
 }
 
-// The claimed rows as the engine takes them: each payload built into a document (one route from
-// jsonb into C++: flattened tokens, built by the core). A payload the core cannot build becomes
-// null, which the engine dead-letters as malformed.
+// The claimed rows as the engine takes them: each payload's tokens (one route from jsonb into C++:
+// flattened tokens, read by the core), copied out of the claim's memory. A payload the core cannot
+// read is dead-lettered by the engine as malformed.
 std::vector<plane::QueuedEvent> to_events(std::vector<ClaimedRow>& rows) {
   std::vector<plane::QueuedEvent> events;
   events.reserve(rows.size());
@@ -280,11 +286,7 @@ std::vector<plane::QueuedEvent> to_events(std::vector<ClaimedRow>& rows) {
     e.id = r.id;
     e.slug = std::move(r.slug);
     e.attempts = r.attempts;
-    try {
-      e.payload = plane::json_from_tokens(r.payload.tokens, r.payload.count, plane::kMaxJsonDepth);
-    } catch (const plane::PlaneError&) {
-      e.payload = nullptr;
-    }
+    e.payload = plane::OwnedTokens::copy_of(r.payload.tokens, r.payload.count);
     events.push_back(std::move(e));
   }
   return events;

@@ -185,6 +185,61 @@ JsonbValue* push_parsed(JsonbParseState** state, plane::JsonElement v, JsonbIter
 
 }  // namespace
 
+Jsonb* jsonb_from_tokens(const plane::JsonToken* tokens, std::size_t count) noexcept {
+  if (count == 0 || (tokens[0].kind != plane::JsonTokenKind::BeginObject &&
+                     tokens[0].kind != plane::JsonTokenKind::BeginArray)) {
+    elog(ERROR, "plane_connector: jsonb_from_tokens takes an object or an array");
+  }
+  // Whether each open container is an object: a value in one is a WJB_VALUE, in an array a WJB_ELEM.
+  bool* in_object = static_cast<bool*>(palloc(count + 1));
+  std::size_t depth = 0;
+  JsonbParseState* state = nullptr;
+  JsonbValue* result = nullptr;
+  char* number = nullptr;
+  for (std::size_t i = 0; i < count; ++i) {
+    const plane::JsonToken& t = tokens[i];
+    const JsonbIteratorToken as = depth > 0 && in_object[depth - 1] ? WJB_VALUE : WJB_ELEM;
+    JsonbValue v;
+    switch (t.kind) {
+      case plane::JsonTokenKind::BeginObject:
+      case plane::JsonTokenKind::BeginArray: {
+        const bool object = t.kind == plane::JsonTokenKind::BeginObject;
+        result = pushJsonbValue(&state, object ? WJB_BEGIN_OBJECT : WJB_BEGIN_ARRAY, nullptr);
+        in_object[depth++] = object;
+        continue;
+      }
+      case plane::JsonTokenKind::EndObject:
+      case plane::JsonTokenKind::EndArray:
+        if (depth == 0) elog(ERROR, "plane_connector: unbalanced JSON tokens");
+        --depth;
+        result = pushJsonbValue(&state, t.kind == plane::JsonTokenKind::EndObject ? WJB_END_OBJECT : WJB_END_ARRAY,
+                                nullptr);
+        if (depth == 0 && i + 1 != count) elog(ERROR, "plane_connector: JSON tokens after the value");
+        continue;
+      case plane::JsonTokenKind::Key:
+        v = string_value(std::string_view(t.text, t.len));
+        result = pushJsonbValue(&state, WJB_KEY, &v);
+        continue;
+      case plane::JsonTokenKind::String: v = string_value(std::string_view(t.text, t.len)); break;
+      case plane::JsonTokenKind::Number:
+        number = pnstrdup(t.text, t.len);
+        v = numeric_value(number);
+        break;
+      case plane::JsonTokenKind::True:
+      case plane::JsonTokenKind::False:
+        v.type = jbvBool;
+        v.val.boolean = t.kind == plane::JsonTokenKind::True;
+        break;
+      case plane::JsonTokenKind::Null: v = null_value(); break;
+    }
+    if (depth == 0) elog(ERROR, "plane_connector: a JSON scalar outside a container");
+    result = pushJsonbValue(&state, as, &v);
+  }
+  if (depth != 0 || result == nullptr) elog(ERROR, "plane_connector: unbalanced JSON tokens");
+  pfree(in_object);
+  return JsonbValueToJsonb(result);
+}
+
 Jsonb* jsonb_from_parsed(plane::JsonElement element) noexcept {
   if (!element.is_object() && !element.is_array()) {
     elog(ERROR, "plane_connector: jsonb_from_parsed takes an object or an array");

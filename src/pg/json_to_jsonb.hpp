@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_tokens.hpp"
 #include "core/parsed_json.hpp"
 #include "pg/pg_prelude.hpp"
 
@@ -23,5 +24,9 @@ Jsonb* jsonb_from_json(const nlohmann::json& doc) noexcept;
 // The same for an element of a parsed page (the sync's work items): the jsonb that
 // jsonb_from_json(to_json(element)) builds, without the nlohmann copy.
 Jsonb* jsonb_from_parsed(plane::JsonElement element) noexcept;
+
+// The same for a token stream (a queued webhook's REST-shaped object): numbers from their text
+// as numeric_in reads it, as jsonb_in would.
+Jsonb* jsonb_from_tokens(const plane::JsonToken* tokens, std::size_t count) noexcept;
 
 }  // namespace plane::pg

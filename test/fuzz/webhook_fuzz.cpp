@@ -1,7 +1,8 @@
 // libFuzzer target for the webhook modules: authentication, envelope parsing and the mirror change
 // (REST shape) of arbitrary bytes.
 // Build and run: see test/fuzz/README.md. Any crash, sanitizer report, exception other than
-// PlaneError(Parse) from the mirror mapping, or broken invariant (trap) is a finding.
+// PlaneError(Parse) from the mirror mapping, or broken invariant (trap) is a finding. The queue's
+// route (the mirror change read from the payload's tokens) must agree with the document route.
 //
 // The first byte picks how the rest is delivered, so the parser sees hostile bodies that pass
 // authentication as well as requests that must stop at it:
@@ -11,6 +12,7 @@
 //   '3' (mod 4 == 3): "<headers as JSON>\n<body>", shared-secret header -> headers_from_json
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,59 +35,44 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
-// The document's tokens as the Postgres layer reads them out of jsonb (keys in any order).
-void flatten(const nlohmann::json& j, std::vector<std::string>& texts,
-             std::vector<plane::JsonToken>& out) {
-  using K = plane::JsonTokenKind;
-  auto text = [&](std::string s) -> plane::JsonToken {
-    texts.push_back(std::move(s));
-    return {K::String, nullptr, 0};
-  };
-  if (j.is_object()) {
-    out.push_back({K::BeginObject, nullptr, 0});
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      out.push_back(text(it.key()));
-      out.back().kind = K::Key;
-      flatten(it.value(), texts, out);
-    }
-    out.push_back({K::EndObject, nullptr, 0});
-  } else if (j.is_array()) {
-    out.push_back({K::BeginArray, nullptr, 0});
-    for (const auto& e : j) flatten(e, texts, out);
-    out.push_back({K::EndArray, nullptr, 0});
-  } else if (j.is_string()) {
-    out.push_back(text(j.get<std::string>()));
-  } else if (j.is_number()) {
-    out.push_back(text(j.dump()));
-    out.back().kind = K::Number;
-  } else if (j.is_boolean()) {
-    out.push_back({j.get<bool>() ? K::True : K::False, nullptr, 0});
-  } else {
-    out.push_back({K::Null, nullptr, 0});
-  }
-}
-
 // Ingest reads the envelope from pruned tokens: it must key, name and judge every accepted body
 // exactly as the full parse does.
-void check_envelope_matches(std::string_view body, const plane::HeaderMap& headers,
+void check_envelope_matches(const plane::OwnedTokens& tokens, const plane::HeaderMap& headers,
                             const plane::WebhookEvent& full) {
-  const nlohmann::json doc = nlohmann::json::parse(body.begin(), body.end());
-  std::vector<std::string> texts;
-  texts.reserve(body.size() + 8);  // one text per token at most: no reallocation under the pointers
-  std::vector<plane::JsonToken> tokens;
-  flatten(doc, texts, tokens);
-  std::size_t t = 0;
-  for (auto& tok : tokens) {
-    if (tok.kind == plane::JsonTokenKind::Key || tok.kind == plane::JsonTokenKind::String ||
-        tok.kind == plane::JsonTokenKind::Number) {
-      tok.text = texts[t].data();
-      tok.len = texts[t].size();
-      ++t;
-    }
-  }
   const plane::WebhookEvent env = plane::parse_webhook_envelope(tokens.data(), tokens.size(), headers);
   check(env.idempotency_key == full.idempotency_key);
   check(env.event == full.event && env.known == full.known && env.entity_id == full.entity_id);
+}
+
+// The queue applies a delivery from its tokens (no headers): the same change, row and raw, as the
+// document route, or the same refusal.
+void check_token_route_matches(const nlohmann::json& doc, const plane::OwnedTokens& tokens) {
+  std::optional<plane::WebhookMirrorChange> by_document, by_tokens;
+  bool document_refused = false, tokens_refused = false;
+  try {
+    by_document = plane::webhook_mirror_change(plane::parse_webhook_document(doc, {}, plane::WebhookKey::Skip));
+  } catch (const plane::PlaneError&) {
+    document_refused = true;
+  }
+  try {
+    by_tokens = plane::webhook_mirror_change(tokens.data(), tokens.size());
+  } catch (const plane::PlaneError& e) {
+    check(e.kind() == plane::ErrorKind::Parse);
+    tokens_refused = true;
+  }
+  check(document_refused == tokens_refused);
+  if (document_refused) return;
+  check(by_document.has_value() == by_tokens.has_value());
+  if (!by_document) return;
+  check(by_document->op == by_tokens->op && by_document->table == by_tokens->table);
+  check(by_document->plane_id == by_tokens->plane_id && by_document->project_id == by_tokens->project_id);
+  nlohmann::json row = by_tokens->row;
+  if (!by_tokens->raw_tokens.empty()) {
+    check(!row.contains("raw"));
+    row["raw"] = plane::json_from_tokens(by_tokens->raw_tokens.data(), by_tokens->raw_tokens.size(),
+                                         plane::kMaxJsonDepth);
+  }
+  check(row == by_document->row);
 }
 
 void exercise(std::string_view body, const plane::HeaderMap& headers) {
@@ -106,7 +93,10 @@ void exercise(std::string_view body, const plane::HeaderMap& headers) {
   check(!ev.known || !ev.entity_id.empty());
   check(!(ev.is_delete && ev.is_archive));
   check(ev.data.is_object());
-  check_envelope_matches(body, headers, ev);
+  const nlohmann::json doc = nlohmann::json::parse(body.begin(), body.end());
+  const plane::OwnedTokens tokens = plane::json_to_tokens(doc);
+  check_envelope_matches(tokens, headers, ev);
+  check_token_route_matches(doc, tokens);
   try {
     auto change = plane::webhook_mirror_change(plane::WebhookEvent(ev));
     check(change.has_value() == ev.known);

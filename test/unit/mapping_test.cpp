@@ -11,6 +11,7 @@
 
 #include "core/errors.hpp"
 #include "core/json_parse.hpp"
+#include "core/json_tokens.hpp"
 #include "core/mapping.hpp"
 #include "core/parsed_json.hpp"
 #include "fakes.hpp"
@@ -21,8 +22,9 @@ using nlohmann::json;
 using plane::ErrorKind;
 using plane::PlaneError;
 
-// map_work_item, checked against the route of the sync's pages: work_item_columns of the same
-// object as simdjson parses its text must give the same columns (all but raw), or the same error.
+// map_work_item, checked against the route of the sync's pages (work_item_columns of the same
+// object as simdjson parses its text) and the queue's (of the object as tokens): each must give
+// the same columns (all but raw), or the same error.
 // Every work-item test below maps through here, so each rule is checked on both routes.
 json map_work_item(const json& it, const std::string& project_id) {
   std::optional<json> expected;
@@ -49,6 +51,19 @@ json map_work_item(const json& it, const std::string& project_id) {
     } catch (const PlaneError& e) {
       EXPECT_EQ(error_kind, std::optional<ErrorKind>(e.kind())) << text;
     }
+  }
+  // And the queue's route: the object as tokens (a webhook payload flattened from jsonb).
+  const plane::OwnedTokens tokens = plane::json_to_tokens(it);
+  try {
+    const json columns = plane::work_item_columns(tokens.data(), tokens.size(), project_id);
+    EXPECT_FALSE(error_kind.has_value()) << "only the token route mapped " << text;
+    if (expected) {
+      json without_raw = *expected;
+      without_raw.erase("raw");
+      EXPECT_EQ(columns, without_raw) << text;
+    }
+  } catch (const PlaneError& e) {
+    EXPECT_EQ(error_kind, std::optional<ErrorKind>(e.kind())) << text;
   }
   if (error) std::rethrow_exception(error);
   return *expected;

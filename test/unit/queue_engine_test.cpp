@@ -38,7 +38,14 @@ class FakeStore : public plane::QueueStore {
   std::map<std::string, long> applied;
 
   bool apply(const std::vector<ApplyGroup>& groups, std::string& error) override {
-    applies.push_back(groups);
+    // Kept with each row's raw inside, whichever way it came.
+    std::vector<ApplyGroup> seen = groups;
+    for (auto& g : seen) {
+      for (std::size_t i = 0; i < g.raws.size(); ++i) {
+        if (!g.raws[i].empty()) g.rows[i]["raw"] = plane::json_from_tokens(g.raws[i].data(), g.raws[i].size(), 256);
+      }
+    }
+    applies.push_back(std::move(seen));
     for (const auto& g : groups) {
       for (const auto& id : g.plane_ids) {
         if (poison_ids.count(id)) return (error = "constraint violated", false);
@@ -72,7 +79,7 @@ json v2_removal(const std::string& id, const std::string& action) {
 }
 
 QueuedEvent event(long long id, json payload, int attempts = 1, const std::string& slug = "acme") {
-  return QueuedEvent{id, slug, attempts, std::move(payload)};
+  return QueuedEvent{id, slug, attempts, plane::json_to_tokens(payload)};
 }
 
 plane::QueueConfig config(int max_attempts = 3) {

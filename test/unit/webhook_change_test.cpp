@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "core/json_tokens.hpp"
 #include "core/mapping.hpp"
 #include "core/webhook_change.hpp"
 #include "core/webhook_envelope.hpp"
@@ -15,6 +16,8 @@
 namespace {
 
 using nlohmann::json;
+
+using plane::rest_shape;
 
 const char* const kItem = "775c5716-5302-4617-bb9f-2cd843911268";
 const char* const kProject = "59e3be42-87ec-4950-99a3-ae639cf2b089";
@@ -47,13 +50,13 @@ TEST(RestShape, RenamesCloudV2NamesToTheRestNames) {
                      {"created_by", "c"}, {"updated_by", "up"},   {"owned_by", "o"},   {"lead", "le"},
                      {"members", {"m"}}, {"default_assignee", "da"}, {"project_lead", "pl"},
                      {"default_state", "ds"}, {"estimate", "es"}, {"type_id", "t"}};
-  EXPECT_EQ(plane::rest_shape(v2), rest);
+  EXPECT_EQ(rest_shape(v2), rest);
 }
 
 TEST(RestShape, NeverOverwritesAKeyTheRestShapeAlreadyHas) {
   const json both = {{"state", "rest-state"}, {"state_id", "v2-state"}, {"labels", {"rest-label"}},
                      {"label_ids", {"v2-label"}}, {"project", nullptr}, {"project_id", "p"}};
-  const json shaped = plane::rest_shape(both);
+  const json shaped = rest_shape(both);
   EXPECT_EQ(shaped["state"], "rest-state");
   EXPECT_EQ(shaped["labels"], json::array({"rest-label"}));
   EXPECT_TRUE(shaped["project"].is_null());  // present, though null: kept
@@ -64,7 +67,7 @@ TEST(RestShape, NeverOverwritesAKeyTheRestShapeAlreadyHas) {
 }
 
 TEST(RestShape, NoneIsNullAtTheTopLevelOnly) {
-  const json shaped = plane::rest_shape(
+  const json shaped = rest_shape(
       {{"parent_id", "None"}, {"start_date", "None"}, {"name", "None"}, {"logo_props", {{"emoji", "None"}}},
        {"priority", "none"}, {"labels", {"None"}}});
   EXPECT_TRUE(shaped["parent"].is_null());
@@ -76,7 +79,7 @@ TEST(RestShape, NoneIsNullAtTheTopLevelOnly) {
 }
 
 TEST(RestShape, PlusZeroBecomesZOnlyOnDatetimeKeys) {
-  const json shaped = plane::rest_shape({{"updated_at", "2026-03-31T11:44:41.249304+00:00"},
+  const json shaped = rest_shape({{"updated_at", "2026-03-31T11:44:41.249304+00:00"},
                                          {"start_date", "2026-03-01T00:00:01+00:00"},
                                          {"target_date", "2026-03-08"},
                                          {"created_at", "2026-03-31T17:14:41+05:30"},
@@ -104,7 +107,7 @@ TEST(RestShape, ExpandedV1ObjectsBecomeIds) {
                    {"assignees", {{{"id", "u1"}, {"display_name", "ada"}}}},
                    {"members", json::array()},
                    {"description", {{"id", "not a reference"}}}};
-  const json shaped = plane::rest_shape(v1);
+  const json shaped = rest_shape(v1);
   EXPECT_EQ(shaped["state"], "s");
   EXPECT_EQ(shaped["project"], "p");
   EXPECT_TRUE(shaped["parent"].is_null());
@@ -115,9 +118,9 @@ TEST(RestShape, ExpandedV1ObjectsBecomeIds) {
 }
 
 TEST(RestShape, WhatIsNotAnObjectIsReturnedAsItIs) {
-  EXPECT_EQ(plane::rest_shape(json::array({"None"})), json::array({"None"}));
-  EXPECT_EQ(plane::rest_shape("None"), "None");
-  EXPECT_TRUE(plane::rest_shape(nullptr).is_null());
+  EXPECT_EQ(rest_shape(json::array({"None"})), json::array({"None"}));
+  EXPECT_EQ(rest_shape("None"), "None");
+  EXPECT_TRUE(rest_shape(nullptr).is_null());
 }
 
 // The same work item as the REST API renders it (a key owner in UTC) and as Plane Cloud's v2
@@ -229,6 +232,77 @@ TEST(WebhookMirrorChange, ACloudV2CycleGetsItsCalendarDaysInItsZone) {
   EXPECT_EQ(change->row["raw"]["start_date"], "2026-03-01T18:30:01Z");
   EXPECT_EQ(change->row["raw"]["project"], kProject);
   EXPECT_TRUE(change->row["raw"]["archived_at"].is_null());
+}
+
+// The queue applies deliveries from their tokens: a work item's row and raw come out as from the
+// document route (v1's expanded objects and v2's names alike), and other entities take that route.
+json v1_work_item() {
+  json d = rest_work_item();
+  d["state"] = {{"id", kState}, {"name", "Todo"}, {"color", "#fff"}};
+  d["assignees"] = json::array({{{"id", kUser}, {"display_name", "u"}}, "None", 5});
+  d["labels"] = json::array({{{"id", kLabel}, {"name", "bug"}}, {{"name", "no id"}}});
+  d["parent"] = {{"name", "no id"}};
+  d["updated_at"] = "2026-03-31T11:44:41.249304+00:00";
+  return d;
+}
+
+void expect_token_route_agrees(const json& envelope) {
+  SCOPED_TRACE(envelope.dump());
+  const plane::OwnedTokens tokens = plane::json_to_tokens(envelope);
+  auto by_tokens = plane::webhook_mirror_change(tokens.data(), tokens.size());
+  auto by_document = plane::webhook_mirror_change(plane::parse_webhook_document(envelope, {}, plane::WebhookKey::Skip));
+  ASSERT_EQ(by_tokens.has_value(), by_document.has_value());
+  if (!by_document) return;
+  EXPECT_EQ(by_tokens->op, by_document->op);
+  EXPECT_EQ(by_tokens->table, by_document->table);
+  EXPECT_EQ(by_tokens->plane_id, by_document->plane_id);
+  EXPECT_EQ(by_tokens->project_id, by_document->project_id);
+  json row = by_tokens->row;
+  if (!by_tokens->raw_tokens.empty()) {
+    EXPECT_FALSE(row.contains("raw"));
+    row["raw"] = plane::json_from_tokens(by_tokens->raw_tokens.data(), by_tokens->raw_tokens.size(), 256);
+  }
+  EXPECT_EQ(row, by_document->row);
+}
+
+TEST(WebhookMirrorChange, TheTokenRouteAgreesWithTheDocumentRoute) {
+  json v2 = {{"version", "v2"},        {"event_id", "e1"},         {"entity_id", kItem},
+             {"entity_type", "workitem"}, {"event", "workitem.updated"}, {"workspace_id", kWorkspace},
+             {"data", cloud_v2_work_item()}, {"previous_attributes", {{"name", "old"}}}};
+  expect_token_route_agrees(v2);
+  json v1 = {{"event", "issue"}, {"action", "updated"}, {"webhook_id", "w"}, {"workspace_id", kWorkspace},
+             {"data", v1_work_item()}, {"activity", {{"field", "name"}}}};
+  expect_token_route_agrees(v1);
+  json archived = v2;
+  archived["event"] = "workitem.archived";
+  archived["data"]["archived_at"] = "2026-04-01";
+  expect_token_route_agrees(archived);
+  json deleted = v2;
+  deleted["event"] = "workitem.deleted";
+  deleted["data"] = json::object();
+  expect_token_route_agrees(deleted);
+  json cycle = v2;
+  cycle["event"] = "cycle.updated";
+  cycle["entity_type"] = "cycle";
+  expect_token_route_agrees(cycle);
+  json no_project = v1;
+  no_project["data"].erase("project");
+  expect_token_route_agrees(no_project);
+  // The token route is the one taken, and its raw is the REST object.
+  const plane::OwnedTokens tokens = plane::json_to_tokens(v2);
+  auto change = plane::webhook_mirror_change(tokens.data(), tokens.size());
+  ASSERT_TRUE(change.has_value());
+  ASSERT_FALSE(change->raw_tokens.empty());
+  EXPECT_EQ(plane::json_from_tokens(change->raw_tokens.data(), change->raw_tokens.size(), 256), rest_work_item());
+}
+
+TEST(RestShape, ReferenceListsKeepOnlyIds) {
+  const json shaped = rest_shape(v1_work_item());
+  EXPECT_EQ(shaped["assignees"], json::array({kUser, "None"}));
+  EXPECT_EQ(shaped["labels"], json::array({kLabel}));
+  EXPECT_TRUE(shaped["parent"].is_null());
+  EXPECT_EQ(shaped["state"], kState);
+  EXPECT_EQ(shaped["updated_at"], "2026-03-31T11:44:41.249304Z");
 }
 
 }  // namespace
